@@ -1,0 +1,59 @@
+"""Stage 6 — delivery: send every rendered email once, and only to customers who may receive it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from assets.metadata import schema_check_result, schema_check_spec, table_metadata
+from resources.email_sender import EmailSender
+from resources.warehouse import Warehouse
+from tailor.delivery import EmailSendsSchema, deliver
+
+GROUP = "delivery"
+OWNERS = ["team:crm"]
+
+
+def delivery_assets(warehouse_kind: str) -> list:
+    @asset(
+        group_name=GROUP,
+        deps=["rendered_emails", "customer_profiles"],
+        kinds={"sendgrid", warehouse_kind},
+        owners=OWNERS,
+        tags={"stage": "delivery"},
+        description=(
+            "One row per email handed to the provider (SendGrid, or the .eml outbox when no API key is set). "
+            "Consent is checked again against the current profile; a send ledger makes every send idempotent."
+        ),
+        check_specs=[schema_check_spec("email_sends")],
+    )
+    def email_sends(context: AssetExecutionContext, warehouse: Warehouse, email_sender: EmailSender) -> MaterializeResult:
+        with warehouse.session() as s:
+            rendered = s.query("SELECT * FROM rendered_emails")
+            profiles = s.query("SELECT customer_id, email, marketing_consent, suppressed_reason FROM customer_profiles")
+        sends = deliver(
+            rendered,
+            profiles,
+            email_sender,
+            from_email=email_sender.from_email,
+            from_name=email_sender.from_name,
+            now=datetime.now(timezone.utc).replace(tzinfo=None),
+        )
+        warehouse.write_table("email_sends", sends, mode="append")
+        status = sends["status"].value_counts()
+        meta = table_metadata(
+            sends,
+            sent=int(status.get("sent", 0)),
+            skipped_already_sent=int(status.get("skipped_already_sent", 0)),
+            blocked_no_consent=int(status.get("blocked_no_consent", 0)),
+            failed=int(status.get("failed", 0)),
+        )
+        meta["provider"] = email_sender.provider
+        if email_sender.provider == "outbox":
+            meta["outbox"] = MetadataValue.path(email_sender.outbox_dir)
+        return MaterializeResult(
+            metadata=meta, check_results=[schema_check_result("email_sends", EmailSendsSchema, sends)]
+        )
+
+    return [email_sends]

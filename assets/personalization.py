@@ -1,0 +1,103 @@
+"""Stage 5 — personalization: the rules engine decides, per customer, the blocks and subject; then render."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from assets.metadata import schema_check_result, schema_check_spec, table_metadata
+from assets.segments import customer_table_sql
+from resources.content import MarketingContent
+from resources.warehouse import Warehouse
+from tailor.conditions import field_kinds
+from tailor.decisions import EmailDecisionsSchema, build_decision_input, decide, load_rule_file
+from tailor.render_context import RenderSettings, build_render_contexts
+from tailor.rendering import RenderedEmailsSchema, TemplateLibrary, render_emails
+
+GROUP = "personalization"
+OWNERS = ["team:marketing"]
+
+
+def personalization_assets(warehouse_kind: str) -> list:
+    kinds = {"pandas", warehouse_kind}
+
+    @asset(
+        group_name=GROUP,
+        deps=["customer_profiles", "customer_features", "customer_segments"],
+        kinds={"durable_rules", warehouse_kind},
+        owners=OWNERS,
+        tags={"stage": "personalization"},
+        description=(
+            "Per customer: send or not, the content block per slot, the subject line and the reason — decided by "
+            "durable_rules from rules/email_rules.yaml, with the rules that fired and the rule file's hash. "
+            "Customers without consent, or suppressed, are never set to send."
+        ),
+        check_specs=[schema_check_spec("email_decisions")],
+    )
+    def email_decisions(context: AssetExecutionContext, warehouse: Warehouse, content: MarketingContent) -> MaterializeResult:
+        with warehouse.session() as s:
+            customers = s.query(customer_table_sql())
+            segments = s.query("SELECT customer_id, segment FROM customer_segments")
+        facts = build_decision_input(customers, segments)
+        library = TemplateLibrary.load(content.templates_path)
+        ruleset = load_rule_file(content.email_rules_file, field_kinds(facts), library.blocks_by_slot)
+        decisions = decide(facts, ruleset, datetime.now(timezone.utc).replace(tzinfo=None))
+        warehouse.write_table("email_decisions", decisions)
+        reasons = decisions["reason"].value_counts()
+        meta = table_metadata(
+            decisions,
+            to_send=int(decisions["send"].sum()),
+            not_sent=int((~decisions["send"]).sum()),
+            blocked_no_consent=int(reasons.get("no_consent", 0)),
+        )
+        meta["reasons"] = MetadataValue.json({str(k): int(v) for k, v in reasons.items()})
+        meta["campaign_id"] = ruleset.campaign_id
+        meta["rule_file_hash"] = ruleset.file_hash
+        return MaterializeResult(
+            metadata=meta, check_results=[schema_check_result("email_decisions", EmailDecisionsSchema, decisions)]
+        )
+
+    @asset(
+        group_name=GROUP,
+        deps=["email_decisions", "customer_profiles", "customer_features", "products", "order_items"],
+        kinds={"mjml", warehouse_kind},
+        owners=OWNERS,
+        tags={"stage": "personalization"},
+        description=(
+            "The email of every customer set to send: MJML layout and chosen blocks compiled once per block "
+            "combination, then filled per recipient (name, products) into HTML and a plain-text part."
+        ),
+        check_specs=[schema_check_spec("rendered_emails")],
+    )
+    def rendered_emails(warehouse: Warehouse, content: MarketingContent) -> MaterializeResult:
+        with warehouse.session() as s:
+            decisions = s.query("SELECT * FROM email_decisions WHERE send")
+            profiles = s.query("SELECT * FROM customer_profiles")
+            features = s.query("SELECT * FROM customer_features")
+            products = s.query("SELECT * FROM products")
+            order_items = s.query(
+                "SELECT i.order_id, i.product_id, i.quantity, o.customer_ref FROM order_items i "
+                "JOIN orders o ON o.order_id = i.order_id WHERE o.status = 'completed'"
+            )
+        library = TemplateLibrary.load(content.templates_path)
+        settings = RenderSettings(
+            company_name=content.company_name,
+            company_address=content.company_address,
+            unsubscribe_base_url=content.unsubscribe_base_url,
+            preferences_base_url=content.preferences_base_url,
+        )
+        contexts = build_render_contexts(decisions, profiles, features, products, order_items, settings)
+        rendered = render_emails(decisions, contexts, library)
+        warehouse.write_table("rendered_emails", rendered)
+        meta = table_metadata(
+            rendered,
+            mjml_compilations=library.compile_count,
+            block_combinations=int(rendered["blocks"].nunique()) if len(rendered) else 0,
+            mean_html_kb=float(rendered["html"].str.len().mean() / 1024) if len(rendered) else 0.0,
+        )
+        return MaterializeResult(
+            metadata=meta, check_results=[schema_check_result("rendered_emails", RenderedEmailsSchema, rendered)]
+        )
+
+    return [email_decisions, rendered_emails]

@@ -1,0 +1,98 @@
+"""A sensor that reacts to new landing files by refreshing the affected source and everything downstream."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from dagster import (
+    AssetSelection,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    define_asset_job,
+    sensor,
+)
+
+from resources.landing import LandingZone
+from tailor.contracts import ALL_SOURCES, SourceContract
+from tailor.ingest import discover_files, file_sha256, output_tables
+
+
+def refresh_job_name(contract: SourceContract) -> str:
+    return f"refresh_from_{contract.name}"
+
+
+def refresh_jobs() -> list:
+    """One job per source: its tables and everything downstream of them."""
+    return [
+        define_asset_job(
+            refresh_job_name(c),
+            selection=AssetSelection.assets(*output_tables(c)).downstream(),
+            description=f"Ingest new {c.folder}/ files and refresh everything that depends on them.",
+        )
+        for c in ALL_SOURCES
+    ]
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    job_name: str
+    run_key: str
+    files: tuple[str, ...]
+
+
+def plan_landing_runs(landing_dir: Path, cursor: str | None) -> tuple[list[PlannedRun], str]:
+    """Which sources have new or changed files since the cursor; one run per source.
+
+    The cursor remembers each file's content hash (keyed by its size and mtime, so unchanged files are not
+    hashed again). The run key is made of the files' hashes: the same file content never triggers twice.
+    """
+    seen: dict[str, dict[str, object]] = json.loads(cursor) if cursor else {}
+    runs: list[PlannedRun] = []
+    next_seen: dict[str, dict[str, object]] = {}
+    for contract in ALL_SOURCES:
+        changed: list[tuple[str, str]] = []
+        for path in discover_files(landing_dir, contract):
+            file = path.relative_to(landing_dir).as_posix()
+            stat = path.stat()
+            stamp = f"{stat.st_size}:{stat.st_mtime_ns}"
+            previous = seen.get(file)
+            if previous and previous.get("stamp") == stamp:
+                next_seen[file] = previous
+                continue
+            digest = file_sha256(path)
+            next_seen[file] = {"stamp": stamp, "sha256": digest}
+            if not previous or previous.get("sha256") != digest:
+                changed.append((file, digest))
+        if changed:
+            key = hashlib.sha256("|".join(f"{f}:{d}" for f, d in sorted(changed)).encode()).hexdigest()[:24]
+            runs.append(PlannedRun(refresh_job_name(contract), f"{contract.name}:{key}", tuple(f for f, _ in sorted(changed))))
+    return runs, json.dumps(next_seen, sort_keys=True)
+
+
+@sensor(
+    jobs=refresh_jobs(),
+    minimum_interval_seconds=30,
+    default_status=DefaultSensorStatus.STOPPED,
+    description="Watches the landing folder; a new or corrected file refreshes its source and all downstream assets.",
+)
+def landing_file_sensor(context: SensorEvaluationContext, landing: LandingZone):
+    runs, cursor = plan_landing_runs(landing.root, context.cursor)
+    if not runs:
+        return SensorResult(skip_reason=SkipReason("no new landing files"), cursor=cursor)
+    return SensorResult(
+        run_requests=[
+            RunRequest(
+                run_key=run.run_key,
+                job_name=run.job_name,
+                tags={"tailor/landing_files": ", ".join(run.files)[:1000]},
+            )
+            for run in runs
+        ],
+        cursor=cursor,
+    )

@@ -1,0 +1,62 @@
+"""Resources, chosen by environment: the embedded default or production (Snowflake, SendGrid)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from dagster import EnvVar
+from dagster_snowflake import SnowflakeResource
+
+from resources.content import MarketingContent
+from resources.email_sender import EmailSender
+from resources.landing import LandingZone
+from resources.warehouse import DuckDBWarehouse, SnowflakeWarehouse, Warehouse
+from tailor.config import apply_defaults, sendgrid_enabled, snowflake_enabled
+
+
+def build_warehouse() -> Warehouse:
+    if snowflake_enabled():
+        optional = {
+            key: EnvVar(var)
+            for key, var in (("warehouse", "SNOWFLAKE_WAREHOUSE"), ("role", "SNOWFLAKE_ROLE"))
+            if os.environ.get(var)
+        }
+        return SnowflakeWarehouse(
+            snowflake=SnowflakeResource(
+                account=EnvVar("SNOWFLAKE_ACCOUNT"),
+                user=EnvVar("SNOWFLAKE_USER"),
+                password=EnvVar("SNOWFLAKE_PASSWORD"),
+                database=EnvVar("SNOWFLAKE_DATABASE"),
+                schema=EnvVar("SNOWFLAKE_SCHEMA"),
+                **optional,
+            )
+        )
+    return DuckDBWarehouse(path=EnvVar("TAILOR_WAREHOUSE_PATH"))
+
+
+def build_resources() -> dict[str, Any]:
+    """All resources, configured from environment variables (defaults in tailor/config.py)."""
+    apply_defaults()
+    sendgrid = {"sendgrid_api_key": EnvVar("SENDGRID_API_KEY")} if sendgrid_enabled() else {}
+    if sendgrid and os.environ.get("SENDGRID_API_HOST"):
+        sendgrid["sendgrid_api_host"] = EnvVar("SENDGRID_API_HOST")
+    return {
+        "warehouse": build_warehouse(),
+        "landing": LandingZone(path=EnvVar("TAILOR_LANDING_DIR")),
+        "content": MarketingContent(
+            rules_dir=EnvVar("TAILOR_RULES_DIR"),
+            templates_dir=EnvVar("TAILOR_TEMPLATES_DIR"),
+            company_name=EnvVar("TAILOR_FROM_NAME"),
+            company_address=EnvVar("TAILOR_COMPANY_ADDRESS"),
+            unsubscribe_base_url=EnvVar("TAILOR_UNSUBSCRIBE_BASE_URL"),
+            preferences_base_url=EnvVar("TAILOR_PREFERENCES_BASE_URL"),
+        ),
+        "email_sender": EmailSender(
+            outbox_dir=EnvVar("TAILOR_OUTBOX_DIR"),
+            ledger_path=EnvVar("TAILOR_SEND_LEDGER_PATH"),
+            from_email=EnvVar("TAILOR_FROM_EMAIL"),
+            from_name=EnvVar("TAILOR_FROM_NAME"),
+            **sendgrid,
+        ),
+    }
