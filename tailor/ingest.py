@@ -303,7 +303,7 @@ def parse_landing_file(contract: SourceContract, path: Path, file: str) -> Parse
         reasons = reasons.combine(item_reasons, _join_reasons)
 
     if contract.unique_key:
-        key = contract.unique_key
+        key = next(c.name for c in contract.columns if c.table_name == contract.unique_key)
         ok = reasons.isna()
         duplicated = frame[key].where(ok).duplicated(keep="first") & ok & frame[key].notna()
         first_line = {}

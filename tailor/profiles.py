@@ -187,6 +187,7 @@ def consent_state(consent_events: pd.DataFrame, email_events: pd.DataFrame) -> p
     hardest = hard.assign(rank=rank).sort_values("rank").groupby("email_norm")["event_type"].first()
     state["suppressed_reason"] = hardest.map(HARD_SUPPRESSION_EVENTS).reindex(state.index)
     state.loc[state["suppressed_reason"].isna() & unsubscribed_later, "suppressed_reason"] = "unsubscribe"
+    state["suppressed_reason"] = state["suppressed_reason"].astype(object).where(state["suppressed_reason"].notna(), None)
     return state[["marketing_consent", "suppressed_reason"]]
 
 
@@ -207,7 +208,7 @@ def build_customer_profiles(
 
     state = consent_state(consent_events, email_events)
     profiles = profiles.join(state, on="email")
-    profiles["marketing_consent"] = profiles["marketing_consent"].fillna(False).astype(bool)
+    profiles["marketing_consent"] = profiles["marketing_consent"].astype("boolean").fillna(False).astype(bool)
     profiles.loc[profiles["email"].isna(), "marketing_consent"] = False
     profiles["suppressed_reason"] = profiles["suppressed_reason"].astype(object).where(profiles["suppressed_reason"].notna(), None)
     for column in ("created_at", "updated_at"):

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tailor.profiles import (
+    CustomerIdentityLinksSchema,
+    CustomerProfilesSchema,
+    build_customer_profiles,
+    consent_state,
+    customer_id_for,
+    default_timezone,
+    normalize_country,
+    normalize_email,
+    normalize_name,
+    resolve_identities,
+)
+
+T = pd.Timestamp
+
+
+def crm() -> pd.DataFrame:
+    rows = [
+        # ref, email, first, last, phone, country, city, postcode, tz, created, updated
+        ("CRM-000001", "anna.schmidt@example.com", "Anna", "Schmidt", None, "Germany", "Berlin", "10115", "Europe/Berlin", T("2023-01-01"), T("2024-01-01")),
+        ("CRM-000007", "  Anna.Schmidt@EXAMPLE.com ", "Ana", "Schmidt", "+4930123", "DE", "Hamburg", None, None, T("2023-06-01"), T("2024-06-01")),
+        ("CRM-000002", "ben@example.co.uk", "BEN", "carter", None, "UK", "London", None, None, T("2023-02-01"), T("2023-02-01")),
+        ("CRM-000003", None, "Chloé", "Dubois", None, "fr", None, None, "Not/AZone", T("2023-03-01"), T("2023-03-01")),
+        ("CRM-000004", "dmitri@example.com", "Dmitri", "Ivanov", None, "USA", None, None, None, T("2023-04-01"), T("2023-04-01")),
+    ]
+    columns = ["customer_ref", "email", "first_name", "last_name", "phone", "country", "city", "postcode", "timezone", "created_at", "updated_at"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def consent() -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            ("anna.schmidt@example.com", "marketing_email", "granted", T("2023-01-01")),
+            ("BEN@example.co.uk", "marketing_email", "granted", T("2023-02-01")),
+            ("dmitri@example.com", "marketing_email", "granted", T("2023-04-01")),
+            ("dmitri@example.com", "marketing_email", "revoked", T("2024-04-01")),
+        ],
+        columns=["email", "purpose", "status", "changed_at"],
+    )
+
+
+def esp(*rows) -> pd.DataFrame:
+    return pd.DataFrame(list(rows), columns=["email", "event_type", "occurred_at"])
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [(" Anna.Schmidt@EXAMPLE.com ", "anna.schmidt@example.com"), ("ｆｕｌｌ@example.com", "full@example.com"), ("not-an-email", None), (None, None)],
+)
+def test_normalize_email(raw, expected):
+    assert normalize_email(raw) == expected
+
+
+def test_normalizers_for_names_countries_and_time_zones():
+    assert normalize_name("  BEN ") == "Ben" and normalize_name("McDonald") == "McDonald" and normalize_name("") is None
+    assert [normalize_country(c) for c in ["Germany", "de", "Deutschland", "UK", "United States", "Atlantis"]] == ["DE", "DE", "DE", "GB", "US", None]
+    assert default_timezone("FR") == "Europe/Paris" and default_timezone(None) is None
+    assert customer_id_for("CRM-000042") == "cus_000042"
+
+
+def test_records_with_the_same_normalised_email_become_one_customer():
+    links = resolve_identities(crm())
+    CustomerIdentityLinksSchema.validate(links)
+    by_ref = links.set_index("source_record_id")
+    assert by_ref.loc["CRM-000001", "customer_id"] == by_ref.loc["CRM-000007", "customer_id"] == "cus_000001"
+    assert by_ref.loc["CRM-000001", "rule"] == "exact_email"
+    # no email is never a match key: such a record stays on its own
+    assert by_ref.loc["CRM-000003", ["customer_id", "rule"]].tolist() == ["cus_000003", "single_record"]
+    assert links["customer_id"].nunique() == 4
+
+
+def test_profiles_survive_latest_values_and_carry_consent():
+    records = crm()
+    profiles = build_customer_profiles(records, resolve_identities(records), consent(), esp()).set_index("customer_id")
+    CustomerProfilesSchema.validate(profiles.reset_index())
+    anna = profiles.loc["cus_000001"]
+    # the later record (CRM-000007, updated 2024-06) wins where it has a value; earlier values fill the gaps
+    assert (anna["first_name"], anna["city"], anna["postcode"], anna["phone"]) == ("Ana", "Hamburg", "10115", "+4930123")
+    assert (anna["email"], anna["country"], anna["timezone"]) == ("anna.schmidt@example.com", "DE", "Europe/Berlin")
+    assert anna["created_at"] == T("2023-01-01") and anna["updated_at"] == T("2024-06-01")
+    assert anna["source_record_count"] == 2 and anna["marketing_consent"]
+    ben = profiles.loc["cus_000002"]
+    assert (ben["first_name"], ben["last_name"], ben["country"], ben["timezone"]) == ("Ben", "Carter", "GB", "Europe/London")
+    assert ben["marketing_consent"]  # consent email typed in upper case still matches
+    chloe = profiles.loc["cus_000003"]
+    assert chloe["email"] is None and not chloe["marketing_consent"] and chloe["timezone"] == "Europe/Paris"
+    assert not profiles.loc["cus_000004", "marketing_consent"]  # revoked later
+
+
+def test_unsubscribe_bounce_and_spam_reports_suppress():
+    events = esp(
+        ("anna.schmidt@example.com", "unsubscribe", T("2024-02-01")),
+        ("ben@example.co.uk", "bounce", T("2024-02-01")),
+        ("dmitri@example.com", "bounce", T("2024-02-01")),
+        ("dmitri@example.com", "spamreport", T("2024-03-01")),
+    )
+    state = consent_state(consent(), events)
+    assert state.loc["anna.schmidt@example.com"].tolist() == [False, "unsubscribe"]
+    assert state.loc["ben@example.co.uk"].tolist() == [True, "bounce"]  # consent stands, but the address bounces
+    assert state.loc["dmitri@example.com", "suppressed_reason"] == "spamreport"
+
+
+def test_consent_granted_again_after_an_unsubscribe_counts():
+    events = esp(("anna.schmidt@example.com", "unsubscribe", T("2022-12-01")))
+    state = consent_state(consent(), events)
+    assert state.loc["anna.schmidt@example.com"].tolist() == [True, None]
