@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from assets.metadata import schema_check_result, schema_check_spec, table_metadata
+from resources.content import MarketingContent
 from resources.email_sender import EmailSender
 from resources.warehouse import Warehouse
 from tailor.delivery import EmailSendsSchema, deliver
@@ -28,10 +29,12 @@ def delivery_assets(warehouse_kind: str) -> list:
         ),
         check_specs=[schema_check_spec("email_sends")],
     )
-    def email_sends(context: AssetExecutionContext, warehouse: Warehouse, email_sender: EmailSender) -> MaterializeResult:
+    def email_sends(
+        context: AssetExecutionContext, warehouse: Warehouse, email_sender: EmailSender, content: MarketingContent
+    ) -> MaterializeResult:
         with warehouse.session() as s:
             rendered = s.query("SELECT * FROM rendered_emails")
-            profiles = s.query("SELECT customer_id, email, marketing_consent, suppressed_reason FROM customer_profiles")
+            profiles = s.query("SELECT customer_id, email, first_name, last_name, marketing_consent, suppressed_reason FROM customer_profiles")
         sends = deliver(
             rendered,
             profiles,
@@ -39,6 +42,7 @@ def delivery_assets(warehouse_kind: str) -> list:
             from_email=email_sender.from_email,
             from_name=email_sender.from_name,
             now=datetime.now(timezone.utc).replace(tzinfo=None),
+            unsubscribe_base_url=content.unsubscribe_base_url,
         )
         warehouse.write_table("email_sends", sends, mode="append")
         status = sends["status"].value_counts()

@@ -13,9 +13,10 @@ def mask_email(email: str | None) -> str:
     return f"{local[:1]}***@{domain}"
 
 
-_EMAIL_IN_TEXT = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+
+_EMAIL_IN_TEXT = re.compile(r"[^\s<>\"'(),;:]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 
 
 def mask_emails_in_text(text: str) -> str:
-    """Mask every email address inside a longer text (reasons, error messages)."""
-    return _EMAIL_IN_TEXT.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+    """Mask every email address inside free text (reasons, provider errors)."""
+    return _EMAIL_IN_TEXT.sub(lambda m: mask_email(m.group(0)), text)

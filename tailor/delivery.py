@@ -1,0 +1,227 @@
+"""Delivery: turn ``rendered_emails`` into sends, re-checking consent at the last moment.
+
+:func:`deliver` is pure apart from the ``sender`` it is given (anything with ``.provider`` and
+``.send(OutgoingEmail) -> SendResult``, e.g. ``resources.email_sender.EmailSender``). It returns the
+``email_sends`` table (see docs/internal-spec.md, Delivery).
+
+Safety rules enforced here, per row, right before sending:
+
+- the CURRENT profile (not the one the email was rendered from) must exist, have ``marketing_consent`` exactly
+  True, no ``suppressed_reason`` (bounce / spamreport / unsubscribe) and an email equal to the rendered
+  ``to_email``; otherwise the row is ``blocked_no_consent`` and the sender is never called;
+- idempotency (never send twice) is the sender's job: its ledger answers ``skipped_already_sent``;
+- only masked addresses (``tailor.masking.mask_email``) leave this module.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Protocol
+from urllib.parse import urlencode
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+from tailor.masking import mask_email, mask_emails_in_text
+from tailor.messages import OutgoingEmail
+
+SEND_STATUSES = ("sent", "skipped_already_sent", "blocked_no_consent", "failed")
+PROVIDERS = ("outbox", "sendgrid")
+EMAIL_SENDS_COLUMNS = [
+    "customer_id", "campaign_id", "message_key", "status", "provider", "provider_message_id",
+    "to_email_masked", "sent_at", "error",
+]
+RENDERED_REQUIRED = ["customer_id", "campaign_id", "message_key", "to_email", "subject", "html", "text"]
+PROFILES_REQUIRED = ["customer_id", "email", "marketing_consent", "suppressed_reason"]
+DEFAULT_UNSUBSCRIBE_BASE_URL = "https://shop.example/unsubscribe"
+
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """Outcome of one ``sender.send``. ``status`` is one of SEND_STATUSES (never blocked_no_consent)."""
+
+    status: str
+    provider: str
+    provider_message_id: str | None = None
+    error: str | None = None
+
+
+class Sender(Protocol):
+    @property
+    def provider(self) -> str: ...
+
+    def send(self, email: OutgoingEmail) -> SendResult: ...
+
+
+class EmailSendsSchema(pa.DataFrameModel):
+    """email_sends: one row per rendered email per delivery run. ``sent_at`` is UTC (naive), set only for
+    ``sent``. ``to_email_masked`` is always masked (``a***@example.com``) — never a raw address."""
+
+    customer_id: Series[str]
+    campaign_id: Series[str]
+    message_key: Series[str]
+    status: Series[str] = pa.Field(isin=list(SEND_STATUSES))
+    provider: Series[str] = pa.Field(isin=list(PROVIDERS))
+    provider_message_id: Series[str] = pa.Field(nullable=True)
+    to_email_masked: Series[str] = pa.Field(str_matches=r"^[^@]?\*\*\*(@[^@]*)?$")
+    sent_at: Series[pd.Timestamp] = pa.Field(nullable=True)
+    error: Series[str] = pa.Field(nullable=True)
+
+    class Config:
+        strict = True
+        ordered = True
+
+    @pa.dataframe_check
+    def sent_at_only_when_sent(cls, df: pd.DataFrame) -> Series[bool]:
+        return (df["status"] == "sent") == df["sent_at"].notna()
+
+
+def _blank(value: object) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def _is_true(value: object) -> bool:
+    """Consent must be an actual boolean True; None/NaN/'true'/1 do not count."""
+    return value is True or (isinstance(value, np.bool_) and bool(value))
+
+
+def _to_utc_naive(now: datetime) -> pd.Timestamp:
+    ts = pd.Timestamp(now)
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert(timezone.utc).tz_localize(None)
+    return ts
+
+
+def _unsubscribe_url(row: dict, base_url: str) -> str:
+    explicit = row.get("unsubscribe_url")
+    if not _blank(explicit):
+        return str(explicit)
+    # Same shape as the link in the rendered body (tailor.render_context): <base>?m=<message_key>
+    query = urlencode({"m": row["message_key"]})
+    return f"{base_url}{'&' if '?' in base_url else '?'}{query}"
+
+
+def _display_name(profile: dict) -> str | None:
+    parts = [str(profile.get(c)).strip() for c in ("first_name", "last_name") if not _blank(profile.get(c))]
+    return " ".join(parts) or None
+
+
+def block_reason(rendered_to_email: object, profile: dict | None) -> str | None:
+    """Why this recipient must not be emailed right now, or None when sending is allowed."""
+    if profile is None:
+        return "no current profile for this customer_id"
+    if not _is_true(profile.get("marketing_consent")):
+        return "no marketing consent in the current profile"
+    if not _blank(profile.get("suppressed_reason")):
+        return f"suppressed: {profile['suppressed_reason']}"
+    if _blank(profile.get("email")):
+        return "no email in the current profile"
+    if _blank(rendered_to_email):
+        return "rendered email has no to_email"
+    if str(rendered_to_email).strip().lower() != str(profile["email"]).strip().lower():
+        return "profile email changed since rendering; re-render before sending"
+    return None
+
+
+def _check_columns(df: pd.DataFrame, required: list[str], table: str) -> None:
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise ValueError(f"deliver(): table {table} is missing column(s) {missing}; has {list(df.columns)}")
+
+
+def empty_email_sends() -> pd.DataFrame:
+    df = pd.DataFrame({c: pd.Series(dtype="object") for c in EMAIL_SENDS_COLUMNS})
+    df["sent_at"] = pd.Series(dtype="datetime64[ns]")
+    return df
+
+
+def deliver(
+    rendered: pd.DataFrame,
+    profiles: pd.DataFrame,
+    sender: Sender,
+    from_email: str,
+    from_name: str | None,
+    now: datetime,
+    *,
+    unsubscribe_base_url: str | None = None,
+) -> pd.DataFrame:
+    """Send every row of ``rendered`` (rendered_emails) that is still allowed; return email_sends.
+
+    ``profiles`` is the CURRENT customer_profiles table. ``now`` (UTC; naive = UTC) stamps ``sent_at``.
+    The unsubscribe URL (List-Unsubscribe header) is taken from a ``rendered.unsubscribe_url`` column when
+    present, else built as ``<unsubscribe_base_url>?m=<message_key>`` — the same link the rendered body carries.
+    ``unsubscribe_base_url`` defaults to $TAILOR_UNSUBSCRIBE_BASE_URL, else https://shop.example/unsubscribe.
+    """
+    base_url = (unsubscribe_base_url or os.environ.get("TAILOR_UNSUBSCRIBE_BASE_URL")
+                or DEFAULT_UNSUBSCRIBE_BASE_URL)
+    _check_columns(rendered, RENDERED_REQUIRED, "rendered_emails")
+    _check_columns(profiles, PROFILES_REQUIRED, "customer_profiles")
+    dupes = profiles["customer_id"][profiles["customer_id"].duplicated()].unique().tolist()
+    if dupes:
+        raise ValueError(f"deliver(): customer_profiles has duplicate customer_id(s) {dupes[:10]}")
+
+    sent_at = _to_utc_naive(now)
+    by_customer = {str(p["customer_id"]): p for p in profiles.to_dict("records")}
+    rows: list[dict] = []
+    for row in rendered.to_dict("records"):
+        customer_id = str(row["customer_id"])
+        profile = by_customer.get(customer_id)
+        out = {
+            "customer_id": customer_id,
+            "campaign_id": str(row["campaign_id"]),
+            "message_key": str(row["message_key"]),
+            "to_email_masked": mask_email(None if _blank(row["to_email"]) else str(row["to_email"])),
+        }
+        reason = block_reason(row["to_email"], profile)
+        if reason is not None:
+            rows.append(out | {"status": "blocked_no_consent", "provider": sender.provider,
+                               "provider_message_id": None, "sent_at": pd.NaT, "error": reason})
+            continue
+
+        try:
+            outgoing = OutgoingEmail(
+                message_key=out["message_key"],
+                campaign_id=out["campaign_id"],
+                customer_id=customer_id,
+                to_email=str(profile["email"]).strip(),
+                to_name=_display_name(profile),
+                from_email=from_email,
+                from_name=from_name,
+                subject=str(row["subject"]) if not _blank(row["subject"]) else "",
+                html=str(row["html"]) if not _blank(row["html"]) else "",
+                text=str(row["text"]) if not _blank(row["text"]) else "",
+                unsubscribe_url=_unsubscribe_url(row, base_url),
+                categories=(out["campaign_id"],),
+            )
+            result = sender.send(outgoing)
+        except Exception as exc:  # one bad row must not stop the run; the ledger prevents double sends
+            result = SendResult("failed", sender.provider, None,
+                                mask_emails_in_text(f"{type(exc).__name__}: {exc}")[:500])
+
+        rows.append(out | {
+            "status": result.status,
+            "provider": result.provider,
+            "provider_message_id": result.provider_message_id,
+            "sent_at": sent_at if result.status == "sent" else pd.NaT,
+            "error": None if result.error is None else mask_emails_in_text(result.error),
+        })
+
+    if not rows:
+        return empty_email_sends()
+    df = pd.DataFrame(rows, columns=EMAIL_SENDS_COLUMNS)
+    df["sent_at"] = pd.to_datetime(df["sent_at"]).astype("datetime64[ns]")
+    df["provider_message_id"] = df["provider_message_id"].astype("object").where(
+        df["provider_message_id"].notna(), None)
+    df["error"] = df["error"].astype("object").where(df["error"].notna(), None)
+    return df
