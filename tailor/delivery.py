@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Protocol
