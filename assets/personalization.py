@@ -60,7 +60,7 @@ def personalization_assets(warehouse_kind: str) -> list:
 
     @asset(
         group_name=GROUP,
-        deps=["email_decisions", "customer_profiles", "customer_features", "products", "order_items"],
+        deps=["email_decisions", "customer_profiles", "customer_features", "products", "orders", "order_items", "customer_identity_links"],
         kinds={"mjml", warehouse_kind},
         owners=OWNERS,
         tags={"stage": "personalization"},
@@ -77,8 +77,9 @@ def personalization_assets(warehouse_kind: str) -> list:
             features = s.query("SELECT * FROM customer_features")
             products = s.query("SELECT * FROM products")
             order_items = s.query(
-                "SELECT i.order_id, i.product_id, i.quantity, o.customer_ref FROM order_items i "
-                "JOIN orders o ON o.order_id = i.order_id WHERE o.status = 'completed'"
+                "SELECT i.order_id, i.product_id, i.quantity, o.status, l.customer_id FROM order_items i "
+                "JOIN orders o ON o.order_id = i.order_id "
+                "JOIN customer_identity_links l ON l.source_record_id = o.customer_ref"
             )
         library = TemplateLibrary.load(content.templates_path)
         settings = RenderSettings(
@@ -86,6 +87,7 @@ def personalization_assets(warehouse_kind: str) -> list:
             company_address=content.company_address,
             unsubscribe_base_url=content.unsubscribe_base_url,
             preferences_base_url=content.preferences_base_url,
+            shop_url=content.shop_url,
         )
         contexts = build_render_contexts(decisions, profiles, features, products, order_items, settings)
         rendered = render_emails(decisions, contexts, library)

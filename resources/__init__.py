@@ -51,6 +51,7 @@ def build_resources() -> dict[str, Any]:
             company_address=EnvVar("TAILOR_COMPANY_ADDRESS"),
             unsubscribe_base_url=EnvVar("TAILOR_UNSUBSCRIBE_BASE_URL"),
             preferences_base_url=EnvVar("TAILOR_PREFERENCES_BASE_URL"),
+            shop_url=EnvVar("TAILOR_SHOP_URL"),
         ),
         "email_sender": EmailSender(
             outbox_dir=EnvVar("TAILOR_OUTBOX_DIR"),

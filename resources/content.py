@@ -16,6 +16,7 @@ class MarketingContent(ConfigurableResource):
     company_address: str = "Tailor Shop, 1 Example Street, 10115 Berlin, Germany"
     unsubscribe_base_url: str = "https://shop.example/unsubscribe"
     preferences_base_url: str = "https://shop.example/preferences"
+    shop_url: str = "https://shop.example"
 
     @property
     def segments_file(self) -> Path:

@@ -16,6 +16,7 @@ DEFAULTS: dict[str, str] = {
     "TAILOR_COMPANY_ADDRESS": "Tailor Shop, 1 Example Street, 10115 Berlin, Germany",
     "TAILOR_UNSUBSCRIBE_BASE_URL": "https://shop.example/unsubscribe",
     "TAILOR_PREFERENCES_BASE_URL": "https://shop.example/preferences",
+    "TAILOR_SHOP_URL": "https://shop.example",
 }
 
 
