@@ -1543,7 +1543,7 @@ def write_demo_data(landing_dir: Path, customers: int, seed: int, as_of: datetim
             obj["sg_event_id"] = None if kind == "missing_id" else newid[_i[0]].decode()
             _i[0] += 1
             if kind == "unknown_event_type":
-                obj["event"] = ["deferred", "blocked", "Open", "resubscribe"][_i[0] % 4]
+                obj["event"] = ["bounced_maybe", "blocked", "Open", "resubscribe"][_i[0] % 4]
             elif kind == "bad_timestamp":
                 obj["timestamp"] = ["yesterday", "2025-13-01", None, "17O0000000"][_i[0] % 4]
 
