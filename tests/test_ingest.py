@@ -179,3 +179,19 @@ def test_an_empty_source_still_creates_typed_tables(tmp_path, warehouse):
     report = ingest_source(ORDERS, tmp_path / "landing", warehouse)
     assert report.table_rows == {"orders": 0, "order_items": 0}
     assert warehouse.read_table("orders")["ordered_at"].dtype.kind == "M"
+
+
+def test_every_deliberately_bad_demo_row_is_quarantined_and_nothing_else(tmp_path, warehouse):
+    from datetime import datetime, timezone
+
+    from tailor.contracts import ALL_SOURCES
+    from tailor.demo_data import write_demo_data
+
+    summary = write_demo_data(tmp_path / "landing", customers=800, seed=5, as_of=datetime(2026, 11, 1, tzinfo=timezone.utc))
+    reports = [ingest_source(c, tmp_path / "landing", warehouse) for c in ALL_SOURCES]
+    assert sum(r.rows_read for r in reports) == sum(r.rows_accepted + r.rows_quarantined for r in reports)
+    truth = pd.read_csv(tmp_path / "demo_truth" / "bad_rows.csv")
+    quarantined = pd.concat([warehouse.read_table(quarantine_table(c.name)) for c in ALL_SOURCES])
+    assert len(quarantined) == summary.bad_rows == len(truth)
+    assert sorted(zip(quarantined["file"], quarantined["line"])) == sorted(zip(truth["file"], truth["line"]))
+    assert warehouse.row_count("orders") == summary.orders and warehouse.row_count("web_events") == summary.web_events
