@@ -1,6 +1,5 @@
 """Stage 6 — delivery: send every rendered email once, and only to customers who may receive it."""
 
-from __future__ import annotations
 
 from datetime import datetime, timezone
 

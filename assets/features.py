@@ -1,6 +1,5 @@
 """Stage 3 — features: per-customer behaviour, computed in the warehouse as of a point in time."""
 
-from __future__ import annotations
 
 from datetime import datetime, timezone
 

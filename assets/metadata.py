@@ -1,6 +1,5 @@
 """What every asset shows in the UI: row counts, a masked preview, and its pandera check result."""
 
-from __future__ import annotations
 
 from typing import Any
 

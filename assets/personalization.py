@@ -1,6 +1,5 @@
 """Stage 5 — personalization: the rules engine decides, per customer, the blocks and subject; then render."""
 
-from __future__ import annotations
 
 from datetime import datetime, timezone
 
@@ -39,7 +38,7 @@ def personalization_assets(warehouse_kind: str) -> list:
         with warehouse.session() as s:
             customers = s.query(customer_table_sql())
             segments = s.query("SELECT customer_id, segment FROM customer_segments")
-        facts = build_decision_input(customers, segments)
+        facts = build_decision_input(customers, segments=segments)
         library = TemplateLibrary.load(content.templates_path)
         ruleset = load_rule_file(content.email_rules_file, field_kinds(facts), library.blocks_by_slot)
         decisions = decide(facts, ruleset, datetime.now(timezone.utc).replace(tzinfo=None))

@@ -1,6 +1,5 @@
 """Stage 2 — profiles: one cleaned, deduplicated profile per real customer, with its consent state."""
 
-from __future__ import annotations
 
 from dagster import MaterializeResult, MetadataValue, asset
 

@@ -1,6 +1,5 @@
 """Stage 4 — segments: named groups of customers, defined by marketers in rules/segments.yaml."""
 
-from __future__ import annotations
 
 from dagster import MaterializeResult, MetadataValue, asset
 

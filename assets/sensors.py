@@ -1,6 +1,5 @@
 """A sensor that reacts to new landing files by refreshing the affected source and everything downstream."""
 
-from __future__ import annotations
 
 import hashlib
 import json

@@ -1,6 +1,5 @@
 """Stage 1 — sources: one asset per landing source, loaded incrementally, bad rows quarantined."""
 
-from __future__ import annotations
 
 import pandas as pd
 from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, MetadataValue, asset, multi_asset

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Callable
 
 from dagster import EnvVar
 from dagster_snowflake import SnowflakeResource
@@ -15,24 +15,27 @@ from resources.warehouse import DuckDBWarehouse, SnowflakeWarehouse, Warehouse
 from tailor.config import apply_defaults, sendgrid_enabled, snowflake_enabled
 
 
-def build_warehouse() -> Warehouse:
+def build_warehouse(env: Callable[[str], Any] = EnvVar) -> Warehouse:
+    """The warehouse chosen by the environment. ``env`` is ``EnvVar`` for Dagster (resolved at run time);
+    the CLI passes ``os.environ.__getitem__`` to use it outside a run."""
+    apply_defaults()
     if snowflake_enabled():
         optional = {
-            key: EnvVar(var)
+            key: env(var)
             for key, var in (("warehouse", "SNOWFLAKE_WAREHOUSE"), ("role", "SNOWFLAKE_ROLE"))
             if os.environ.get(var)
         }
         return SnowflakeWarehouse(
             snowflake=SnowflakeResource(
-                account=EnvVar("SNOWFLAKE_ACCOUNT"),
-                user=EnvVar("SNOWFLAKE_USER"),
-                password=EnvVar("SNOWFLAKE_PASSWORD"),
-                database=EnvVar("SNOWFLAKE_DATABASE"),
-                schema=EnvVar("SNOWFLAKE_SCHEMA"),
+                account=env("SNOWFLAKE_ACCOUNT"),
+                user=env("SNOWFLAKE_USER"),
+                password=env("SNOWFLAKE_PASSWORD"),
+                database=env("SNOWFLAKE_DATABASE"),
+                schema=env("SNOWFLAKE_SCHEMA"),
                 **optional,
             )
         )
-    return DuckDBWarehouse(path=EnvVar("TAILOR_WAREHOUSE_PATH"))
+    return DuckDBWarehouse(path=env("TAILOR_WAREHOUSE_PATH"))
 
 
 def build_resources() -> dict[str, Any]:

@@ -71,9 +71,11 @@ def run_pipeline(as_of: datetime | None = None, raise_on_error: bool = True):
 
 def pipeline_summary() -> dict[str, object]:
     """Figures of the last run, read back from the warehouse."""
+    import os
+
     from resources import build_warehouse
 
-    warehouse = build_warehouse()
+    warehouse = build_warehouse(env=os.environ.__getitem__)
     with warehouse.session() as s:
         def one(sql: str) -> int:
             return int(s.query(sql).iloc[0, 0])

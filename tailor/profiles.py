@@ -28,11 +28,13 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _WHITESPACE = re.compile(r"\s+")
 
 # Survivorship: for each profile field, how the winning value is chosen among a customer's records.
+#   "most_complete": the longest non-empty value (a typo drops letters more often than it adds them);
+#                    on a tie, the most recently updated record's
 #   "latest": the non-empty value of the most recently updated record
 #   "earliest": the smallest value;  "latest_value": the largest value
 SURVIVORSHIP: dict[str, str] = {
-    "first_name": "latest",
-    "last_name": "latest",
+    "first_name": "most_complete",
+    "last_name": "most_complete",
     "phone": "latest",
     "country": "latest",
     "city": "latest",
@@ -154,6 +156,11 @@ def _survive(records: pd.DataFrame) -> pd.DataFrame:
     for field, rule in SURVIVORSHIP.items():
         if rule == "latest":
             out[field] = grouped[field].last()  # last non-null value in updated_at order
+        elif rule == "most_complete":
+            length = ordered[field].str.len().fillna(-1)
+            # stable sort by length keeps updated_at order among equals: the last row is the winner
+            longest = ordered.assign(_len=length).sort_values(["customer_id", "_len"], kind="stable")
+            out[field] = longest.groupby("customer_id", sort=True)[field].last()
         elif rule == "earliest":
             out[field] = grouped[field].min()
         elif rule == "latest_value":

@@ -79,8 +79,9 @@ def test_profiles_survive_latest_values_and_carry_consent():
     profiles = build_customer_profiles(records, resolve_identities(records), consent(), esp()).set_index("customer_id")
     CustomerProfilesSchema.validate(profiles.reset_index())
     anna = profiles.loc["cus_000001"]
-    # the later record (CRM-000007, updated 2024-06) wins where it has a value; earlier values fill the gaps
-    assert (anna["first_name"], anna["city"], anna["postcode"], anna["phone"]) == ("Ana", "Hamburg", "10115", "+4930123")
+    # the later record (CRM-000007, updated 2024-06) wins where it has a value; earlier values fill the gaps;
+    # names keep the most complete spelling ("Anna" over the later typo "Ana")
+    assert (anna["first_name"], anna["city"], anna["postcode"], anna["phone"]) == ("Anna", "Hamburg", "10115", "+4930123")
     assert (anna["email"], anna["country"], anna["timezone"]) == ("anna.schmidt@example.com", "DE", "Europe/Berlin")
     assert anna["created_at"] == T("2023-01-01") and anna["updated_at"] == T("2024-06-01")
     assert anna["source_record_count"] == 2 and anna["marketing_consent"]
