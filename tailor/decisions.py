@@ -1,0 +1,861 @@
+"""Email decisions: ``rules/email_rules.yaml`` compiled to durable_rules, one decision per customer.
+
+The rule file (format in docs/rules.md) has a ``campaign`` (id, name), ``defaults`` (subject, one block
+per slot, params, send) and ``rules`` — each with a name, priority (higher wins), ``when`` (a condition in
+the language of :mod:`tailor.conditions`) and ``then`` (blocks per slot, subject, params, send).
+
+How a decision is made for one customer:
+
+1. The customer's fields are posted as a *fact* to a private durable_rules host; every rule whose condition
+   holds fires (firing order: highest priority first).
+2. Resolution: start from ``defaults``; apply the fired rules from the lowest priority to the highest, so the
+   highest-priority rule's settings win wherever it sets something (a slot set to null is cleared; params
+   are merged key by key, null removes a key). ``reason`` is ``rule:<highest fired>`` or ``no_rule_matched``.
+3. Gates, after the rules: no email -> ``no_email``; suppressed -> ``suppressed:<reason>``; no marketing
+   consent -> ``no_consent``; each forces ``send = False`` (``rules_fired`` is kept for provenance).
+
+durable_rules 2.0.28 notes (all handled here, see tests/test_decisions.py):
+
+* Facts are posted with ``assert_fact`` and their state is ALWAYS deleted afterwards (the state pool is
+  fixed-size). Each rule's condition is ANDed with a marker only customer facts carry, so no rule can ever
+  match the engine's own state object (``top_category: {is_null: true}`` alone would, and re-fire forever), and
+  a lowest-priority catch-all rule makes every fact "handled": deleting the state of a never-handled first
+  fact corrupts the engine's memory (segfault), so that path is never taken.
+* :class:`_SyncHost` does not start ``Host``'s two background dispatch threads (they poll every 0.2 s forever,
+  for every host created, and could run actions outside our synchronous call).
+* A rule whose condition has alternatives (``any``, or ``not`` over ``all``) fires once per alternative a
+  fact matches; each rule is recorded once.
+* The engine's JSON parser rejects exponent notation and the ``id``/``sid`` keys are its own: facts carry only
+  the fields the rules use, missing values and empty lists are omitted, numbers go through
+  :func:`tailor.conditions.json_number`, datetimes become epoch seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import jinja2.meta
+import jinja2.sandbox
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from durable.engine import Host, MessageNotHandledException
+from pandera.typing import Series
+
+from tailor.conditions import (
+    _EPOCH,
+    SEGMENTS_FIELD,
+    Condition,
+    ConditionParser,
+    Problems,
+    RuleFileError,
+    _as_naive_utc,
+    _is_missing,
+    condition_kinds,
+    describe_value,
+    did_you_mean,
+    json_number,
+    line_of,
+    list_column,
+    load_yaml,
+    to_durable,
+)
+
+#: Layout order of the slots (spec). The footer is always present and is not a slot.
+SLOTS: tuple[str, ...] = ("hero", "main", "offer", "note")
+
+#: The spec's block library (the pipeline passes the template library's real ``blocks_by_slot``).
+SPEC_BLOCKS: dict[str, set[str]] = {
+    "hero": {"hero_welcome", "hero_vip", "hero_winback", "hero_default"},
+    "main": {"product_recommendations", "abandoned_cart", "bestsellers"},
+    "offer": {"discount_offer"},
+    "note": {"reengagement_note"},
+}
+
+#: Params the render context reads (tailor/render_context.py), with their kind.
+KNOWN_PARAMS: dict[str, str] = {"discount_percent": "number", "discount_code": "string", "preheader": "string"}
+
+#: Variables a subject line may use: the render context of the spec.
+SUBJECT_VARIABLES: frozenset[str] = frozenset({
+    "first_name", "email", "customer_id", "campaign_id", "products", "cart_products", "bestsellers",
+    "discount_percent", "discount_code", "unsubscribe_url", "preferences_url", "preheader", "company_name",
+    "company_address", "shop_url",
+})
+
+EMAIL_DECISIONS_COLUMNS: tuple[str, ...] = (
+    "customer_id", "campaign_id", "send", "reason", "subject", "blocks", "params", "rules_fired",
+    "rule_file_hash", "decided_at",
+)
+
+REASON_NO_RULE = "no_rule_matched"
+REASON_NO_EMAIL = "no_email"
+REASON_NO_CONSENT = "no_consent"
+
+RULE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+CAMPAIGN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+_FACT_MARKER = "tailor_fact__"
+_FACT_MARKER_VALUE = "customer"
+_CATCH_ALL = "__tailor_catch_all__"
+_RESERVED_FIELDS = frozenset({"sid", "id", _FACT_MARKER})
+
+_TOP_KEYS = ("campaign", "defaults", "rules")
+_CAMPAIGN_KEYS = ("id", "name", "description")
+_RULE_KEYS = ("name", "description", "priority", "when", "then", "enabled")
+_SETTINGS = ("subject", "params", "send")
+
+_SUBJECT_ENV = jinja2.sandbox.SandboxedEnvironment(autoescape=False)
+
+
+# ------------------------------------------------------------------------------------------------ the rule set
+
+@dataclass(frozen=True)
+class Outcome:
+    """What ``defaults`` or a rule's ``then`` sets. Only keys present in the file are set."""
+
+    subject: str | None = None
+    blocks: Mapping[str, str | None] = field(default_factory=dict)   # slot -> block (None clears the slot)
+    params: Mapping[str, Any] = field(default_factory=dict)          # None removes the param
+    send: bool | None = None
+
+
+@dataclass(frozen=True)
+class EmailRule:
+    name: str
+    description: str
+    priority: int
+    condition: Condition
+    then: Outcome
+    line: int | None
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The rule-level outcome for one set of fired rules (before the consent/suppression gates)."""
+
+    subject: str | None
+    blocks: dict[str, str]
+    params: dict[str, Any]
+    send: bool
+    reason: str
+    rules_fired: tuple[str, ...]
+
+
+class EmailRuleSet:
+    """A validated ``email_rules.yaml``; compiled to durable_rules on first use (see :meth:`fire`)."""
+
+    def __init__(self, *, path: str, campaign_id: str, campaign_name: str, file_hash: str, defaults: Outcome,
+                 rules: Sequence[EmailRule], slots: Sequence[str]):
+        self.path = path
+        self.campaign_id = campaign_id
+        self.campaign_name = campaign_name
+        self.file_hash = file_hash
+        self.defaults = defaults
+        self.rules: tuple[EmailRule, ...] = tuple(rules)
+        self.slots: tuple[str, ...] = tuple(slots)
+        active = [r for r in self.rules if r.enabled]
+        # precedence: higher priority first; on equal priority the rule written first in the file wins
+        self.ranked: tuple[EmailRule, ...] = tuple(sorted(active, key=lambda r: -r.priority))
+        self._rank = {r.name: i for i, r in enumerate(self.ranked)}
+        kinds: dict[str, str] = {}
+        for r in self.ranked:
+            kinds.update(condition_kinds(r.condition))
+        #: the fields the rules read (name -> kind); only these are posted to the engine
+        self.fields: dict[str, str] = dict(sorted(kinds.items()))
+        self._engine: _CompiledRules | None = None
+        self._lock = threading.Lock()
+        self._resolved: dict[tuple[str, ...], Resolution] = {}
+
+    def __repr__(self) -> str:
+        return f"EmailRuleSet(campaign_id={self.campaign_id!r}, rules={[r.name for r in self.ranked]}, path={self.path!r})"
+
+    @property
+    def engine(self) -> _CompiledRules:
+        with self._lock:
+            if self._engine is None:
+                self._engine = _CompiledRules(self.ranked)
+            return self._engine
+
+    def fire(self, facts: Sequence[dict[str, Any]]) -> list[tuple[str, ...]]:
+        """Post prepared facts (see :func:`build_facts`); the names of the rules that fired for each, in
+        firing order (highest priority first)."""
+        return self.engine.fire_many(facts)
+
+    def resolve(self, fired: Sequence[str]) -> Resolution:
+        """Defaults, then the fired rules from the lowest priority to the highest."""
+        key = tuple(fired)
+        hit = self._resolved.get(key)
+        if hit is not None:
+            return hit
+        by_name = {r.name: r for r in self.ranked}
+        ordered = sorted(key, key=self._rank.__getitem__)   # highest priority first
+        subject = self.defaults.subject
+        blocks: dict[str, str | None] = {s: self.defaults.blocks.get(s) for s in self.slots}
+        params: dict[str, Any] = {k: v for k, v in self.defaults.params.items() if v is not None}
+        send = True if self.defaults.send is None else self.defaults.send
+        for name in reversed(ordered):
+            then = by_name[name].then
+            if then.subject is not None:
+                subject = then.subject
+            blocks.update(then.blocks)
+            for k, v in then.params.items():
+                if v is None:
+                    params.pop(k, None)
+                else:
+                    params[k] = v
+            if then.send is not None:
+                send = then.send
+        res = Resolution(
+            subject=subject,
+            blocks={s: b for s, b in blocks.items() if b},
+            params=params,
+            send=bool(send),
+            reason=f"rule:{ordered[0]}" if ordered else REASON_NO_RULE,
+            rules_fired=key,
+        )
+        self._resolved[key] = res
+        return res
+
+
+# ------------------------------------------------------------------------------------------------ durable glue
+
+class _SyncHost(Host):
+    """A durable_rules Host without the background dispatch/timer threads: everything here is synchronous."""
+
+    def _run(self) -> None:  # noqa: D401 - overriding the thread starter
+        return None
+
+
+class _CompiledRules:
+    """One private host + one uniquely named ruleset per compiled rule set."""
+
+    def __init__(self, ranked: Sequence[EmailRule]):
+        self.name = f"tailor_email_{uuid.uuid4().hex}"
+        self._fired: list[str] = []
+        self._lock = threading.Lock()
+        self._sid = 0
+        marker = {_FACT_MARKER: _FACT_MARKER_VALUE}
+        definition: dict[str, Any] = {}
+        for pri, rule in enumerate(ranked, start=1):   # durable_rules runs lower `pri` first
+            definition[rule.name] = {
+                "all": [{"m": {"$and": [marker, to_durable(rule.condition)]}}],
+                "pri": pri,
+                "run": self._recorder(rule.name),
+            }
+        definition[_CATCH_ALL] = {"all": [{"m": marker}], "pri": len(ranked) + 1, "run": _ignore}
+        self.definition_json = json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "run"}
+                                           for k, v in definition.items()}, ensure_ascii=False)
+        self.host = _SyncHost()
+        self.host.register_rulesets({self.name: definition})
+
+    def _recorder(self, name: str):
+        fired = self._fired
+
+        def record(c: Any) -> None:
+            # a condition with `any`/`not` is expanded by durable_rules into several alternatives, and a fact
+            # matching two of them runs the action twice: record each rule once
+            if name not in fired:
+                fired.append(name)
+
+        return record
+
+    def fire_many(self, facts: Sequence[dict[str, Any]]) -> list[tuple[str, ...]]:
+        out: list[tuple[str, ...]] = []
+        host, name, fired = self.host, self.name, self._fired
+        with self._lock:
+            for fact in facts:
+                self._sid += 1
+                sid = str(self._sid)
+                fact = {**fact, _FACT_MARKER: _FACT_MARKER_VALUE, "sid": sid}
+                fired.clear()
+                try:
+                    host.assert_fact(name, fact)
+                except MessageNotHandledException:
+                    pass   # no rule matched (cannot happen with the catch-all, kept as a safety net)
+                except Exception as exc:
+                    try:
+                        host.delete_state(name, sid)
+                    except Exception:  # the state may never have been created
+                        pass
+                    raise RuntimeError(f"durable_rules rejected a fact: {exc} "
+                                       f"(fields: {sorted(k for k in fact if k != 'sid')})") from exc
+                host.delete_state(name, sid)
+                out.append(tuple(fired))
+        return out
+
+
+def _ignore(c: Any) -> None:
+    return None
+
+
+# ------------------------------------------------------------------------------------------------ rule file
+
+def load_rule_file(path: str | Path, known_fields: Mapping[str, str], known_blocks: Mapping[str, Collection[str]],
+                   *, known_segments: Collection[str] | None = None) -> EmailRuleSet:
+    """Read and validate ``email_rules.yaml``. Raises :class:`RuleFileError` listing every problem.
+
+    ``known_fields``: field catalog (see :func:`tailor.conditions.field_kinds`); ``known_blocks``: slot ->
+    block names (the template library's); ``known_segments``: if given, ``in_segment`` names are checked.
+    """
+    problems = Problems(path)
+    data, raw = load_yaml(path, problems)
+    ruleset = _parse_rule_file(data, raw, str(path), known_fields, known_blocks, known_segments, problems)
+    problems.raise_if_any()
+    assert ruleset is not None
+    return ruleset
+
+
+def _parse_rule_file(data: Any, raw: bytes, path: str, known_fields: Mapping[str, str],
+                     known_blocks: Mapping[str, Collection[str]], known_segments: Collection[str] | None,
+                     problems: Problems) -> EmailRuleSet | None:
+    slots = tuple([s for s in SLOTS if s in known_blocks] + [s for s in known_blocks if s not in SLOTS])
+    blocks = {s: set(known_blocks[s]) for s in slots}
+    if not isinstance(data, dict):
+        problems.add(getattr(data, "line", 1), "the file must be a mapping with campaign:, defaults: and rules:")
+        return None
+    for key in data:
+        if key not in _TOP_KEYS:
+            problems.add(line_of(data, key), f"unknown key {key!r}{did_you_mean(key, _TOP_KEYS)} "
+                                             f"(top-level keys: {', '.join(_TOP_KEYS)})")
+    for key in _TOP_KEYS:
+        if key not in data:
+            problems.add(data.line, f"missing required key `{key}:`")
+
+    campaign_id, campaign_name = "", ""
+    camp = data.get("campaign")
+    if "campaign" in data:
+        cline = line_of(data, "campaign")
+        if not isinstance(camp, dict):
+            problems.add(cline, "`campaign:` must be a mapping with id and name")
+        else:
+            for key in camp:
+                if key not in _CAMPAIGN_KEYS:
+                    problems.add(line_of(camp, key), f"unknown key {key!r}{did_you_mean(key, _CAMPAIGN_KEYS)} in "
+                                                     f"campaign (keys: {', '.join(_CAMPAIGN_KEYS)})")
+            cid = camp.get("id")
+            if "id" not in camp:
+                problems.add(cline, "campaign: missing required key `id`")
+            elif not isinstance(cid, str) or not CAMPAIGN_ID_RE.match(cid):
+                problems.add(line_of(camp, "id"), f"campaign id {describe_value(cid)} is not valid: use letters, digits, "
+                                                  f"_ - and . (e.g. spring_2025)")
+            else:
+                campaign_id = cid
+            name = camp.get("name", cid)
+            if name is not None and not isinstance(name, str):
+                problems.add(line_of(camp, "name"), f"campaign name must be text, got {describe_value(name)}")
+            else:
+                campaign_name = name or campaign_id
+            desc = camp.get("description")
+            if desc is not None and not isinstance(desc, str):
+                problems.add(line_of(camp, "description"), "campaign description must be text")
+
+    outcome_parser = _OutcomeParser(slots, blocks, problems)
+    defaults = Outcome()
+    if "defaults" in data:
+        d = data["defaults"]
+        dline = line_of(data, "defaults")
+        if not isinstance(d, dict):
+            problems.add(dline, "`defaults:` must be a mapping (subject, one block per slot, params, send)")
+        else:
+            defaults = outcome_parser.parse(d, dline, "defaults", is_defaults=True) or Outcome()
+
+    fields = dict(known_fields)
+    parser = ConditionParser(fields, problems, known_segments=known_segments, reserved_fields=_RESERVED_FIELDS)
+    rules: list[EmailRule] = []
+    items = data.get("rules")
+    if "rules" in data:
+        rline = line_of(data, "rules")
+        if items is None:
+            items = []
+        if not isinstance(items, list):
+            problems.add(rline, "`rules:` must be a list; start each rule with `- name: ...`")
+            items = []
+    else:
+        items = []
+    seen: dict[str, int | None] = {}
+    for i, item in enumerate(items):
+        iline = line_of(items, i)
+        if not isinstance(item, dict):
+            problems.add(iline, f"each rule must be a mapping with name, priority, when and then; got {describe_value(item)}")
+            continue
+        for key in item:
+            if key not in _RULE_KEYS:
+                problems.add(line_of(item, key), f"unknown key {key!r}{did_you_mean(key, _RULE_KEYS)} in a rule "
+                                                 f"(keys: {', '.join(_RULE_KEYS)})")
+        name = item.get("name")
+        label = f"rule {name!r}" if isinstance(name, str) else f"rule #{i + 1}"
+        ok = True
+        if "name" not in item:
+            problems.add(iline, f"{label}: missing required key `name`")
+            ok = False
+        elif not isinstance(name, str) or not RULE_NAME_RE.match(name):
+            problems.add(line_of(item, "name"), f"rule name {describe_value(name)} is not valid: use letters, digits, "
+                                                f"_ and - (e.g. vip_welcome)")
+            ok = False
+        elif name in seen:
+            problems.add(line_of(item, "name"), f"duplicate rule name {name!r} (first used on line {seen[name]})")
+            ok = False
+        else:
+            seen[name] = line_of(item, "name")
+        description = item.get("description") or ""
+        if not isinstance(description, str):
+            problems.add(line_of(item, "description"), f"{label}: description must be text")
+            ok = False
+        priority = item.get("priority")
+        if "priority" not in item:
+            problems.add(iline, f"{label}: missing required key `priority` (a whole number; higher wins)")
+            ok = False
+        elif isinstance(priority, bool) or not isinstance(priority, int):
+            problems.add(line_of(item, "priority"), f"{label}: priority must be a whole number such as 50, "
+                                                    f"got {describe_value(priority)}")
+            ok = False
+        enabled = item.get("enabled", True)
+        if not isinstance(enabled, bool):
+            problems.add(line_of(item, "enabled"), f"{label}: enabled must be true or false, got {describe_value(enabled)}")
+            ok = False
+        cond = None
+        if "when" not in item:
+            problems.add(iline, f"{label}: missing required key `when` (the condition for this rule)")
+            ok = False
+        else:
+            cond = parser.parse(item["when"], line_of(item, "when"))
+        then = None
+        if "then" not in item:
+            problems.add(iline, f"{label}: missing required key `then` (what this rule changes)")
+            ok = False
+        elif not isinstance(item["then"], dict) or not item["then"]:
+            problems.add(line_of(item, "then"), f"{label}: `then:` must be a mapping saying what the rule changes "
+                                                f"(blocks per slot, subject, params, send)")
+            ok = False
+        else:
+            then = outcome_parser.parse(item["then"], line_of(item, "then"), label, is_defaults=False)
+        if ok and cond is not None and then is not None:
+            rules.append(EmailRule(name=name, description=description.strip(), priority=priority, condition=cond,
+                                   then=then, line=iline, enabled=enabled))
+    if problems:
+        return None
+    return EmailRuleSet(path=path, campaign_id=campaign_id, campaign_name=campaign_name,
+                        file_hash=hashlib.sha256(raw).hexdigest(), defaults=defaults, rules=rules, slots=slots)
+
+
+class _OutcomeParser:
+    def __init__(self, slots: tuple[str, ...], blocks: Mapping[str, set[str]], problems: Problems):
+        self.slots = slots
+        self.blocks = blocks
+        self.problems = problems
+        self.slot_of = {b: s for s, names in blocks.items() for b in names}
+
+    def parse(self, raw: Mapping[str, Any], line: int | None, label: str, *, is_defaults: bool) -> Outcome | None:
+        p = self.problems
+        before = len(p.items)
+        subject: str | None = None
+        blocks: dict[str, str | None] = {}
+        params: dict[str, Any] = {}
+        send: bool | None = None
+        for key, value in raw.items():
+            kline = line_of(raw, key, line)
+            if key in self.slots:
+                if value is None:
+                    blocks[key] = None
+                elif not isinstance(value, str):
+                    p.add(kline, f"{label}: slot {key!r} takes one block name (or null to leave it empty), "
+                                 f"got {describe_value(value)}")
+                elif value in self.blocks[key]:
+                    blocks[key] = value
+                elif value in self.slot_of:
+                    p.add(kline, f"{label}: block {value!r} belongs in slot {self.slot_of[value]!r}, not {key!r}")
+                else:
+                    p.add(kline, f"{label}: unknown block {value!r} for slot {key!r}"
+                                 f"{did_you_mean(value, self.blocks[key])} "
+                                 f"(blocks for {key}: {', '.join(sorted(self.blocks[key])) or 'none'})")
+            elif key == "subject":
+                subject = self._subject(value, kline, label)
+            elif key == "send":
+                if not isinstance(value, bool):
+                    p.add(kline, f"{label}: send must be true or false, got {describe_value(value)}")
+                else:
+                    send = value
+            elif key == "params":
+                params = self._params(value, kline, label, is_defaults)
+            elif key == "blocks" and isinstance(value, dict):
+                p.add(kline, f"{label}: write the slots directly under `{'defaults' if is_defaults else 'then'}:` "
+                             f"(e.g. `hero: hero_vip`), without a `blocks:` level")
+            else:
+                options = list(self.slots) + list(_SETTINGS)
+                hint = did_you_mean(key, options)
+                if not hint and isinstance(key, str) and key in self.slot_of:
+                    hint = f" — {key!r} is a block; write `{self.slot_of[key]}: {key}`"
+                p.add(kline, f"{label}: unknown slot or setting {key!r}{hint} "
+                             f"(slots: {', '.join(self.slots)}; settings: {', '.join(_SETTINGS)})")
+        if is_defaults:
+            if "subject" not in raw:
+                p.add(line, "defaults: missing required key `subject` (the subject when no rule sets one)")
+        if len(p.items) > before:
+            return None
+        return Outcome(subject=subject, blocks=blocks, params=params, send=send)
+
+    def _subject(self, value: Any, line: int | None, label: str) -> str | None:
+        if not isinstance(value, str) or not value.strip():
+            self.problems.add(line, f"{label}: subject must be non-empty text, got {describe_value(value)}")
+            return None
+        try:
+            ast = _SUBJECT_ENV.parse(value)
+        except jinja2.TemplateSyntaxError as exc:
+            self.problems.add(line, f"{label}: subject is not a valid template: {exc.message}")
+            return None
+        for var in sorted(jinja2.meta.find_undeclared_variables(ast)):
+            if var not in SUBJECT_VARIABLES:
+                self.problems.add(line, f"{label}: unknown placeholder {{{{ {var} }}}} in the subject"
+                                        f"{did_you_mean(var, SUBJECT_VARIABLES)} "
+                                        f"(placeholders: {', '.join(sorted(SUBJECT_VARIABLES))})")
+                return None
+        return value
+
+    def _params(self, value: Any, line: int | None, label: str, is_defaults: bool) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.problems.add(line, f"{label}: params must be a mapping such as `{{discount_percent: 15, "
+                                    f"discount_code: COMEBACK15}}`, got {describe_value(value)}")
+            return {}
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            kline = line_of(value, k, line)
+            kind = KNOWN_PARAMS.get(k) if isinstance(k, str) else None
+            if kind is None:
+                self.problems.add(kline, f"{label}: unknown param {k!r}{did_you_mean(k, KNOWN_PARAMS)} "
+                                         f"(params: {', '.join(KNOWN_PARAMS)})")
+                continue
+            if v is None:
+                if not is_defaults:
+                    out[k] = None   # removes a param set by defaults or a lower-priority rule
+                continue
+            if kind == "number":
+                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    self.problems.add(kline, f"{label}: param {k!r} must be a number, got {describe_value(v)}")
+                    continue
+                if k == "discount_percent" and not (0 < v <= 100):
+                    self.problems.add(kline, f"{label}: discount_percent must be above 0 and at most 100, got {v}")
+                    continue
+            elif not isinstance(v, str) or not v.strip():
+                tip = f'; put it in quotes: "{v}"' if isinstance(v, (int, float)) and not isinstance(v, bool) else ""
+                self.problems.add(kline, f"{label}: param {k!r} must be text, got {describe_value(v)}{tip}")
+                continue
+            out[k] = v
+        return out
+
+
+# ------------------------------------------------------------------------------------------------ inputs
+
+def build_decision_input(profiles: pd.DataFrame, features: pd.DataFrame | None = None,
+                         segments: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per customer: profile columns + feature columns + ``segments`` (python list of names).
+
+    ``build_decision_input(profiles, features, segments)``; a frame that already joins profiles and
+    features may be passed alone: ``build_decision_input(customers, segments=segments)`` — and, as a
+    convenience, ``build_decision_input(customers, segments)`` (a second frame with a ``segment`` column and
+    no feature columns is taken as the segments). Customers in no segment get ``[]``.
+    """
+    if segments is None and features is not None and "segment" in features.columns \
+            and set(features.columns) <= {"customer_id", "segment"}:
+        features, segments = None, features
+    if "customer_id" not in profiles.columns:
+        raise ValueError("build_decision_input: profiles need a customer_id column")
+    if profiles["customer_id"].duplicated().any():
+        dup = profiles.loc[profiles["customer_id"].duplicated(), "customer_id"].iloc[0]
+        raise ValueError(f"build_decision_input: customer_id {dup!r} appears more than once in profiles")
+    out = profiles.reset_index(drop=True)
+    if features is not None:
+        if "customer_id" not in features.columns:
+            raise ValueError("build_decision_input: features need a customer_id column")
+        if features["customer_id"].duplicated().any():
+            dup = features.loc[features["customer_id"].duplicated(), "customer_id"].iloc[0]
+            raise ValueError(f"build_decision_input: customer_id {dup!r} appears more than once in features")
+        extra = ["customer_id"] + [c for c in features.columns if c not in out.columns]
+        out = out.merge(features[extra], on="customer_id", how="left", validate="one_to_one")
+    if SEGMENTS_FIELD in out.columns:
+        out = out.drop(columns=[SEGMENTS_FIELD])
+    if segments is not None and len(segments):
+        missing = {"customer_id", "segment"} - set(segments.columns)
+        if missing:
+            raise ValueError(f"build_decision_input: segments need columns customer_id, segment (missing {sorted(missing)})")
+        grouped: dict[Any, list[str]] = {}
+        for cid, seg in zip(segments["customer_id"].tolist(), segments["segment"].tolist()):
+            lst = grouped.setdefault(cid, [])
+            if seg not in lst:
+                lst.append(seg)
+        out[SEGMENTS_FIELD] = [list(grouped.get(cid, ())) for cid in out["customer_id"].tolist()]
+    else:
+        out[SEGMENTS_FIELD] = [[] for _ in range(len(out))]
+    return out
+
+
+def _number_values(arr: np.ndarray) -> list[Any]:
+    a = np.asarray(arr, dtype="float64").copy()
+    with np.errstate(invalid="ignore"):
+        tiny = (a != 0) & (np.abs(a) < 1e-4)
+        a[tiny] = np.copysign(1e-4, a[tiny])
+        big = np.abs(a) >= 1e15
+        a[big] = np.copysign(1e15, a[big])
+    return [None if x != x else x for x in a.tolist()]
+
+
+def _list_item(v: Any) -> Any:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v) if abs(int(v)) < 1e15 else json_number(float(v))
+    if isinstance(v, (float, np.floating)):
+        return json_number(float(v))
+    return str(v)
+
+
+def fact_values(s: pd.Series, kind: str) -> list[Any]:
+    """A column as JSON-ready fact values (None = omit): numbers, epoch seconds, text, bools, lists."""
+    if kind == "number":
+        return _number_values(pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan))
+    if kind == "datetime":
+        secs = (_as_naive_utc(s) - _EPOCH).dt.total_seconds()
+        return _number_values(secs.to_numpy(dtype="float64", na_value=np.nan))
+    if kind == "string":
+        return [v if isinstance(v, str) else (None if _is_missing(v) else str(v)) for v in s.tolist()]
+    if kind == "boolean":
+        return [None if _is_missing(v) else bool(v) for v in s.tolist()]
+    if kind == "list":
+        return [[_list_item(i) for i in x] if x else None for x in list_column(s)]
+    raise ValueError(f"unknown kind {kind!r}")
+
+
+def build_facts(customers: pd.DataFrame, fields: Mapping[str, str]) -> list[dict[str, Any]]:
+    """One JSON-serialisable dict per row with the given fields; missing values and empty lists omitted."""
+    names = list(fields)
+    absent = [n for n in names if n not in customers.columns]
+    if absent:
+        raise ValueError(f"the customers frame lacks fields the rules use: {', '.join(absent)}")
+    columns = [fact_values(customers[n], fields[n]) for n in names]
+    if not names:
+        return [{} for _ in range(len(customers))]
+    return [{k: v for k, v in zip(names, row) if v is not None} for row in zip(*columns)]
+
+
+# ------------------------------------------------------------------------------------------------ decide
+
+_GATE_COLUMNS = ("customer_id", "email", "marketing_consent", "suppressed_reason")
+
+
+def _utc_naive(ts: datetime) -> pd.Timestamp:
+    t = pd.Timestamp(ts)
+    if t.tzinfo is not None:
+        t = t.tz_convert("UTC").tz_localize(None)
+    return t
+
+
+def _consented(v: Any) -> bool:
+    """Only an explicit true is consent (None/NaN/False/anything else is not)."""
+    return v is True or (isinstance(v, np.bool_) and bool(v))
+
+
+def _json(v: Any) -> str:
+    return json.dumps(v, ensure_ascii=False, separators=(",", ":"))
+
+
+def decide(customers: pd.DataFrame, ruleset: EmailRuleSet, decided_at: datetime) -> pd.DataFrame:
+    """The ``email_decisions`` rows for ``customers`` (one per row; see :func:`build_decision_input`).
+
+    ``decided_at`` is stored as UTC (tz-naive); an aware datetime is converted.
+    """
+    missing = [c for c in _GATE_COLUMNS if c not in customers.columns]
+    if missing:
+        raise ValueError(f"decide: the customers frame lacks {', '.join(missing)} (needed for the consent and "
+                         f"suppression gates)")
+    if customers["customer_id"].duplicated().any():
+        dup = customers.loc[customers["customer_id"].duplicated(), "customer_id"].iloc[0]
+        raise ValueError(f"decide: customer_id {dup!r} appears more than once")
+    n = len(customers)
+    facts = build_facts(customers, ruleset.fields)
+    fired = ruleset.fire(facts)
+
+    subject: list[Any] = [None] * n
+    blocks: list[str] = [""] * n
+    params: list[str] = [""] * n
+    rules_fired: list[str] = [""] * n
+    send = np.zeros(n, dtype=bool)
+    reason: list[str] = [""] * n
+    rendered: dict[tuple[str, ...], tuple[Any, str, str, str]] = {}
+    for i, names in enumerate(fired):
+        res = ruleset.resolve(names)
+        cached = rendered.get(names)
+        if cached is None:
+            cached = (res.subject, _json(res.blocks), _json(res.params), _json(list(res.rules_fired)))
+            rendered[names] = cached
+        subject[i], blocks[i], params[i], rules_fired[i] = cached
+        send[i] = res.send
+        reason[i] = res.reason
+
+    # gates (in order of precedence): no email, suppressed, no consent
+    emails = customers["email"].tolist()
+    suppressed = customers["suppressed_reason"].tolist()
+    consent = customers["marketing_consent"].tolist()
+    for i in range(n):
+        e = emails[i]
+        s = suppressed[i]
+        if not isinstance(e, str) or not e.strip():
+            send[i], reason[i] = False, REASON_NO_EMAIL
+        elif not _is_missing(s) and str(s).strip():
+            send[i], reason[i] = False, f"suppressed:{str(s).strip()}"
+        elif not _consented(consent[i]):
+            send[i], reason[i] = False, REASON_NO_CONSENT
+
+    out = pd.DataFrame({
+        "customer_id": customers["customer_id"].astype(object).to_numpy(),
+        "campaign_id": np.full(n, ruleset.campaign_id, dtype=object),
+        "send": send,
+        "reason": np.array(reason, dtype=object),
+        "subject": np.array(subject, dtype=object),
+        "blocks": np.array(blocks, dtype=object),
+        "params": np.array(params, dtype=object),
+        "rules_fired": np.array(rules_fired, dtype=object),
+        "rule_file_hash": np.full(n, ruleset.file_hash, dtype=object),
+        "decided_at": pd.Series([_utc_naive(decided_at)] * n, dtype="datetime64[ns]").to_numpy(),
+    })
+    return out[list(EMAIL_DECISIONS_COLUMNS)]
+
+
+# ------------------------------------------------------------------------------------------------ schema
+
+_REASON_RE = r"^(rule:[A-Za-z0-9][A-Za-z0-9_-]*|no_consent|no_email|no_rule_matched|suppressed:.+)$"
+_GATED = ("no_consent", "no_email")
+
+
+def _json_ok(text: Any, kind: type) -> bool:
+    try:
+        return isinstance(json.loads(text), kind)
+    except (TypeError, ValueError):
+        return False
+
+
+class EmailDecisionsSchema(pa.DataFrameModel):
+    """email_decisions: one row per customer and campaign — send or not, why, and with which content."""
+
+    customer_id: Series[str] = pa.Field(unique=True, nullable=False)
+    campaign_id: Series[str] = pa.Field(nullable=False, str_matches=CAMPAIGN_ID_RE.pattern)
+    send: Series[bool] = pa.Field(nullable=False)
+    reason: Series[str] = pa.Field(nullable=False, str_matches=_REASON_RE)
+    subject: Series[str] = pa.Field(nullable=True)
+    blocks: Series[str] = pa.Field(nullable=False)
+    params: Series[str] = pa.Field(nullable=False)
+    rules_fired: Series[str] = pa.Field(nullable=False)
+    rule_file_hash: Series[str] = pa.Field(nullable=False, str_matches=r"^[0-9a-f]{64}$")
+    decided_at: Series[pa.DateTime] = pa.Field(nullable=False)
+
+    class Config:
+        strict = True
+
+    @pa.check("blocks", name="json_object_of_slots")
+    def _blocks_json(cls, s: pd.Series) -> pd.Series:
+        def ok(t: Any) -> bool:
+            try:
+                d = json.loads(t)
+            except (TypeError, ValueError):
+                return False
+            return isinstance(d, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in d.items())
+        return s.map(ok)
+
+    @pa.check("params", name="json_object")
+    def _params_json(cls, s: pd.Series) -> pd.Series:
+        return s.map(lambda t: _json_ok(t, dict))
+
+    @pa.check("rules_fired", name="json_list")
+    def _rules_json(cls, s: pd.Series) -> pd.Series:
+        return s.map(lambda t: _json_ok(t, list))
+
+    @pa.dataframe_check(name="gated_rows_never_send")
+    def _gates(cls, df: pd.DataFrame) -> pd.Series:
+        gated = df["reason"].isin(_GATED) | df["reason"].str.startswith("suppressed:")
+        return ~(gated & df["send"])
+
+    @pa.dataframe_check(name="sends_have_subject_and_blocks")
+    def _sendable(cls, df: pd.DataFrame) -> pd.Series:
+        has_subject = df["subject"].map(lambda x: isinstance(x, str) and bool(x.strip()))
+        has_blocks = df["blocks"].map(lambda t: _json_ok(t, dict) and bool(json.loads(t)))
+        return ~df["send"] | (has_subject & has_blocks)
+
+    @pa.dataframe_check(name="reason_is_first_rule_fired")
+    def _reason_matches(cls, df: pd.DataFrame) -> pd.Series:
+        def ok(reason: str, fired: str) -> bool:
+            if not reason.startswith("rule:"):
+                return reason != REASON_NO_RULE or fired == "[]"
+            try:
+                names = json.loads(fired)
+            except ValueError:
+                return False
+            return bool(names) and names[0] == reason[5:]
+        return pd.Series([ok(r, f) for r, f in zip(df["reason"], df["rules_fired"])], index=df.index)
+
+
+def check_rule_files(rules_dir: str | Path = "rules", known_fields: Mapping[str, str] | None = None,
+                     known_blocks: Mapping[str, Collection[str]] | None = None) -> EmailRuleSet:
+    """Validate ``segments.yaml`` and ``email_rules.yaml`` of a folder together (segment names included).
+
+    Defaults to the spec's field catalog and block library. Raises :class:`RuleFileError`.
+    """
+    from tailor.conditions import SPEC_FIELD_KINDS
+    from tailor.segments import load_segment_definitions
+
+    rules_dir = Path(rules_dir)
+    fields = dict(known_fields or SPEC_FIELD_KINDS)
+    definitions = load_segment_definitions(rules_dir / "segments.yaml", fields)
+    return load_rule_file(rules_dir / "email_rules.yaml", fields, known_blocks or SPEC_BLOCKS,
+                          known_segments=[d.name for d in definitions])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m tailor.decisions [rules_dir]``: check the rule files, print problems or a summary."""
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    rules_dir = Path(args[0]) if args else Path("rules")
+    try:
+        ruleset = check_rule_files(rules_dir)
+    except RuleFileError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"OK: campaign {ruleset.campaign_id!r}, {len(ruleset.ranked)} active rules "
+          f"({', '.join(r.name for r in ruleset.ranked)}), file hash {ruleset.file_hash[:12]}")
+    return 0
+
+
+__all__ = [
+    "EMAIL_DECISIONS_COLUMNS",
+    "EmailDecisionsSchema",
+    "EmailRule",
+    "EmailRuleSet",
+    "KNOWN_PARAMS",
+    "Outcome",
+    "Resolution",
+    "RuleFileError",
+    "SLOTS",
+    "SPEC_BLOCKS",
+    "build_decision_input",
+    "build_facts",
+    "check_rule_files",
+    "decide",
+    "load_rule_file",
+]
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
