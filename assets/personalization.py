@@ -11,6 +11,7 @@ from resources.content import MarketingContent
 from resources.warehouse import Warehouse
 from tailor.conditions import field_kinds
 from tailor.decisions import EmailDecisionsSchema, build_decision_input, decide, load_rule_file
+from tailor.segments import load_segment_definitions
 from tailor.render_context import RenderSettings, build_render_contexts
 from tailor.rendering import RenderedEmailsSchema, TemplateLibrary, render_emails
 
@@ -40,7 +41,10 @@ def personalization_assets(warehouse_kind: str) -> list:
             segments = s.query("SELECT customer_id, segment FROM customer_segments")
         facts = build_decision_input(customers, segments=segments)
         library = TemplateLibrary.load(content.templates_path)
-        ruleset = load_rule_file(content.email_rules_file, field_kinds(facts), library.blocks_by_slot)
+        segment_names = {d.name for d in load_segment_definitions(content.segments_file, field_kinds(customers))}
+        ruleset = load_rule_file(
+            content.email_rules_file, field_kinds(facts), library.blocks_by_slot, known_segments=segment_names
+        )
         decisions = decide(facts, ruleset, datetime.now(timezone.utc).replace(tzinfo=None))
         warehouse.write_table("email_decisions", decisions)
         reasons = decisions["reason"].value_counts()

@@ -563,13 +563,9 @@ def build_decision_input(profiles: pd.DataFrame, features: pd.DataFrame | None =
     """One row per customer: profile columns + feature columns + ``segments`` (python list of names).
 
     ``build_decision_input(profiles, features, segments)``; a frame that already joins profiles and
-    features may be passed alone: ``build_decision_input(customers, segments=segments)`` — and, as a
-    convenience, ``build_decision_input(customers, segments)`` (a second frame with a ``segment`` column and
-    no feature columns is taken as the segments). Customers in no segment get ``[]``.
+    features may be passed alone: ``build_decision_input(customers, segments=segments)``.
+    Customers in no segment get ``[]``.
     """
-    if segments is None and features is not None and "segment" in features.columns \
-            and set(features.columns) <= {"customer_id", "segment"}:
-        features, segments = None, features
     if "customer_id" not in profiles.columns:
         raise ValueError("build_decision_input: profiles need a customer_id column")
     if profiles["customer_id"].duplicated().any():

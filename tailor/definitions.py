@@ -9,7 +9,7 @@ from assets.features import feature_assets
 from assets.personalization import personalization_assets
 from assets.profiles import profile_assets
 from assets.segments import segment_assets
-from assets.sensors import landing_file_sensor, refresh_jobs
+from assets.sensors import landing_file_sensor
 from assets.sources import quarantine_asset, source_assets
 from resources import build_resources
 from tailor.config import snowflake_enabled
@@ -30,8 +30,7 @@ def build_definitions() -> Definitions:
     executor = multiprocess_executor if snowflake_enabled() else in_process_executor
     return Definitions(
         assets=assets,
-        jobs=refresh_jobs(),
-        sensors=[landing_file_sensor],
+        sensors=[landing_file_sensor],  # brings its refresh_from_<source> jobs along
         resources=build_resources(),
         executor=executor,
     )

@@ -394,7 +394,7 @@ def test_build_decision_input_joins_and_lists_segments():
     assert field_kinds(out)["segments"] == "list"
     # an already-joined customers frame + segments
     joined = profiles.merge(features, on="customer_id")
-    assert build_decision_input(joined, segments)["segments"].tolist() == [["vip", "lapsed"], [], ["vip"]]
+    assert build_decision_input(joined, segments=segments)["segments"].tolist() == [["vip", "lapsed"], [], ["vip"]]
     assert build_decision_input(joined, segments=segments.iloc[0:0])["segments"].tolist() == [[], [], []]
 
 
