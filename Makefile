@@ -19,23 +19,27 @@ $(UV):
 	$(UV) sync --locked
 	@touch $@
 
-setup: .venv/.synced ## install the locked dependencies into .venv
+$(DAGSTER_HOME)/dagster.yaml:
+	@mkdir -p $(DAGSTER_HOME)
+	@printf 'telemetry:\n  enabled: false\n' > $@
+
+setup: .venv/.synced $(DAGSTER_HOME)/dagster.yaml ## install the locked dependencies into .venv
 
 demo: setup ## generate demo data and materialize every asset (CUSTOMERS=10000 SEED=42)
-	@mkdir -p $(DAGSTER_HOME)
 	$(UV) run --no-sync tailor demo --customers $(CUSTOMERS) --seed $(SEED)
 
 test: setup ## run the test suite
-	@mkdir -p $(DAGSTER_HOME)
 	@$(UV) run --no-sync pytest -n 2 -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure, not a pass"; fi; exit $$rc
 
 dev: setup ## open the Dagster UI on http://127.0.0.1:3000
-	@mkdir -p $(DAGSTER_HOME)
 	$(UV) run --no-sync dagster dev -w workspace.yaml
 
-bench: setup ## run the benchmarks in bench/ (figures go to bench/RESULTS.md by hand)
-	$(UV) run --no-sync python bench/bench_demo.py
+bench: setup ## run the benchmarks in bench/ (copy the figures into bench/RESULTS.md)
+	$(UV) run --no-sync python bench/bench_demo.py --customers $(CUSTOMERS)
+
+screenshot: setup ## refresh docs/asset-graph.png from a running `dagster dev` (installs Debian's chromium)
+	scripts/screenshot_asset_graph.sh
 
 clean: ## remove generated data and the Dagster home
 	rm -rf data .dagster_home

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Takes docs/asset-graph.png: starts `dagster dev` on the project's definitions, opens the global asset
-# graph in Debian's headless Chromium (installed with apt if missing — no browser is downloaded), saves it.
+# graph in Debian's headless Chromium through Playwright (chromium comes from apt — no browser is downloaded).
+# Run `make demo` first so that every asset shows as materialized.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v chromium >/dev/null 2>&1; then
@@ -16,9 +17,5 @@ for _ in $(seq 1 90); do
   curl -fsS "http://127.0.0.1:$port/server_info" >/dev/null 2>&1 && break
   sleep 1
 done
-profile=$(mktemp -d)
-chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
-  --disable-component-update --disable-sync --user-data-dir="$profile" --hide-scrollbars \
-  --window-size="${WIDTH:-1800},${HEIGHT:-1000}" --virtual-time-budget=25000 \
-  --screenshot="$PWD/docs/asset-graph.png" "http://127.0.0.1:$port/${PAGE:-asset-groups}"
+.tools/bin/uv run --no-sync python scripts/screenshot_asset_graph.py "http://127.0.0.1:$port" docs/asset-graph.png
 echo "wrote docs/asset-graph.png"

@@ -45,7 +45,7 @@ def _reset_demo_state() -> None:
     shutil.rmtree(Path(setting("TAILOR_LANDING_DIR")).parent / "demo_truth", ignore_errors=True)
 
 
-def run_pipeline(as_of: datetime | None = None, raise_on_error: bool = True):
+def run_pipeline(as_of: datetime | None = None, raise_on_error: bool = True, log_level: str = "WARNING"):
     """Materialize every asset of the one Definitions object, in this process."""
     import os
 
@@ -55,9 +55,10 @@ def run_pipeline(as_of: datetime | None = None, raise_on_error: bool = True):
 
     defs = build_definitions()
     instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
-    run_config = {}
+    # The console shows warnings and errors only; every event still goes to the instance (and the UI).
+    run_config: dict = {"loggers": {"console": {"config": {"log_level": log_level}}}}
     if as_of is not None:
-        run_config = {"ops": {"customer_features": {"config": {"as_of": as_of.isoformat()}}}}
+        run_config["ops"] = {"customer_features": {"config": {"as_of": as_of.isoformat()}}}
     assets = list(defs.assets or [])
     return materialize(
         assets,
