@@ -332,6 +332,48 @@ def describe_value(v: Any) -> str:
         return "a mapping"
     return repr(v)
 
+def check_named_item(
+    items: list[Any],
+    index: int,
+    problems: "Problems",
+    seen: dict[str, int | None],
+    *,
+    kind: str,
+    keys: Iterable[str],
+    name_re: "re.Pattern[str]",
+    name_hint: str,
+    required_keys_text: str,
+) -> tuple[Any, str, bool] | None:
+    """The checks every named entry of a rule file shares (a rule, a segment).
+
+    Reports a non-mapping entry, unknown keys, a missing, malformed or duplicate ``name``. Returns None when
+    the entry is not a mapping at all, else ``(name, label for messages, name_ok)``.
+    """
+    item = items[index]
+    item_line = line_of(items, index)
+    if not isinstance(item, dict):
+        problems.add(item_line, f"each {kind} must be a mapping with {required_keys_text}; got {describe_value(item)}")
+        return None
+    keys = tuple(keys)
+    for key in item:
+        if key not in keys:
+            problems.add(line_of(item, key), f"unknown key {key!r}{did_you_mean(key, keys)} in a {kind} "
+                                             f"(keys: {', '.join(keys)})")
+    name = item.get("name")
+    label = f"{kind} {name!r}" if isinstance(name, str) else f"{kind} #{index + 1}"
+    if "name" not in item:
+        problems.add(item_line, f"{label}: missing required key `name`")
+        return name, label, False
+    if not isinstance(name, str) or not name_re.match(name):
+        problems.add(line_of(item, "name"), f"{kind} name {describe_value(name)} is not valid: use {name_hint}")
+        return name, label, False
+    if name in seen:
+        problems.add(line_of(item, "name"), f"duplicate {kind} name {name!r} (first defined on line {seen[name]})")
+        return name, label, False
+    seen[name] = line_of(item, "name")
+    return name, label, True
+
+
 
 # ---------------------------------------------------------------------------------------------------- the AST
 

@@ -58,6 +58,7 @@ from tailor.conditions import (
     Condition,
     ConditionParser,
     Problems,
+    check_named_item,
     RuleFileError,
     _as_naive_utc,
     _is_missing,
@@ -386,28 +387,13 @@ def _parse_rule_file(data: Any, raw: bytes, path: str, known_fields: Mapping[str
     seen: dict[str, int | None] = {}
     for i, item in enumerate(items):
         iline = line_of(items, i)
-        if not isinstance(item, dict):
-            problems.add(iline, f"each rule must be a mapping with name, priority, when and then; got {describe_value(item)}")
+        checked = check_named_item(
+            items, i, problems, seen, kind="rule", keys=_RULE_KEYS, name_re=RULE_NAME_RE,
+            name_hint="letters, digits, _ and - (e.g. vip_welcome)", required_keys_text="name, priority, when and then",
+        )
+        if checked is None:
             continue
-        for key in item:
-            if key not in _RULE_KEYS:
-                problems.add(line_of(item, key), f"unknown key {key!r}{did_you_mean(key, _RULE_KEYS)} in a rule "
-                                                 f"(keys: {', '.join(_RULE_KEYS)})")
-        name = item.get("name")
-        label = f"rule {name!r}" if isinstance(name, str) else f"rule #{i + 1}"
-        ok = True
-        if "name" not in item:
-            problems.add(iline, f"{label}: missing required key `name`")
-            ok = False
-        elif not isinstance(name, str) or not RULE_NAME_RE.match(name):
-            problems.add(line_of(item, "name"), f"rule name {describe_value(name)} is not valid: use letters, digits, "
-                                                f"_ and - (e.g. vip_welcome)")
-            ok = False
-        elif name in seen:
-            problems.add(line_of(item, "name"), f"duplicate rule name {name!r} (first used on line {seen[name]})")
-            ok = False
-        else:
-            seen[name] = line_of(item, "name")
+        name, label, ok = checked
         description = item.get("description") or ""
         if not isinstance(description, str):
             problems.add(line_of(item, "description"), f"{label}: description must be text")

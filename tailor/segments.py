@@ -30,6 +30,7 @@ from tailor.conditions import (
     ConditionParser,
     Problems,
     RuleFileError,
+    check_named_item,
     condition_fields,
     describe_value,
     did_you_mean,
@@ -87,28 +88,13 @@ def _parse(data: object, known_fields: Mapping[str, str], problems: Problems, pa
     seen: dict[str, int | None] = {}
     for i, item in enumerate(items):
         iline = line_of(items, i)
-        if not isinstance(item, dict):
-            problems.add(iline, f"each segment must be a mapping with name, description and when; got {describe_value(item)}")
+        checked = check_named_item(
+            items, i, problems, seen, kind="segment", keys=_SEGMENT_KEYS, name_re=SEGMENT_NAME_RE,
+            name_hint="lower-case letters, digits and _ (e.g. at_risk)", required_keys_text="name, description and when",
+        )
+        if checked is None:
             continue
-        for key in item:
-            if key not in _SEGMENT_KEYS:
-                problems.add(line_of(item, key), f"unknown key {key!r}{did_you_mean(key, _SEGMENT_KEYS)} in a segment "
-                                                 f"(keys: {', '.join(_SEGMENT_KEYS)})")
-        name = item.get("name")
-        label = f"segment {name!r}" if isinstance(name, str) else f"segment #{i + 1}"
-        ok = True
-        if "name" not in item:
-            problems.add(iline, f"{label}: missing required key `name`")
-            ok = False
-        elif not isinstance(name, str) or not SEGMENT_NAME_RE.match(name):
-            problems.add(line_of(item, "name"), f"segment name {describe_value(name)} is not valid: use lower-case "
-                                                f"letters, digits and _ (e.g. at_risk)")
-            ok = False
-        elif name in seen:
-            problems.add(line_of(item, "name"), f"duplicate segment name {name!r} (first defined on line {seen[name]})")
-            ok = False
-        else:
-            seen[name] = line_of(item, "name")
+        name, label, ok = checked
         description = item.get("description", "")
         if description is None:
             description = ""

@@ -445,7 +445,7 @@ def test_rule_file_errors_name_file_line_and_problem(tmp_path):
         f"{p}:14: rule 'lapsed': priority must be a whole number such as 50, got text 'high'",
         f"{p}:16: wrong type for 'recency_days' (gt): recency_days is a number field but got text 'abc'",
         f"{p}:18: rule 'lapsed': block 'discount_offer' belongs in slot 'offer', not 'main'",
-        f"{p}:19: duplicate rule name 'vip' (first used on line 7)",
+        f"{p}:19: duplicate rule name 'vip' (first defined on line 7)",
         f"{p}:22: unknown operator 'atleast' on field 'frequency' — did you mean gte?",
         f"{p}:24: rule 'vip': unknown slot or setting 'heor' — did you mean hero?",
         f"{p}:25: rule 'vip': unknown placeholder {{{{ frist_name }}}} in the subject — did you mean first_name?",

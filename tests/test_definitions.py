@@ -26,8 +26,8 @@ def test_embedded_default(monkeypatch):
     assert isinstance(defs.resources["warehouse"], DuckDBWarehouse)
     assert defs.resources["email_sender"].provider == "outbox"
     assert defs.executor == in_process_executor
-    assert defs.get_sensor_def("landing_file_sensor") is not None
-    assert defs.get_job_def("refresh_from_web_events") is not None
+    assert defs.resolve_sensor_def("landing_file_sensor") is not None
+    assert defs.resolve_job_def("refresh_from_web_events") is not None
     groups = {defs.resolve_assets_def(k).group_names_by_key[k] for k in defs.resolve_all_asset_keys()}
     assert groups == {"sources", "profiles", "features", "segments", "personalization", "delivery"}
     for key in defs.resolve_all_asset_keys():
