@@ -30,8 +30,10 @@ def personalization_assets(warehouse_kind: str) -> list:
         tags={"stage": "personalization"},
         description=(
             "Per customer: send or not, the content block per slot, the subject line and the reason — decided by "
-            "durable_rules from rules/email_rules.yaml, with the rules that fired and the rule file's hash. "
-            "Customers without consent, or suppressed, are never set to send."
+            "durable_rules from rules/email_rules.yaml. Provenance per row: the rules that fired (in order), the "
+            "rule file's hash, the values of exactly the fields the rules read (facts_used) and the experiment "
+            "variant or holdout (sticky per customer). Customers without consent, suppressed, or held out by an "
+            "experiment are never set to send."
         ),
         check_specs=[schema_check_spec("email_decisions")],
     )
@@ -46,17 +48,27 @@ def personalization_assets(warehouse_kind: str) -> list:
             content.email_rules_file, field_kinds(facts), library.blocks_by_slot, known_segments=segment_names
         )
         decisions = decide(facts, ruleset, datetime.now(timezone.utc).replace(tzinfo=None))
-        warehouse.write_table("email_decisions", decisions)
+        # nullable text columns as the string dtype, so that an all-null column is still created as text
+        warehouse.write_table(
+            "email_decisions", decisions.astype({"subject": "string", "experiment": "string", "variant": "string"})
+        )
         reasons = decisions["reason"].value_counts()
+        in_experiment = decisions[decisions["experiment"].notna()]
         meta = table_metadata(
             decisions,
             to_send=int(decisions["send"].sum()),
             not_sent=int((~decisions["send"]).sum()),
             blocked_no_consent=int(reasons.get("no_consent", 0)),
+            held_out=int((decisions["variant"] == "holdout").sum()),
         )
         meta["reasons"] = MetadataValue.json({str(k): int(v) for k, v in reasons.items()})
         meta["campaign_id"] = ruleset.campaign_id
         meta["rule_file_hash"] = ruleset.file_hash
+        meta["facts_used_fields"] = MetadataValue.json(ruleset.fields)
+        meta["experiments"] = MetadataValue.json({
+            str(exp): {str(v): int(n) for v, n in group["variant"].value_counts().sort_index().items()}
+            for exp, group in in_experiment.groupby("experiment")
+        })
         return MaterializeResult(
             metadata=meta, check_results=[schema_check_result("email_decisions", EmailDecisionsSchema, decisions)]
         )

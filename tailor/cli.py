@@ -1,4 +1,4 @@
-"""`tailor`: the project's command line (demo data, the end-to-end demo run)."""
+"""`tailor`: the project's command line (demo data, the end-to-end demo run, `rules check|test|diff`)."""
 
 from __future__ import annotations
 
@@ -141,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--as-of", help="ISO time of the run (default: this hour, UTC)")
     demo.add_argument("--keep", action="store_true", help="keep the existing data folder instead of starting afresh")
     demo.set_defaults(func=cmd_demo)
+
+    from tailor.rules_cli import register as register_rules_commands
+
+    register_rules_commands(sub)   # tailor rules check | test | diff
     return parser
 
 

@@ -2,7 +2,8 @@
 
 The rule file (format in docs/rules.md) has a ``campaign`` (id, name), ``defaults`` (subject, one block
 per slot, params, send) and ``rules`` — each with a name, priority (higher wins), ``when`` (a condition in
-the language of :mod:`tailor.conditions`) and ``then`` (blocks per slot, subject, params, send).
+the language of :mod:`tailor.conditions`), ``then`` (blocks per slot, subject, params, send) and optionally an
+``experiment`` (weighted variants applied on top of ``then``, and a holdout share; see :class:`Experiment`).
 
 How a decision is made for one customer:
 
@@ -11,8 +12,15 @@ How a decision is made for one customer:
 2. Resolution: start from ``defaults``; apply the fired rules from the lowest priority to the highest, so the
    highest-priority rule's settings win wherever it sets something (a slot set to null is cleared; params
    are merged key by key, null removes a key). ``reason`` is ``rule:<highest fired>`` or ``no_rule_matched``.
+   The experiment of the highest-priority fired rule that has one applies: the customer's sticky variant's
+   settings go on top of that rule's ``then``; holdout customers get ``send = False``, ``holdout:<name>``.
 3. Gates, after the rules: no email -> ``no_email``; suppressed -> ``suppressed:<reason>``; no marketing
    consent -> ``no_consent``; each forces ``send = False`` (``rules_fired`` is kept for provenance).
+4. Provenance per row: ``rules_fired``, ``rule_file_hash``, ``facts_used`` (the values of exactly the fields the
+   rules read), ``experiment``/``variant``.
+
+Static checks for ``tailor rules check``: :func:`check_rule_file` (all problems, no raising) and
+:func:`unreachable_rules` (rules fully overridden by higher-ranked rules whose conditions theirs implies).
 
 durable_rules 2.0.28 notes (all handled here, see tests/test_decisions.py):
 
@@ -34,6 +42,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import threading
 import uuid
@@ -41,22 +50,21 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 import jinja2.meta
 import jinja2.sandbox
-import numpy as np
-import pandas as pd
-import pandera.pandas as pa
 from durable.engine import Host, MessageNotHandledException
-from pandera.typing import Series
 
 from tailor.conditions import (
     _EPOCH,
     SEGMENTS_FIELD,
     Condition,
     ConditionParser,
+    LazyModule,
+    LineDict,
+    Problem,
     Problems,
     check_named_item,
     RuleFileError,
@@ -65,12 +73,20 @@ from tailor.conditions import (
     condition_kinds,
     describe_value,
     did_you_mean,
+    implies,
     json_number,
     line_of,
     list_column,
     load_yaml,
     to_durable,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+    import pandas as pd
+else:   # checking rule files needs neither (see tailor.conditions.LazyModule)
+    np = LazyModule("numpy", globals(), "np")
+    pd = LazyModule("pandas", globals(), "pd")
 
 #: Layout order of the slots (spec). The footer is always present and is not a slot.
 SLOTS: tuple[str, ...] = ("hero", "main", "offer", "note")
@@ -95,12 +111,16 @@ SUBJECT_VARIABLES: frozenset[str] = frozenset({
 
 EMAIL_DECISIONS_COLUMNS: tuple[str, ...] = (
     "customer_id", "campaign_id", "send", "reason", "subject", "blocks", "params", "rules_fired",
-    "rule_file_hash", "decided_at",
+    "rule_file_hash", "facts_used", "experiment", "variant", "decided_at",
 )
 
 REASON_NO_RULE = "no_rule_matched"
 REASON_NO_EMAIL = "no_email"
 REASON_NO_CONSENT = "no_consent"
+REASON_HOLDOUT_PREFIX = "holdout:"
+
+#: The ``variant`` recorded for customers an experiment holds out (never sent; reason ``holdout:<experiment>``).
+HOLDOUT = "holdout"
 
 RULE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 CAMPAIGN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -112,7 +132,9 @@ _RESERVED_FIELDS = frozenset({"sid", "id", _FACT_MARKER})
 
 _TOP_KEYS = ("campaign", "defaults", "rules")
 _CAMPAIGN_KEYS = ("id", "name", "description")
-_RULE_KEYS = ("name", "description", "priority", "when", "then", "enabled")
+_RULE_KEYS = ("name", "description", "priority", "when", "then", "enabled", "experiment")
+_EXPERIMENT_KEYS = ("name", "description", "holdout", "variants")
+_VARIANT_KEYS = ("name", "weight")   # plus the slots and settings of `then:`
 _SETTINGS = ("subject", "params", "send")
 
 _SUBJECT_ENV = jinja2.sandbox.SandboxedEnvironment(autoescape=False)
@@ -129,6 +151,76 @@ class Outcome:
     params: Mapping[str, Any] = field(default_factory=dict)          # None removes the param
     send: bool | None = None
 
+    def settings(self) -> set[str]:
+        """What this outcome sets: ``subject``, ``send``, slot names, ``params.<name>``."""
+        out = set(self.blocks) | {f"params.{k}" for k in self.params}
+        if self.subject is not None:
+            out.add("subject")
+        if self.send is not None:
+            out.add("send")
+        return out
+
+    def then(self, other: Outcome) -> Outcome:
+        """This outcome with ``other`` applied on top (``other`` wins wherever it sets something)."""
+        return Outcome(
+            subject=other.subject if other.subject is not None else self.subject,
+            blocks={**self.blocks, **other.blocks},
+            params={**self.params, **other.params},
+            send=other.send if other.send is not None else self.send,
+        )
+
+
+def _unit(*parts: str) -> float:
+    """A stable pseudo-random number in [0, 1) from text: the first 53 bits of sha256 (same on every machine,
+    run and Python version — unlike ``hash()``)."""
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).digest()
+    return (int.from_bytes(digest[:8], "big") >> 11) / 9007199254740992.0   # 2**53
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    weight: float
+    outcome: Outcome          # the variant's own settings, applied on top of the rule's `then`
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A rule's audience split into weighted variants and an optional holdout group.
+
+    Assignment is sticky: it depends only on (experiment name, customer_id) — through two independent sha256
+    draws, one for the holdout and one for the variant — never on the run, the order of customers or the other
+    customers. Changing ``holdout`` moves customers between the holdout and the variants without reshuffling
+    who gets which variant.
+    """
+
+    name: str
+    holdout: float
+    variants: tuple[Variant, ...]
+    line: int | None = None
+    description: str = ""
+
+    def assign(self, customer_id: Any) -> str:
+        """The variant name for a customer, or :data:`HOLDOUT`."""
+        cid = str(customer_id)
+        if self.holdout > 0 and _unit("holdout", self.name, cid) < self.holdout:
+            return HOLDOUT
+        total = sum(v.weight for v in self.variants)
+        u = _unit("variant", self.name, cid) * total
+        acc = 0.0
+        for v in self.variants:
+            acc += v.weight
+            if u < acc:
+                return v.name
+        return self.variants[-1].name
+
+    def settings(self) -> set[str]:
+        out: set[str] = set()
+        for v in self.variants:
+            out |= v.outcome.settings()
+        return out
+
 
 @dataclass(frozen=True)
 class EmailRule:
@@ -139,6 +231,7 @@ class EmailRule:
     then: Outcome
     line: int | None
     enabled: bool = True
+    experiment: Experiment | None = None
 
 
 @dataclass(frozen=True)
@@ -151,6 +244,8 @@ class Resolution:
     send: bool
     reason: str
     rules_fired: tuple[str, ...]
+    experiment: str | None = None
+    variant: str | None = None
 
 
 class EmailRuleSet:
@@ -169,14 +264,19 @@ class EmailRuleSet:
         # precedence: higher priority first; on equal priority the rule written first in the file wins
         self.ranked: tuple[EmailRule, ...] = tuple(sorted(active, key=lambda r: -r.priority))
         self._rank = {r.name: i for i, r in enumerate(self.ranked)}
+        self._by_name = {r.name: r for r in self.ranked}
         kinds: dict[str, str] = {}
         for r in self.ranked:
             kinds.update(condition_kinds(r.condition))
-        #: the fields the rules read (name -> kind); only these are posted to the engine
+        #: the fields the rules read (name -> kind); only these are posted to the engine, and exactly these are
+        #: recorded per customer in ``facts_used``
         self.fields: dict[str, str] = dict(sorted(kinds.items()))
+        #: active rules with an experiment, highest priority first
+        self.experiment_rules: tuple[EmailRule, ...] = tuple(r for r in self.ranked if r.experiment is not None)
         self._engine: _CompiledRules | None = None
         self._lock = threading.Lock()
-        self._resolved: dict[tuple[str, ...], Resolution] = {}
+        self._resolved: dict[tuple[tuple[str, ...], str | None], Resolution] = {}
+        self._experiment_of: dict[tuple[str, ...], EmailRule | None] = {}
 
     def __repr__(self) -> str:
         return f"EmailRuleSet(campaign_id={self.campaign_id!r}, rules={[r.name for r in self.ranked]}, path={self.path!r})"
@@ -193,20 +293,46 @@ class EmailRuleSet:
         firing order (highest priority first)."""
         return self.engine.fire_many(facts)
 
-    def resolve(self, fired: Sequence[str]) -> Resolution:
-        """Defaults, then the fired rules from the lowest priority to the highest."""
+    def experiment_rule(self, fired: Sequence[str]) -> EmailRule | None:
+        """The rule whose experiment applies to a customer with these fired rules: the highest-priority fired
+        rule that has one (a customer is in at most one experiment), or None."""
         key = tuple(fired)
-        hit = self._resolved.get(key)
+        if key not in self._experiment_of:
+            ranked = sorted(key, key=self._rank.__getitem__)
+            self._experiment_of[key] = next(
+                (self._by_name[n] for n in ranked if self._by_name[n].experiment is not None), None)
+        return self._experiment_of[key]
+
+    def resolve(self, fired: Sequence[str], variant: str | None = None) -> Resolution:
+        """Defaults, then the fired rules from the lowest priority to the highest.
+
+        ``variant``: the customer's assignment in the experiment of :meth:`experiment_rule` (a variant name
+        or :data:`HOLDOUT`). A variant's settings apply on top of its rule's ``then``; holdout customers get
+        the rule's ``then`` alone, ``send = False`` and reason ``holdout:<experiment>``.
+        """
+        key = tuple(fired)
+        hit = self._resolved.get((key, variant))
         if hit is not None:
             return hit
-        by_name = {r.name: r for r in self.ranked}
+        by_name = self._by_name
         ordered = sorted(key, key=self._rank.__getitem__)   # highest priority first
+        exp_rule = self.experiment_rule(key)
+        if variant is not None and exp_rule is None:
+            raise ValueError(f"variant {variant!r} given, but none of the rules {list(key)} has an experiment")
+        chosen: Variant | None = None
+        if exp_rule is not None and variant not in (None, HOLDOUT):
+            assert exp_rule.experiment is not None
+            chosen = next((v for v in exp_rule.experiment.variants if v.name == variant), None)
+            if chosen is None:
+                raise ValueError(f"experiment {exp_rule.experiment.name!r} has no variant {variant!r}")
         subject = self.defaults.subject
         blocks: dict[str, str | None] = {s: self.defaults.blocks.get(s) for s in self.slots}
         params: dict[str, Any] = {k: v for k, v in self.defaults.params.items() if v is not None}
         send = True if self.defaults.send is None else self.defaults.send
         for name in reversed(ordered):
             then = by_name[name].then
+            if chosen is not None and exp_rule is not None and name == exp_rule.name:
+                then = then.then(chosen.outcome)
             if then.subject is not None:
                 subject = then.subject
             blocks.update(then.blocks)
@@ -217,16 +343,27 @@ class EmailRuleSet:
                     params[k] = v
             if then.send is not None:
                 send = then.send
+        reason = f"rule:{ordered[0]}" if ordered else REASON_NO_RULE
+        experiment = exp_rule.experiment.name if exp_rule is not None and exp_rule.experiment is not None else None
+        if variant == HOLDOUT:
+            send, reason = False, f"{REASON_HOLDOUT_PREFIX}{experiment}"
         res = Resolution(
             subject=subject,
             blocks={s: b for s, b in blocks.items() if b},
             params=params,
             send=bool(send),
-            reason=f"rule:{ordered[0]}" if ordered else REASON_NO_RULE,
+            reason=reason,
             rules_fired=key,
+            experiment=experiment if variant is not None else None,
+            variant=variant,
         )
-        self._resolved[key] = res
+        self._resolved[(key, variant)] = res
         return res
+
+    def assign(self, fired: Sequence[str], customer_id: Any) -> str | None:
+        """The customer's variant (or :data:`HOLDOUT`) in the experiment that applies to them, else None."""
+        rule = self.experiment_rule(fired) if self.experiment_rules else None
+        return rule.experiment.assign(customer_id) if rule is not None and rule.experiment is not None else None
 
 
 # ------------------------------------------------------------------------------------------------ durable glue
@@ -385,6 +522,7 @@ def _parse_rule_file(data: Any, raw: bytes, path: str, known_fields: Mapping[str
     else:
         items = []
     seen: dict[str, int | None] = {}
+    seen_experiments: dict[str, int | None] = {}
     for i, item in enumerate(items):
         iline = line_of(items, i)
         checked = check_named_item(
@@ -416,10 +554,19 @@ def _parse_rule_file(data: Any, raw: bytes, path: str, known_fields: Mapping[str
             ok = False
         else:
             cond = parser.parse(item["when"], line_of(item, "when"))
+        experiment = None
+        if "experiment" in item:
+            experiment = _parse_experiment(item["experiment"], line_of(item, "experiment"), label, outcome_parser,
+                                           problems, seen_experiments)
+            if experiment is None:
+                ok = False
         then = None
         if "then" not in item:
-            problems.add(iline, f"{label}: missing required key `then` (what this rule changes)")
-            ok = False
+            if "experiment" in item:      # the variants may carry all the changes
+                then = Outcome()
+            else:
+                problems.add(iline, f"{label}: missing required key `then` (what this rule changes)")
+                ok = False
         elif not isinstance(item["then"], dict) or not item["then"]:
             problems.add(line_of(item, "then"), f"{label}: `then:` must be a mapping saying what the rule changes "
                                                 f"(blocks per slot, subject, params, send)")
@@ -428,11 +575,109 @@ def _parse_rule_file(data: Any, raw: bytes, path: str, known_fields: Mapping[str
             then = outcome_parser.parse(item["then"], line_of(item, "then"), label, is_defaults=False)
         if ok and cond is not None and then is not None:
             rules.append(EmailRule(name=name, description=description.strip(), priority=priority, condition=cond,
-                                   then=then, line=iline, enabled=enabled))
+                                   then=then, line=iline, enabled=enabled, experiment=experiment))
     if problems:
         return None
     return EmailRuleSet(path=path, campaign_id=campaign_id, campaign_name=campaign_name,
                         file_hash=hashlib.sha256(raw).hexdigest(), defaults=defaults, rules=rules, slots=slots)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _parse_experiment(raw: Any, line: int | None, label: str, outcome_parser: _OutcomeParser, problems: Problems,
+                      seen: dict[str, int | None]) -> Experiment | None:
+    """``experiment: {name, holdout, variants: [{name, weight, <slots/settings>}]}`` of a rule."""
+    before = len(problems.items)
+    if not isinstance(raw, dict):
+        problems.add(line, f"{label}: `experiment:` must be a mapping with name, holdout and variants, "
+                           f"got {describe_value(raw)}")
+        return None
+    for key in raw:
+        if key not in _EXPERIMENT_KEYS:
+            problems.add(line_of(raw, key, line), f"{label}: unknown key {key!r} in the experiment"
+                                                  f"{did_you_mean(key, _EXPERIMENT_KEYS)} (keys: "
+                                                  f"{', '.join(_EXPERIMENT_KEYS)})")
+    name = raw.get("name")
+    if "name" not in raw:
+        problems.add(line, f"{label}: the experiment needs a `name` (recorded with every decision, e.g. vip_subject_test)")
+    elif not isinstance(name, str) or not RULE_NAME_RE.match(name):
+        problems.add(line_of(raw, "name", line), f"{label}: experiment name {describe_value(name)} is not valid: "
+                                                 f"use letters, digits, _ and - (e.g. vip_subject_test)")
+    elif name in seen:
+        problems.add(line_of(raw, "name", line), f"{label}: duplicate experiment name {name!r} (first defined on "
+                                                 f"line {seen[name]}); each experiment needs its own name")
+    else:
+        seen[name] = line_of(raw, "name", line)
+    exp_label = f"{label}, experiment {name!r}" if isinstance(name, str) else f"{label}, experiment"
+    holdout = raw.get("holdout", 0)
+    if holdout is None:
+        holdout = 0
+    if not _is_number(holdout) or not (0 <= holdout < 1):
+        tip = ""
+        if isinstance(holdout, str) and holdout.strip().endswith("%"):
+            tip = f"; write a share such as 0.1 for 10%"
+        elif _is_number(holdout) and 1 <= holdout < 100:
+            tip = f"; write a share, e.g. {holdout / 100:g} for {holdout:g}%"
+        problems.add(line_of(raw, "holdout", line), f"{exp_label}: holdout must be a number from 0 up to (not "
+                                                    f"including) 1, got {describe_value(holdout)}{tip}")
+    variants: list[Variant] = []
+    raw_variants = raw.get("variants")
+    vline = line_of(raw, "variants", line)
+    if "variants" not in raw:
+        problems.add(line, f"{exp_label}: missing required key `variants` (a list with at least one variant, "
+                           f"e.g. `- {{name: a, weight: 1, subject: ...}}`)")
+    elif not isinstance(raw_variants, list) or not raw_variants:
+        got = "an empty list" if isinstance(raw_variants, list) else describe_value(raw_variants)
+        problems.add(vline, f"{exp_label}: `variants:` must be a list with at least one variant "
+                            f"(`- name: a`), got {got}")
+    else:
+        names: dict[str, int | None] = {}
+        for i, v in enumerate(raw_variants):
+            iline = line_of(raw_variants, i, vline)
+            if not isinstance(v, dict):
+                problems.add(iline, f"{exp_label}: each variant must be a mapping with a name, a weight and what it "
+                                    f"changes, got {describe_value(v)}")
+                continue
+            vname = v.get("name")
+            v_label = f"{exp_label}, variant {vname!r}" if isinstance(vname, str) else f"{exp_label}, variant #{i + 1}"
+            ok = True
+            if "name" not in v:
+                problems.add(iline, f"{v_label}: missing required key `name`")
+                ok = False
+            elif not isinstance(vname, str) or not RULE_NAME_RE.match(vname):
+                problems.add(line_of(v, "name", iline), f"{exp_label}: variant name {describe_value(vname)} is not "
+                                                        f"valid: use letters, digits, _ and - (e.g. a, short_subject)")
+                ok = False
+            elif vname == HOLDOUT:
+                problems.add(line_of(v, "name", iline), f"{exp_label}: {HOLDOUT!r} cannot be a variant name: it is "
+                                                        f"what the held-out customers are recorded as (set the share "
+                                                        f"with `holdout:`)")
+                ok = False
+            elif vname in names:
+                problems.add(line_of(v, "name", iline), f"{exp_label}: duplicate variant name {vname!r} (first "
+                                                        f"defined on line {names[vname]})")
+                ok = False
+            else:
+                names[vname] = line_of(v, "name", iline)
+            weight = v.get("weight", 1)
+            if not _is_number(weight) or weight <= 0:
+                problems.add(line_of(v, "weight", iline), f"{v_label}: weight must be a number above 0 (the variant's "
+                                                          f"share is its weight / the sum of weights), got "
+                                                          f"{describe_value(weight)}")
+                ok = False
+            settings = LineDict({k: val for k, val in v.items() if k not in _VARIANT_KEYS})
+            settings.line = getattr(v, "line", iline)
+            settings.key_lines = {k: line_of(v, k, iline) for k in settings}
+            outcome = outcome_parser.parse(settings, iline, v_label, is_defaults=False)
+            if ok and outcome is not None:
+                variants.append(Variant(name=vname, weight=float(weight), outcome=outcome, line=iline))
+    if len(problems.items) > before:
+        return None
+    desc = raw.get("description") or ""
+    return Experiment(name=name, holdout=float(holdout), variants=tuple(variants), line=line,
+                      description=desc if isinstance(desc, str) else "")
 
 
 class _OutcomeParser:
@@ -657,7 +902,9 @@ def _json(v: Any) -> str:
 def decide(customers: pd.DataFrame, ruleset: EmailRuleSet, decided_at: datetime) -> pd.DataFrame:
     """The ``email_decisions`` rows for ``customers`` (one per row; see :func:`build_decision_input`).
 
-    ``decided_at`` is stored as UTC (tz-naive); an aware datetime is converted.
+    ``decided_at`` is stored as UTC (tz-naive); an aware datetime is converted. Each row records the rules
+    that fired, the rule file's hash, the values of the fields the rules read (``facts_used``) and the
+    customer's ``experiment``/``variant`` (None when no experiment applies).
     """
     missing = [c for c in _GATE_COLUMNS if c not in customers.columns]
     if missing:
@@ -669,25 +916,31 @@ def decide(customers: pd.DataFrame, ruleset: EmailRuleSet, decided_at: datetime)
     n = len(customers)
     facts = build_facts(customers, ruleset.fields)
     fired = ruleset.fire(facts)
+    ids = customers["customer_id"].astype(object).tolist()
 
     subject: list[Any] = [None] * n
     blocks: list[str] = [""] * n
     params: list[str] = [""] * n
     rules_fired: list[str] = [""] * n
+    experiment: list[Any] = [None] * n
+    variant: list[Any] = [None] * n
     send = np.zeros(n, dtype=bool)
     reason: list[str] = [""] * n
-    rendered: dict[tuple[str, ...], tuple[Any, str, str, str]] = {}
+    rendered: dict[tuple[tuple[str, ...], str | None], tuple[Any, str, str, str]] = {}
+    with_experiments = bool(ruleset.experiment_rules)
     for i, names in enumerate(fired):
-        res = ruleset.resolve(names)
-        cached = rendered.get(names)
+        v = ruleset.assign(names, ids[i]) if with_experiments else None
+        res = ruleset.resolve(names, v)
+        cached = rendered.get((names, v))
         if cached is None:
             cached = (res.subject, _json(res.blocks), _json(res.params), _json(list(res.rules_fired)))
-            rendered[names] = cached
+            rendered[(names, v)] = cached
         subject[i], blocks[i], params[i], rules_fired[i] = cached
         send[i] = res.send
         reason[i] = res.reason
+        experiment[i], variant[i] = res.experiment, res.variant
 
-    # gates (in order of precedence): no email, suppressed, no consent
+    # gates (in order of precedence): no email, suppressed, no consent — they also override a holdout reason
     emails = customers["email"].tolist()
     suppressed = customers["suppressed_reason"].tolist()
     consent = customers["marketing_consent"].tolist()
@@ -702,7 +955,7 @@ def decide(customers: pd.DataFrame, ruleset: EmailRuleSet, decided_at: datetime)
             send[i], reason[i] = False, REASON_NO_CONSENT
 
     out = pd.DataFrame({
-        "customer_id": customers["customer_id"].astype(object).to_numpy(),
+        "customer_id": np.array(ids, dtype=object),
         "campaign_id": np.full(n, ruleset.campaign_id, dtype=object),
         "send": send,
         "reason": np.array(reason, dtype=object),
@@ -711,14 +964,83 @@ def decide(customers: pd.DataFrame, ruleset: EmailRuleSet, decided_at: datetime)
         "params": np.array(params, dtype=object),
         "rules_fired": np.array(rules_fired, dtype=object),
         "rule_file_hash": np.full(n, ruleset.file_hash, dtype=object),
+        "facts_used": np.array(facts_used(customers, ruleset.fields), dtype=object),
+        "experiment": np.array(experiment, dtype=object),
+        "variant": np.array(variant, dtype=object),
         "decided_at": pd.Series([_utc_naive(decided_at)] * n, dtype="datetime64[ns]").to_numpy(),
     })
     return out[list(EMAIL_DECISIONS_COLUMNS)]
 
 
+# ------------------------------------------------------------------------------------------------ provenance
+
+def provenance_values(s: pd.Series, kind: str) -> list[Any]:
+    """A column as the JSON values recorded in ``facts_used``: numbers (ints stay ints), ISO-8601 UTC text for
+    dates, text, true/false, lists (``[]`` when empty); None when the customer has no value. Unlike the facts
+    posted to the engine, nothing is clamped or converted to epoch seconds — this is what a person reads."""
+    if kind == "number":
+        num = pd.to_numeric(s, errors="coerce")
+        if pd.api.types.is_integer_dtype(num.dtype):
+            return [None if v is pd.NA else int(v) for v in num.astype(object).tolist()]
+        return [x if x == x and x not in (math.inf, -math.inf) else None
+                for x in num.to_numpy(dtype="float64", na_value=np.nan).tolist()]
+    if kind == "datetime":
+        return [None if t is pd.NaT else t.isoformat() for t in _as_naive_utc(s).tolist()]
+    if kind == "string":
+        return [v if isinstance(v, str) else (None if _is_missing(v) else str(v)) for v in s.tolist()]
+    if kind == "boolean":
+        return [None if _is_missing(v) else bool(v) for v in s.tolist()]
+    if kind == "list":
+        return [[_list_item(i) for i in x] for x in list_column(s)]
+    raise ValueError(f"unknown kind {kind!r}")
+
+
+def _json_cells(values: list[Any], kind: str) -> list[str]:
+    """Each value as JSON text; repeated values are encoded once (fast path of :func:`facts_used`)."""
+    if kind == "number":      # ints and finite floats: their repr is their JSON
+        return ["null" if v is None else repr(v) for v in values]
+    if kind == "boolean":
+        return ["null" if v is None else ("true" if v else "false") for v in values]
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+    cache: dict[Any, str] = {}
+    out: list[str] = []
+    for v in values:
+        key = tuple(v) if isinstance(v, list) else v
+        try:
+            text = cache.get(key)
+        except TypeError:          # an unhashable list item
+            out.append(encode(v))
+            continue
+        if text is None:
+            text = cache[key] = encode(v)
+        out.append(text)
+    return out
+
+
+def facts_used(customers: pd.DataFrame, fields: Mapping[str, str]) -> list[str]:
+    """Per row, a JSON object with exactly ``fields`` (the fields the rules read) and the row's values.
+
+    An ``email`` field is recorded masked (``a***@example.com``): decisions are read widely.
+    """
+    from tailor.masking import mask_email
+
+    names = list(fields)
+    if not names:
+        return ["{}"] * len(customers)
+    columns = []
+    for name in names:
+        values = provenance_values(customers[name], fields[name])
+        if name == "email":
+            values = [mask_email(v) if isinstance(v, str) else v for v in values]
+        columns.append(_json_cells(values, fields[name]))
+    template = "{" + ",".join(json.dumps(n, ensure_ascii=False).replace("%", "%%") + ":%s" for n in names) + "}"
+    return [template % row for row in zip(*columns)]
+
+
 # ------------------------------------------------------------------------------------------------ schema
 
-_REASON_RE = r"^(rule:[A-Za-z0-9][A-Za-z0-9_-]*|no_consent|no_email|no_rule_matched|suppressed:.+)$"
+_REASON_RE = (r"^(rule:[A-Za-z0-9][A-Za-z0-9_-]*|holdout:[A-Za-z0-9][A-Za-z0-9_-]*|no_consent|no_email"
+              r"|no_rule_matched|suppressed:.+)$")
 _GATED = ("no_consent", "no_email")
 
 
@@ -729,63 +1051,169 @@ def _json_ok(text: Any, kind: type) -> bool:
         return False
 
 
-class EmailDecisionsSchema(pa.DataFrameModel):
-    """email_decisions: one row per customer and campaign — send or not, why, and with which content."""
+def _build_schema() -> type:
+    """email_decisions' pandera model, built on first use (pandera costs ~2 s of imports, which checking rule
+    files does without). Exported as :data:`EmailDecisionsSchema`."""
+    global pa, Series
+    import pandera.pandas as pa
+    from pandera.typing import Series
 
-    customer_id: Series[str] = pa.Field(unique=True, nullable=False)
-    campaign_id: Series[str] = pa.Field(nullable=False, str_matches=CAMPAIGN_ID_RE.pattern)
-    send: Series[bool] = pa.Field(nullable=False)
-    reason: Series[str] = pa.Field(nullable=False, str_matches=_REASON_RE)
-    subject: Series[str] = pa.Field(nullable=True)
-    blocks: Series[str] = pa.Field(nullable=False)
-    params: Series[str] = pa.Field(nullable=False)
-    rules_fired: Series[str] = pa.Field(nullable=False)
-    rule_file_hash: Series[str] = pa.Field(nullable=False, str_matches=r"^[0-9a-f]{64}$")
-    decided_at: Series[pa.DateTime] = pa.Field(nullable=False)
+    class EmailDecisionsSchema(pa.DataFrameModel):
+        """email_decisions: one row per customer and campaign — send or not, why, with which content, and the
+        provenance: rules fired, rule file hash, the field values the rules read, experiment and variant."""
 
-    class Config:
-        strict = True
+        customer_id: Series[str] = pa.Field(unique=True, nullable=False)
+        campaign_id: Series[str] = pa.Field(nullable=False, str_matches=CAMPAIGN_ID_RE.pattern)
+        send: Series[bool] = pa.Field(nullable=False)
+        reason: Series[str] = pa.Field(nullable=False, str_matches=_REASON_RE)
+        subject: Series[str] = pa.Field(nullable=True)
+        blocks: Series[str] = pa.Field(nullable=False)
+        params: Series[str] = pa.Field(nullable=False)
+        rules_fired: Series[str] = pa.Field(nullable=False)
+        rule_file_hash: Series[str] = pa.Field(nullable=False, str_matches=r"^[0-9a-f]{64}$")
+        facts_used: Series[str] = pa.Field(nullable=False)
+        experiment: Series[str] = pa.Field(nullable=True, str_matches=RULE_NAME_RE.pattern)
+        variant: Series[str] = pa.Field(nullable=True, str_matches=RULE_NAME_RE.pattern)
+        decided_at: Series[pa.DateTime] = pa.Field(nullable=False)
 
-    @pa.check("blocks", name="json_object_of_slots")
-    def _blocks_json(cls, s: pd.Series) -> pd.Series:
-        def ok(t: Any) -> bool:
-            try:
-                d = json.loads(t)
-            except (TypeError, ValueError):
-                return False
-            return isinstance(d, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in d.items())
-        return s.map(ok)
+        class Config:
+            strict = True
 
-    @pa.check("params", name="json_object")
-    def _params_json(cls, s: pd.Series) -> pd.Series:
-        return s.map(lambda t: _json_ok(t, dict))
+        @pa.check("blocks", name="json_object_of_slots")
+        def _blocks_json(cls, s: pd.Series) -> pd.Series:
+            def ok(t: Any) -> bool:
+                try:
+                    d = json.loads(t)
+                except (TypeError, ValueError):
+                    return False
+                return isinstance(d, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in d.items())
+            return s.map(ok)
 
-    @pa.check("rules_fired", name="json_list")
-    def _rules_json(cls, s: pd.Series) -> pd.Series:
-        return s.map(lambda t: _json_ok(t, list))
+        @pa.check("params", name="json_object")
+        def _params_json(cls, s: pd.Series) -> pd.Series:
+            return s.map(lambda t: _json_ok(t, dict))
 
-    @pa.dataframe_check(name="gated_rows_never_send")
-    def _gates(cls, df: pd.DataFrame) -> pd.Series:
-        gated = df["reason"].isin(_GATED) | df["reason"].str.startswith("suppressed:")
-        return ~(gated & df["send"])
+        @pa.check("rules_fired", name="json_list")
+        def _rules_json(cls, s: pd.Series) -> pd.Series:
+            return s.map(lambda t: _json_ok(t, list))
 
-    @pa.dataframe_check(name="sends_have_subject_and_blocks")
-    def _sendable(cls, df: pd.DataFrame) -> pd.Series:
-        has_subject = df["subject"].map(lambda x: isinstance(x, str) and bool(x.strip()))
-        has_blocks = df["blocks"].map(lambda t: _json_ok(t, dict) and bool(json.loads(t)))
-        return ~df["send"] | (has_subject & has_blocks)
+        @pa.check("facts_used", name="json_object")
+        def _facts_json(cls, s: pd.Series) -> pd.Series:
+            return s.map(lambda t: _json_ok(t, dict))
 
-    @pa.dataframe_check(name="reason_is_first_rule_fired")
-    def _reason_matches(cls, df: pd.DataFrame) -> pd.Series:
-        def ok(reason: str, fired: str) -> bool:
-            if not reason.startswith("rule:"):
-                return reason != REASON_NO_RULE or fired == "[]"
-            try:
-                names = json.loads(fired)
-            except ValueError:
-                return False
-            return bool(names) and names[0] == reason[5:]
-        return pd.Series([ok(r, f) for r, f in zip(df["reason"], df["rules_fired"])], index=df.index)
+        @pa.dataframe_check(name="gated_rows_never_send")
+        def _gates(cls, df: pd.DataFrame) -> pd.Series:
+            gated = df["reason"].isin(_GATED) | df["reason"].str.startswith("suppressed:")
+            return ~(gated & df["send"])
+
+        @pa.dataframe_check(name="sends_have_subject_and_blocks")
+        def _sendable(cls, df: pd.DataFrame) -> pd.Series:
+            has_subject = df["subject"].map(lambda x: isinstance(x, str) and bool(x.strip()))
+            has_blocks = df["blocks"].map(lambda t: _json_ok(t, dict) and bool(json.loads(t)))
+            return ~df["send"] | (has_subject & has_blocks)
+
+        @pa.dataframe_check(name="reason_is_first_rule_fired")
+        def _reason_matches(cls, df: pd.DataFrame) -> pd.Series:
+            def ok(reason: str, fired: str) -> bool:
+                if not reason.startswith("rule:"):
+                    return reason != REASON_NO_RULE or fired == "[]"
+                try:
+                    names = json.loads(fired)
+                except ValueError:
+                    return False
+                return bool(names) and names[0] == reason[5:]
+            return pd.Series([ok(r, f) for r, f in zip(df["reason"], df["rules_fired"])], index=df.index)
+
+        @pa.dataframe_check(name="experiment_and_variant_together")
+        def _experiment_variant(cls, df: pd.DataFrame) -> pd.Series:
+            return df["experiment"].isna() == df["variant"].isna()
+
+        @pa.dataframe_check(name="holdout_never_sent")
+        def _holdout(cls, df: pd.DataFrame) -> pd.Series:
+            held = df["variant"] == HOLDOUT
+            holdout_reason = df["reason"].str.startswith(REASON_HOLDOUT_PREFIX)
+            names_match = pd.Series(
+                [(not r.startswith(REASON_HOLDOUT_PREFIX)) or r[len(REASON_HOLDOUT_PREFIX):] == e
+                 for r, e in zip(df["reason"], df["experiment"])], index=df.index)
+            return ~(held & df["send"]) & (~holdout_reason | held) & names_match
+
+    EmailDecisionsSchema.__qualname__ = "EmailDecisionsSchema"
+    return EmailDecisionsSchema
+
+
+def __getattr__(name: str) -> Any:
+    if name == "EmailDecisionsSchema":
+        schema = globals()["EmailDecisionsSchema"] = _build_schema()
+        return schema
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# ------------------------------------------------------------------------------------------------ static checks
+
+@dataclass(frozen=True)
+class UnreachableRule:
+    """A rule that can never change an email: every customer it matches also fires ``covered_by`` (rules ranked
+    above it), which between them set everything it sets."""
+
+    rule: EmailRule
+    covered_by: tuple[EmailRule, ...]
+    settings: tuple[str, ...]
+
+    @property
+    def line(self) -> int | None:
+        return self.rule.line
+
+    @property
+    def message(self) -> str:
+        r = self.rule
+        others = ", ".join(f"{h.name!r} (priority {h.priority})" for h in self.covered_by)
+        one = len(self.covered_by) == 1
+        return (f"rule {r.name!r} (priority {r.priority}) can never change an email: every customer it matches "
+                f"also matches {'rule' if one else 'rules'} {others}, which {'ranks' if one else 'rank'} higher and "
+                f"already {'sets' if one else 'set'} everything it sets ({', '.join(self.settings)}); "
+                f"give it a higher priority, narrow its `when:`, or switch it off with `enabled: false`")
+
+
+def unreachable_rules(ruleset: EmailRuleSet,
+                      segment_conditions: Mapping[str, Condition] | None = None) -> list[UnreachableRule]:
+    """Active rules whose outcome is fully overridden, for every customer they can match, by higher-ranked rules
+    whose conditions their own condition implies (:func:`tailor.conditions.implies`: identical conditions,
+    the same segment, narrower ranges, ...; with ``segment_conditions``, ``in_segment`` is also compared
+    through the segments' definitions).
+
+    Conservative: a rule is reported only when that is certain. A rule with an experiment and a holdout is
+    never reported (the holdout keeps customers from being sent, whatever the other rules say) unless a
+    covering rule's own experiment takes precedence; a covering rule only counts with its ``then`` (its
+    variants apply to part of its audience).
+    """
+    out: list[UnreachableRule] = []
+    for i, rule in enumerate(ruleset.ranked):
+        covering = [h for h in ruleset.ranked[:i] if implies(rule.condition, h.condition, segment_conditions)]
+        if not covering:
+            continue
+        settings = rule.then.settings()
+        if rule.experiment is not None and not any(h.experiment is not None for h in covering):
+            if rule.experiment.holdout > 0:
+                continue
+            settings |= rule.experiment.settings()
+        covered: set[str] = set()
+        for h in covering:
+            covered |= h.then.settings()
+        if settings <= covered:
+            needed = tuple(h for h in covering if h.then.settings() & settings) or (covering[0],)
+            order = {s: k for k, s in enumerate(("subject",) + ruleset.slots + ("send",))}
+            out.append(UnreachableRule(rule, needed, tuple(sorted(settings, key=lambda s: (order.get(s, 99), s)))))
+    return out
+
+
+def check_rule_file(path: str | Path, known_fields: Mapping[str, str], known_blocks: Mapping[str, Collection[str]],
+                    *, known_segments: Collection[str] | None = None) -> tuple[EmailRuleSet | None, Problems]:
+    """Like :func:`load_rule_file` but returns the problems instead of raising: (rule set or None, problems).
+    A YAML syntax error still raises :class:`RuleFileError`."""
+    problems = Problems(path)
+    data, raw = load_yaml(path, problems)
+    ruleset = _parse_rule_file(data, raw, str(path), known_fields, known_blocks, known_segments, problems)
+    return (None if problems else ruleset), problems
 
 
 def check_rule_files(rules_dir: str | Path = "rules", known_fields: Mapping[str, str] | None = None,
@@ -832,10 +1260,17 @@ __all__ = [
     "SLOTS",
     "SPEC_BLOCKS",
     "build_decision_input",
+    "HOLDOUT",
+    "Experiment",
+    "UnreachableRule",
+    "Variant",
     "build_facts",
+    "check_rule_file",
     "check_rule_files",
+    "facts_used",
     "decide",
     "load_rule_file",
+    "unreachable_rules",
 ]
 
 

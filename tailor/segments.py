@@ -20,14 +20,12 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
-import pandera.pandas as pa
-from pandera.typing import Series
+from typing import TYPE_CHECKING, Any
 
 from tailor.conditions import (
     Condition,
     ConditionParser,
+    LazyModule,
     Problems,
     RuleFileError,
     check_named_item,
@@ -38,6 +36,11 @@ from tailor.conditions import (
     line_of,
     load_yaml,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+else:
+    pd = LazyModule("pandas", globals(), "pd")   # checking a segments file needs no pandas
 
 SEGMENT_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _TOP_KEYS = ("segments",)
@@ -65,6 +68,24 @@ def load_segment_definitions(path: str | Path, known_fields: Mapping[str, str]) 
     definitions = _parse(data, known_fields, problems, str(path))
     problems.raise_if_any()
     return definitions
+
+
+def check_segment_file(path: str | Path, known_fields: Mapping[str, str]) -> tuple[list[SegmentDefinition], list[str], Problems]:
+    """Validate a segments file without raising: (valid definitions, every segment name the file declares —
+    also of segments with mistakes, so that rule files are not blamed for them —, problems).
+
+    A YAML syntax error still raises :class:`RuleFileError` (nothing else can be read).
+    """
+    problems = Problems(path)
+    data, _ = load_yaml(path, problems)
+    definitions = _parse(data, known_fields, problems, str(path))
+    names: list[str] = []
+    items = data.get("segments") if isinstance(data, dict) else None
+    for item in items if isinstance(items, list) else []:
+        name = item.get("name") if isinstance(item, dict) else None
+        if isinstance(name, str) and name not in names:
+            names.append(name)
+    return definitions, names, problems
 
 
 def _parse(data: object, known_fields: Mapping[str, str], problems: Problems, path: str) -> list[SegmentDefinition]:
@@ -152,15 +173,32 @@ def assign_segments(customers: pd.DataFrame, definitions: Sequence[SegmentDefini
     return pd.DataFrame({"customer_id": ids, "segment": long["segment"].to_numpy(dtype=object)})
 
 
-class CustomerSegmentsSchema(pa.DataFrameModel):
-    """customer_segments: one row per (customer, segment) membership."""
+def _build_schema() -> type:
+    """customer_segments' pandera model, built on first use (pandera costs ~2 s of imports; checking rule
+    files does not need it). Exported as :data:`CustomerSegmentsSchema`."""
+    global pa, Series
+    import pandera.pandas as pa
+    from pandera.typing import Series
 
-    customer_id: Series[str] = pa.Field(nullable=False)
-    segment: Series[str] = pa.Field(nullable=False, str_matches=SEGMENT_NAME_RE.pattern)
+    class CustomerSegmentsSchema(pa.DataFrameModel):
+        """customer_segments: one row per (customer, segment) membership."""
 
-    class Config:
-        strict = True
-        unique = ["customer_id", "segment"]
+        customer_id: Series[str] = pa.Field(nullable=False)
+        segment: Series[str] = pa.Field(nullable=False, str_matches=SEGMENT_NAME_RE.pattern)
+
+        class Config:
+            strict = True
+            unique = ["customer_id", "segment"]
+
+    CustomerSegmentsSchema.__qualname__ = "CustomerSegmentsSchema"
+    return CustomerSegmentsSchema
+
+
+def __getattr__(name: str) -> Any:
+    if name == "CustomerSegmentsSchema":
+        schema = globals()["CustomerSegmentsSchema"] = _build_schema()
+        return schema
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
@@ -168,5 +206,6 @@ __all__ = [
     "RuleFileError",
     "SegmentDefinition",
     "assign_segments",
+    "check_segment_file",
     "load_segment_definitions",
 ]

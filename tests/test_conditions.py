@@ -287,3 +287,87 @@ def test_in_segment_needs_the_segments_field_and_checks_names():
         parse_condition_text("in_segment: vip", fields)
     with pytest.raises(RuleFileError, match=r"unknown segment 'vipp' — did you mean vip\?"):
         parse_condition_text("in_segment: vipp", K, known_segments=["vip", "lapsed"])
+
+
+# ----------------------------------------------------------------------------------------------- implication
+
+def test_implies_identical_and_narrower_conditions():
+    from tailor.conditions import implies
+
+    yes = [
+        ("recency_days: {gt: 200}", "recency_days: {gt: 180}"),
+        ("recency_days: {gte: 181}", "recency_days: {gt: 180}"),
+        ("recency_days: {between: [90, 120]}", "recency_days: {between: [80, 180]}"),
+        ("recency_days: {between: [90, 120]}", "recency_days: {ne: 150}"),
+        ("recency_days: {gt: 10}", "recency_days: {not_null: true}"),
+        ("recency_days: {is_null: true}", "not: {recency_days: {gt: 5}}"),
+        ("country: DE", "country: [DE, AT]"),
+        ("country: [DE, AT]", "country: {not_in: [FR]}"),
+        ("country: {not_in: [FR, IT]}", "country: {ne: FR}"),
+        ("cart_abandoned: true", "cart_abandoned: {ne: false}"),
+        ("in_segment: vip", "in_segment: [vip, lapsed]"),
+        ("in_segment: vip", "segments: {not_empty: true}"),
+        ("all: [{in_segment: vip}, {country: DE}]", "in_segment: vip"),
+        ("any: [{country: DE}, {country: AT}]", "country: [DE, AT, CH]"),
+        ("last_order_at: {gte: 2025-02-01}", "last_order_at: {gt: 2025-01-01}"),
+        ("not: {in_segment: [vip, lapsed]}", "not: {in_segment: vip}"),
+        ("order_count: 0", "order_count: {lt: 1}"),
+    ]
+    for a, b in yes:
+        assert implies(cond(a), cond(b)), (a, b)
+    no = [
+        ("recency_days: {gt: 180}", "recency_days: {gt: 200}"),
+        ("recency_days: {gt: 180}", "recency_days: {gte: 180.5}"),
+        ("recency_days: {gte: 180}", "recency_days: {gt: 180}"),
+        ("in_segment: [vip, lapsed]", "in_segment: vip"),
+        ("not: {recency_days: {gt: 5}}", "recency_days: {is_null: true}"),
+        ("country: {ne: FR}", "country: {not_in: [FR, IT]}"),
+        ("in_segment: vip", "country: DE"),
+        ("recency_days: {lt: 10}", "recency_days: {gt: 5}"),
+    ]
+    for a, b in no:
+        assert not implies(cond(a), cond(b)), (a, b)
+
+
+def test_implies_through_segment_definitions():
+    from tailor.conditions import implies
+
+    segs = {"lapsed": cond("recency_days: {gt: 180}"),
+            "vip": cond("any: [{frequency: {gte: 5}}, {total_spend: {gte: 1000}}]")}
+    assert implies(cond("recency_days: {gt: 365}"), cond("in_segment: lapsed"), segs)
+    assert implies(cond("total_spend: {gte: 5000}"), cond("in_segment: vip"), segs)
+    assert implies(cond("in_segment: lapsed"), cond("recency_days: {gt: 100}"), segs)
+    assert not implies(cond("total_spend: {gte: 500}"), cond("in_segment: vip"), segs)
+    assert not implies(cond("recency_days: {gt: 365}"), cond("in_segment: lapsed"))   # without the definitions
+
+
+def test_negation_normal_form_pushes_not_down():
+    from tailor.conditions import AnyOf, negation_normal_form
+
+    c = negation_normal_form(cond("not: {all: [{country: DE}, {not: {order_count: {gte: 1}}}]}"))
+    assert c == AnyOf((Not(Compare("country", "string", "eq", "DE")), Compare("order_count", "number", "gte", 1)))
+
+
+def test_date_literals_are_read_without_pandas_and_the_same_as_before():
+    import datetime as dt
+
+    from tailor.conditions import parse_datetime_literal
+
+    assert parse_datetime_literal("2024-06-30") == pd.Timestamp("2024-06-30")
+    assert parse_datetime_literal("2024-06-30T10:00:00Z") == pd.Timestamp("2024-06-30 10:00:00")
+    assert parse_datetime_literal("2024-06-30T10:00:00+02:00") == pd.Timestamp("2024-06-30 08:00:00")
+    assert parse_datetime_literal(dt.date(2024, 6, 30)) == pd.Timestamp("2024-06-30")
+    assert parse_datetime_literal("2024/06/30") == pd.Timestamp("2024-06-30")      # other spellings: via pandas
+    assert parse_datetime_literal("soon") is None and parse_datetime_literal(5) is None
+    assert type(parse_datetime_literal("2024-06-30")) is dt.datetime
+
+
+def test_importing_the_condition_language_does_not_import_pandas():
+    import subprocess
+    import sys
+
+    code = ("import sys, tailor.conditions, tailor.segments, tailor.decisions; "
+            "print(sorted(m for m in ('pandas', 'numpy', 'pandera') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == "[]"

@@ -501,3 +501,329 @@ def test_check_rule_files_command(tmp_path, capsys):
     assert main([str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert f"{tmp_path / 'email_rules.yaml'}:" in err and "unknown segment 'vips' — did you mean vip?" in err
+
+
+# ----------------------------------------------------------------------------------------------- provenance
+
+def test_facts_used_records_exactly_the_fields_the_rules_read(tmp_path):
+    rules = write(tmp_path, "r.yaml", """
+campaign: {id: c1}
+defaults: {subject: Hi, hero: hero_default, main: bestsellers}
+rules:
+  - name: big
+    priority: 10
+    when:
+      all:
+        - total_spend: {gte: 500}
+        - last_order_at: {gte: 2025-01-01}
+        - top_category: {not_null: true}
+    then: {hero: hero_vip}
+  - name: cart
+    priority: 5
+    when: {any: [{cart_abandoned: true}, {in_segment: vip}, {viewed_not_bought: {contains: P1}}]}
+    then: {main: abandoned_cart}
+  - name: off
+    priority: 1
+    enabled: false
+    when: {country: DE}
+    then: {hero: hero_welcome}
+""")
+    inp = make_input({"customer_id": "a", "total_spend": 800.0, "frequency": 6, "viewed_not_bought": '["P1","P2"]'},
+                     {"customer_id": "b", "total_spend": np.nan, "top_category": None, "last_order_at": pd.NaT,
+                      "order_count": 0})
+    ruleset = load_rule_file(rules, field_kinds(inp), SPEC_BLOCKS)
+    out = decide(inp, ruleset, DECIDED_AT)
+    EmailDecisionsSchema.validate(out)
+    a, b = (json.loads(x) for x in out["facts_used"])
+    # the fields of the active rules only (country belongs to a switched-off rule), with the customer's values
+    assert a == {"cart_abandoned": False, "last_order_at": "2025-01-30T00:00:00", "segments": ["vip", "browse_abandoners"],
+                 "top_category": "shoes", "total_spend": 800.0, "viewed_not_bought": ["P1", "P2"]}
+    assert b == {"cart_abandoned": False, "last_order_at": None, "segments": ["never_purchased"], "top_category": None,
+                 "total_spend": None, "viewed_not_bought": []}
+    assert one(out, "a")["rules_fired"] == ["big", "cart"]
+    assert out["experiment"].isna().all() and out["variant"].isna().all()
+
+
+def test_facts_used_masks_an_email_field_and_keeps_ints(tmp_path):
+    rules = write(tmp_path, "r.yaml", """
+campaign: {id: c1}
+defaults: {subject: Hi, hero: hero_default}
+rules:
+  - name: r
+    priority: 1
+    when: {all: [{email: {not_null: true}}, {order_count: {gte: 1}}]}
+    then: {hero: hero_vip}
+""")
+    inp = make_input({"email": "anna.k@example.com", "order_count": 3})
+    out = decide(inp, load_rule_file(rules, field_kinds(inp), SPEC_BLOCKS), DECIDED_AT)
+    assert json.loads(out["facts_used"].iloc[0]) == {"email": "a***@example.com", "order_count": 3}
+    assert "anna.k@" not in out["facts_used"].iloc[0]
+
+
+def test_schema_requires_the_provenance_columns(shipped):
+    out = decide(make_input({"frequency": 6}), shipped, DECIDED_AT)
+    assert list(out.columns) == list(EMAIL_DECISIONS_COLUMNS)
+    assert {"facts_used", "experiment", "variant", "rules_fired", "rule_file_hash"} <= set(out.columns)
+    assert json.loads(out["facts_used"].iloc[0]) == {"segments": ["vip"]}
+    with pytest.raises(Exception, match="facts_used"):
+        EmailDecisionsSchema.validate(out.drop(columns=["facts_used"]))
+    bad = out.copy()
+    bad["facts_used"] = "[1]"
+    with pytest.raises(Exception, match="json_object"):
+        EmailDecisionsSchema.validate(bad)
+
+
+# ----------------------------------------------------------------------------------------------- experiments
+
+EXPERIMENT_RULES = """
+campaign: {id: c1}
+defaults: {subject: "Default", hero: hero_default, main: bestsellers}
+rules:
+  - name: cart
+    priority: 100
+    when: {in_segment: cart_abandoners}
+    then: {main: abandoned_cart}
+  - name: vip_test
+    priority: 80
+    when: {in_segment: vip}
+    then: {hero: hero_vip, subject: "Rule subject"}
+    experiment:
+      name: vip_subject_test
+      holdout: 0.1
+      variants:
+        - {name: a, weight: 1, subject: "Subject A"}
+        - {name: b, weight: 3, subject: "Subject B", hero: hero_default, params: {discount_percent: 5}}
+  - name: lapsed_test
+    priority: 50
+    when: {in_segment: lapsed}
+    experiment:
+      name: lapsed_offer
+      variants:
+        - {name: with_offer, offer: discount_offer}
+        - {name: plain}
+"""
+
+
+def _vips(n: int, start: int = 0) -> pd.DataFrame:
+    inp = make_input({"frequency": 6})
+    out = pd.concat([inp] * n, ignore_index=True)
+    out["customer_id"] = [f"cus_{i:06d}" for i in range(start, start + n)]
+    return out
+
+
+@pytest.fixture(scope="module")
+def experiment_rules(tmp_path_factory):
+    p = tmp_path_factory.mktemp("exp") / "rules.yaml"
+    p.write_text(EXPERIMENT_RULES.lstrip(), encoding="utf-8")
+    return load_rule_file(p, field_kinds(make_input({})), SPEC_BLOCKS)
+
+
+def test_experiment_variants_apply_on_top_of_the_rule_and_holdout_is_never_sent(experiment_rules):
+    out = decide(_vips(2000), experiment_rules, DECIDED_AT)
+    EmailDecisionsSchema.validate(out)
+    assert set(out["experiment"]) == {"vip_subject_test"}
+    rows = {v: out[out["variant"] == v] for v in ("a", "b", "holdout")}
+    a, b, held = (rows[k].iloc[0] for k in ("a", "b", "holdout"))
+    assert a["subject"] == "Subject A" and json.loads(a["blocks"])["hero"] == "hero_vip" and bool(a["send"])
+    assert b["subject"] == "Subject B" and json.loads(b["blocks"])["hero"] == "hero_default"
+    assert json.loads(b["params"]) == {"discount_percent": 5}
+    assert a["reason"] == b["reason"] == "rule:vip_test"
+    # holdout: the rule's own `then`, never sent, reason names the experiment
+    assert not rows["holdout"]["send"].any()
+    assert set(rows["holdout"]["reason"]) == {"holdout:vip_subject_test"}
+    assert held["subject"] == "Rule subject" and json.loads(held["rules_fired"]) == ["vip_test"]
+
+
+def test_experiment_assignment_is_sticky(experiment_rules):
+    first = decide(_vips(3000), experiment_rules, DECIDED_AT).set_index("customer_id")["variant"]
+    again = decide(_vips(3000), experiment_rules, DECIDED_AT).set_index("customer_id")["variant"]
+    pd.testing.assert_series_equal(first, again)
+    # more customers, in another order: the first 3000 keep their variant
+    grown = _vips(6000).sample(frac=1.0, random_state=5)
+    bigger = decide(grown, experiment_rules, DECIDED_AT + timedelta(days=3)).set_index("customer_id")["variant"]
+    pd.testing.assert_series_equal(bigger.loc[first.index], first)
+    # it depends only on (experiment name, customer id)
+    exp = experiment_rules.experiment_rules[0].experiment
+    assert [exp.assign(c) for c in first.index[:50]] == first.iloc[:50].tolist()
+
+
+def test_experiment_proportions_on_twenty_thousand_customers(experiment_rules):
+    n = 20000
+    out = decide(_vips(n), experiment_rules, DECIDED_AT)
+    share = out["variant"].value_counts() / n
+    assert abs(share["holdout"] - 0.10) < 0.01
+    assert abs(share["a"] - 0.90 * 0.25) < 0.015
+    assert abs(share["b"] - 0.90 * 0.75) < 0.015
+    assert not out.loc[out["variant"] == "holdout", "send"].any()
+    assert out.loc[out["variant"] != "holdout", "send"].all()
+
+
+def test_changing_the_holdout_does_not_reshuffle_variants(experiment_rules):
+    exp = experiment_rules.experiment_rules[0].experiment
+    from dataclasses import replace
+    bigger_holdout = replace(exp, holdout=0.3)
+    ids = [f"cus_{i:06d}" for i in range(5000)]
+    before = [exp.assign(c) for c in ids]
+    after = [bigger_holdout.assign(c) for c in ids]
+    assert all(x == y for x, y in zip(before, after) if y != "holdout")          # variants kept
+    assert all(y == "holdout" for x, y in zip(before, after) if x == "holdout")   # holdout only grows
+
+
+def test_one_experiment_per_customer_the_highest_priority_one(experiment_rules):
+    inp = make_input({"customer_id": "lapsed_vip", "frequency": 6, "recency_days": 300.0},
+                     {"customer_id": "lapsed", "recency_days": 300.0},
+                     {"customer_id": "cart_vip", "frequency": 6, "cart_abandoned": True},
+                     {"customer_id": "plain"})
+    out = decide(inp, experiment_rules, DECIDED_AT)
+    EmailDecisionsSchema.validate(out)
+    got = out.set_index("customer_id")
+    assert got.loc["lapsed_vip", "experiment"] == "vip_subject_test"
+    assert got.loc["lapsed", "experiment"] == "lapsed_offer"
+    assert got.loc["lapsed", "variant"] in ("with_offer", "plain")
+    lapsed_blocks = json.loads(got.loc["lapsed", "blocks"])
+    assert ("offer" in lapsed_blocks) == (got.loc["lapsed", "variant"] == "with_offer")
+    # the experiment of a rule that is not the highest fired still applies (cart outranks vip_test)
+    assert got.loc["cart_vip", "experiment"] == "vip_subject_test"
+    assert pd.isna(got.loc["plain", "experiment"]) and pd.isna(got.loc["plain", "variant"])
+
+
+def test_gates_beat_the_holdout_reason_but_keep_the_assignment(experiment_rules):
+    inp = _vips(400)
+    inp["marketing_consent"] = False
+    out = decide(inp, experiment_rules, DECIDED_AT)
+    EmailDecisionsSchema.validate(out)
+    assert set(out["reason"]) == {"no_consent"} and not out["send"].any()
+    assert (out["variant"] == "holdout").sum() > 10       # still recorded, for the analysis
+
+
+def test_schema_rejects_a_holdout_that_is_sent(experiment_rules):
+    out = decide(_vips(300), experiment_rules, DECIDED_AT)
+    bad = out.copy()
+    bad.loc[bad["variant"] == "holdout", "send"] = True
+    with pytest.raises(Exception, match="holdout_never_sent"):
+        EmailDecisionsSchema.validate(bad)
+    bad = out.copy()
+    bad.loc[0, "variant"] = None
+    with pytest.raises(Exception, match="experiment_and_variant_together"):
+        EmailDecisionsSchema.validate(bad)
+
+
+def test_experiment_mistakes_name_file_and_line(tmp_path):
+    p = write(tmp_path, "r.yaml", """
+campaign: {id: c1}
+defaults: {subject: Hi, hero: hero_default}
+rules:
+  - name: one
+    priority: 2
+    when: {in_segment: vip}
+    experiment:
+      name: test
+      holdout: 1
+      colour: blue
+      variants:
+        - {name: a, weight: 0}
+        - {name: a, weight: -1}
+        - {name: holdout}
+        - {name: c, weight: "1", hero: hero_vipp}
+  - name: two
+    priority: 1
+    when: {in_segment: vip}
+    experiment: {name: test, holdout: "10%", variants: []}
+  - name: three
+    priority: 1
+    when: {in_segment: vip}
+    experiment: {name: other}
+""")
+    with pytest.raises(RuleFileError) as exc:
+        load_rule_file(p, SPEC_FIELD_KINDS, SPEC_BLOCKS)
+    msg = str(exc.value)
+    expected = [
+        f"{p}:9: rule 'one', experiment 'test': holdout must be a number from 0 up to (not including) 1, got number 1; write a share, e.g. 0.01 for 1%",
+        f"{p}:10: rule 'one': unknown key 'colour' in the experiment",
+        f"{p}:12: rule 'one', experiment 'test', variant 'a': weight must be a number above 0",
+        f"{p}:13: rule 'one', experiment 'test': duplicate variant name 'a' (first defined on line 12)",
+        f"{p}:13: rule 'one', experiment 'test', variant 'a': weight must be a number above 0",
+        f"{p}:14: rule 'one', experiment 'test': 'holdout' cannot be a variant name",
+        f"{p}:15: rule 'one', experiment 'test', variant 'c': weight must be a number above 0 (the variant's share is its weight / the sum of weights), got text '1'",
+        f"{p}:15: rule 'one', experiment 'test', variant 'c': unknown block 'hero_vipp' for slot 'hero' — did you mean hero_vip?",
+        f"{p}:19: rule 'two': duplicate experiment name 'test' (first defined on line 8)",
+        f"{p}:19: rule 'two', experiment 'test': holdout must be a number from 0 up to (not including) 1, got text '10%'; write a share such as 0.1 for 10%",
+        f"{p}:19: rule 'two', experiment 'test': `variants:` must be a list with at least one variant (`- name: a`), got an empty list",
+        f"{p}:23: rule 'three', experiment 'other': missing required key `variants`",
+    ]
+    for line in expected:
+        assert line in msg, line
+    assert len(exc.value.problems) == len(expected)
+
+
+def test_decisions_per_second_with_provenance_and_an_experiment(experiment_rules, capsys):
+    rng = np.random.default_rng(11)
+    n = 20000
+    base = make_input({})
+    inp = pd.concat([base] * n, ignore_index=True)
+    inp["customer_id"] = [f"cus_{i:06d}" for i in range(n)]
+    pool = [["vip"], ["vip", "lapsed"], ["cart_abandoners", "vip"], [], ["lapsed"], ["browse_abandoners"]]
+    inp["segments"] = [list(pool[k]) for k in rng.integers(0, len(pool), n)]
+    decide(inp.head(5), experiment_rules, DECIDED_AT)
+    t = time.perf_counter()
+    out = decide(inp, experiment_rules, DECIDED_AT)
+    rate = n / (time.perf_counter() - t)
+    with capsys.disabled():
+        print(f"\n[decide + experiments + facts_used] {n} customers: {rate:,.0f} decisions/s")
+    assert len(out) == n and out["experiment"].notna().sum() > n // 2
+    assert rate > 3000   # same loose floor as test_decisions_per_second (measured: see the report)
+
+
+# ----------------------------------------------------------------------------------------------- unreachable rules
+
+def _unreachable(tmp_path, rules_text: str) -> list[str]:
+    from tailor.decisions import unreachable_rules
+
+    defs = load_segment_definitions(SEGMENTS_YAML, SPEC_FIELD_KINDS)
+    rs = load_rule_file(write(tmp_path, "r.yaml", rules_text), SPEC_FIELD_KINDS, SPEC_BLOCKS,
+                        known_segments=[d.name for d in defs])
+    return [u.rule.name for u in unreachable_rules(rs, {d.name: d.condition for d in defs})]
+
+
+HEAD = """
+campaign: {id: c1}
+defaults: {subject: Hi, hero: hero_default, main: bestsellers}
+rules:
+"""
+
+
+def test_unreachable_rules_are_found(tmp_path):
+    rules = HEAD + """
+  - {name: vip, priority: 80, when: {in_segment: vip}, then: {hero: hero_vip, main: product_recommendations}}
+  - {name: vip_again, priority: 70, when: {in_segment: vip}, then: {hero: hero_welcome}}
+  - {name: rich, priority: 60, when: {total_spend: {gte: 5000}}, then: {main: bestsellers}}
+  - {name: rich_de, priority: 60, when: {all: [{total_spend: {gte: 5000}}, {country: DE}]}, then: {hero: hero_winback}}
+  - {name: lapsed, priority: 50, when: {recency_days: {gt: 180}}, then: {hero: hero_winback, note: reengagement_note}}
+  - {name: very_lapsed, priority: 40, when: {in_segment: lapsed, recency_days: {gt: 365}}, then: {note: reengagement_note}}
+  - {name: tie_first, priority: 30, when: {country: [DE, AT]}, then: {offer: discount_offer}}
+  - {name: tie_second, priority: 30, when: {country: DE}, then: {offer: discount_offer}}
+"""
+    assert _unreachable(tmp_path, rules) == ["vip_again", "rich", "rich_de", "very_lapsed", "tie_second"]
+
+
+def test_rules_that_still_change_something_are_not_unreachable(tmp_path):
+    rules = HEAD + """
+  - {name: vip, priority: 80, when: {in_segment: vip}, then: {hero: hero_vip}}
+  - {name: vip_main, priority: 70, when: {in_segment: vip}, then: {hero: hero_welcome, main: product_recommendations}}
+  - {name: wider, priority: 60, when: {in_segment: [vip, lapsed]}, then: {hero: hero_winback}}
+  - {name: params, priority: 50, when: {in_segment: vip}, then: {params: {discount_code: X}}}
+  - {name: lower, priority: 40, when: {total_spend: {gte: 500}}, then: {hero: hero_winback}}
+  - {name: not_vip, priority: 30, when: {not: {in_segment: vip}}, then: {hero: hero_winback}}
+  - name: held_out
+    priority: 20
+    when: {in_segment: vip}
+    experiment: {name: e1, holdout: 0.1, variants: [{name: a}]}
+"""
+    assert _unreachable(tmp_path, rules) == []
+
+
+def test_shipped_rules_have_no_unreachable_rule(shipped):
+    from tailor.decisions import unreachable_rules
+
+    defs = load_segment_definitions(SEGMENTS_YAML, SPEC_FIELD_KINDS)
+    assert unreachable_rules(shipped, {d.name: d.condition for d in defs}) == []

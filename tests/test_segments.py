@@ -140,3 +140,32 @@ def test_top_level_shape_errors(tmp_path):
         load_segment_definitions(p, SPEC_FIELD_KINDS)
     assert f"{p}:1: unknown key 'segmnets' — did you mean segments?" in str(exc.value)
     assert "missing required key `segments:`" in str(exc.value)
+
+
+def test_check_segment_file_returns_every_declared_name_and_all_problems(tmp_path):
+    from tailor.segments import check_segment_file
+
+    p = tmp_path / "segments.yaml"
+    p.write_text("""segments:
+  - name: vip
+    when: {total_spend: {gte: 1000}}
+  - name: lapsed
+    when: {recency_dayz: {gt: 180}}
+  - name: vip
+    when: {frequency: {gte: 5}}
+""", encoding="utf-8")
+    definitions, names, problems = check_segment_file(p, SPEC_FIELD_KINDS)
+    assert [d.name for d in definitions] == ["vip"]
+    assert names == ["vip", "lapsed"]          # lapsed has a mistake, but rule files may still name it
+    lines = [(x.line, x.message) for x in problems.items]
+    assert (5, "unknown field 'recency_dayz' — did you mean recency_days?") in lines
+    assert (6, "duplicate segment name 'vip' (first defined on line 2)") in lines
+
+
+def test_segments_schema_is_still_importable_and_validates():
+    import tailor.segments as seg
+
+    schema = seg.CustomerSegmentsSchema
+    assert schema is CustomerSegmentsSchema and schema.__name__ == "CustomerSegmentsSchema"
+    with pytest.raises(Exception):
+        schema.validate(pd.DataFrame({"customer_id": ["a"], "segment": ["Not Valid"]}))
