@@ -1,8 +1,11 @@
 """Delivery: turn ``rendered_emails`` into sends, re-checking consent at the last moment.
 
 :func:`deliver` is pure apart from the ``sender`` it is given (anything with ``.provider`` and
-``.send(OutgoingEmail) -> SendResult``, e.g. ``resources.email_sender.EmailSender``). It returns the
-``email_sends`` table (see docs/internal-spec.md, Delivery).
+``.send(OutgoingEmail) -> SendResult``, optionally ``.send_many(list) -> list[SendResult]``, e.g.
+``resources.email_sender.EmailSender``). It returns the ``email_sends`` table (see docs/internal-spec.md,
+Delivery). Rows are processed in chunks (``chunk_size``, default 200): consent is re-checked for the chunk,
+then the chunk's allowed rows go to ``sender.send_many`` in one call (one ledger claim transaction, concurrent
+provider calls, one results transaction); a sender without ``send_many`` gets one ``send`` per row.
 
 Safety rules enforced here, per row, right before sending:
 
@@ -39,7 +42,7 @@ EMAIL_SENDS_COLUMNS = [
 RENDERED_REQUIRED = ["customer_id", "campaign_id", "message_key", "to_email", "subject", "html", "text"]
 PROFILES_REQUIRED = ["customer_id", "email", "marketing_consent", "suppressed_reason"]
 DEFAULT_UNSUBSCRIBE_BASE_URL = "https://shop.example/unsubscribe"
-
+DEFAULT_CHUNK_SIZE = 200
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,8 @@ class Sender(Protocol):
     def provider(self) -> str: ...
 
     def send(self, email: OutgoingEmail) -> SendResult: ...
+
+    # Optional: ``send_many(emails: list[OutgoingEmail]) -> list[SendResult]`` (same order, same length).
 
 
 class EmailSendsSchema(pa.DataFrameModel):
@@ -139,6 +144,38 @@ def _check_columns(df: pd.DataFrame, required: list[str], table: str) -> None:
         raise ValueError(f"deliver(): table {table} is missing column(s) {missing}; has {list(df.columns)}")
 
 
+def _outgoing(row: dict, out: dict, profile: dict, from_email: str, from_name: str | None,
+              base_url: str) -> OutgoingEmail:
+    return OutgoingEmail(
+        message_key=out["message_key"],
+        campaign_id=out["campaign_id"],
+        customer_id=out["customer_id"],
+        to_email=str(profile["email"]).strip(),
+        to_name=_display_name(profile),
+        from_email=from_email,
+        from_name=from_name,
+        subject=str(row["subject"]) if not _blank(row["subject"]) else "",
+        html=str(row["html"]) if not _blank(row["html"]) else "",
+        text=str(row["text"]) if not _blank(row["text"]) else "",
+        unsubscribe_url=_unsubscribe_url(row, base_url),
+        categories=(out["campaign_id"],),
+    )
+
+
+def _failed(sender: Sender, exc: Exception) -> SendResult:
+    return SendResult("failed", sender.provider, None, mask_emails_in_text(f"{type(exc).__name__}: {exc}")[:500])
+
+
+def _apply(out: dict, result: SendResult, sent_at: pd.Timestamp) -> None:
+    out |= {
+        "status": result.status,
+        "provider": result.provider,
+        "provider_message_id": result.provider_message_id,
+        "sent_at": sent_at if result.status == "sent" else pd.NaT,
+        "error": None if result.error is None else mask_emails_in_text(result.error),
+    }
+
+
 def empty_email_sends() -> pd.DataFrame:
     df = pd.DataFrame({c: pd.Series(dtype="object") for c in EMAIL_SENDS_COLUMNS})
     df["sent_at"] = pd.Series(dtype="datetime64[ns]")
@@ -154,6 +191,7 @@ def deliver(
     now: datetime,
     *,
     unsubscribe_base_url: str | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> pd.DataFrame:
     """Send every row of ``rendered`` (rendered_emails) that is still allowed; return email_sends.
 
@@ -161,6 +199,8 @@ def deliver(
     The unsubscribe URL (List-Unsubscribe header) is taken from a ``rendered.unsubscribe_url`` column when
     present, else built as ``<unsubscribe_base_url>?m=<message_key>`` — the same link the rendered body carries.
     ``unsubscribe_base_url`` defaults to $TAILOR_UNSUBSCRIBE_BASE_URL, else https://shop.example/unsubscribe.
+    ``chunk_size`` rows are consent-checked and handed to the sender together (see the module docstring);
+    the output has one row per input row, in input order.
     """
     base_url = (unsubscribe_base_url or os.environ.get("TAILOR_UNSUBSCRIBE_BASE_URL")
                 or DEFAULT_UNSUBSCRIBE_BASE_URL)
@@ -169,52 +209,54 @@ def deliver(
     dupes = profiles["customer_id"][profiles["customer_id"].duplicated()].unique().tolist()
     if dupes:
         raise ValueError(f"deliver(): customer_profiles has duplicate customer_id(s) {dupes[:10]}")
+    if chunk_size < 1:
+        raise ValueError(f"deliver(): chunk_size must be >= 1, got {chunk_size}")
 
     sent_at = _to_utc_naive(now)
     by_customer = {str(p["customer_id"]): p for p in profiles.to_dict("records")}
+    send_many = getattr(sender, "send_many", None)
+    records = rendered.to_dict("records")
     rows: list[dict] = []
-    for row in rendered.to_dict("records"):
-        customer_id = str(row["customer_id"])
-        profile = by_customer.get(customer_id)
-        out = {
-            "customer_id": customer_id,
-            "campaign_id": str(row["campaign_id"]),
-            "message_key": str(row["message_key"]),
-            "to_email_masked": mask_email(None if _blank(row["to_email"]) else str(row["to_email"])),
-        }
-        reason = block_reason(row["to_email"], profile)
-        if reason is not None:
-            rows.append(out | {"status": "blocked_no_consent", "provider": sender.provider,
-                               "provider_message_id": None, "sent_at": pd.NaT, "error": reason})
-            continue
+    for start in range(0, len(records), chunk_size):
+        chunk_rows: list[dict] = []
+        pending: list[tuple[dict, OutgoingEmail]] = []  # (output row, message) for the allowed rows
+        for row in records[start:start + chunk_size]:
+            customer_id = str(row["customer_id"])
+            profile = by_customer.get(customer_id)
+            out = {
+                "customer_id": customer_id,
+                "campaign_id": str(row["campaign_id"]),
+                "message_key": str(row["message_key"]),
+                "to_email_masked": mask_email(None if _blank(row["to_email"]) else str(row["to_email"])),
+            }
+            chunk_rows.append(out)
+            reason = block_reason(row["to_email"], profile)
+            if reason is not None:
+                out |= {"status": "blocked_no_consent", "provider": sender.provider,
+                        "provider_message_id": None, "sent_at": pd.NaT, "error": reason}
+                continue
+            try:
+                pending.append((out, _outgoing(row, out, profile, from_email, from_name, base_url)))
+            except Exception as exc:
+                _apply(out, _failed(sender, exc), sent_at)
 
-        try:
-            outgoing = OutgoingEmail(
-                message_key=out["message_key"],
-                campaign_id=out["campaign_id"],
-                customer_id=customer_id,
-                to_email=str(profile["email"]).strip(),
-                to_name=_display_name(profile),
-                from_email=from_email,
-                from_name=from_name,
-                subject=str(row["subject"]) if not _blank(row["subject"]) else "",
-                html=str(row["html"]) if not _blank(row["html"]) else "",
-                text=str(row["text"]) if not _blank(row["text"]) else "",
-                unsubscribe_url=_unsubscribe_url(row, base_url),
-                categories=(out["campaign_id"],),
-            )
-            result = sender.send(outgoing)
-        except Exception as exc:  # one bad row must not stop the run; the ledger prevents double sends
-            result = SendResult("failed", sender.provider, None,
-                                mask_emails_in_text(f"{type(exc).__name__}: {exc}")[:500])
-
-        rows.append(out | {
-            "status": result.status,
-            "provider": result.provider,
-            "provider_message_id": result.provider_message_id,
-            "sent_at": sent_at if result.status == "sent" else pd.NaT,
-            "error": None if result.error is None else mask_emails_in_text(result.error),
-        })
+        if pending and send_many is not None:
+            try:
+                results = list(send_many([email for _, email in pending]))
+                if len(results) != len(pending):
+                    raise RuntimeError(f"send_many returned {len(results)} results for {len(pending)} emails")
+            except Exception as exc:  # the ledger still prevents double sends on the next run
+                results = [_failed(sender, exc)] * len(pending)
+            for (out, _), result in zip(pending, results):
+                _apply(out, result, sent_at)
+        else:
+            for out, email in pending:
+                try:
+                    result = sender.send(email)
+                except Exception as exc:  # one bad row must not stop the run; the ledger prevents double sends
+                    result = _failed(sender, exc)
+                _apply(out, result, sent_at)
+        rows.extend(chunk_rows)
 
     if not rows:
         return empty_email_sends()

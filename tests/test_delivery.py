@@ -234,3 +234,94 @@ def test_schema_rejects_raw_email_and_unknown_status():
         EmailSendsSchema.validate(good.assign(status="queued"))
     with pytest.raises(Exception):
         EmailSendsSchema.validate(good.assign(sent_at=pd.NaT))  # sent rows need sent_at
+
+
+# ---------------------------------------------------------------------------------------------------
+# Chunked delivery (send_many)
+# ---------------------------------------------------------------------------------------------------
+
+
+def many(n: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    cids = [f"cus_{i:06d}" for i in range(n)]
+    rendered = pd.DataFrame([rendered_row(c, f"{c}@example.com") for c in cids])
+    profiles = pd.DataFrame([profile(c, f"{c}@example.com", consent=(i % 50 != 7)) for i, c in enumerate(cids)])
+    return rendered, profiles
+
+
+def test_chunked_deliver_of_500_outbox_emails_then_a_rerun_sends_none(tmp_path):
+    rendered, profiles = many(500)
+    profiles["marketing_consent"] = True
+    sender = EmailSender(outbox_dir=str(tmp_path / "outbox"), ledger_path=str(tmp_path / "ledger.sqlite"))
+
+    sends = deliver(rendered, profiles, sender, "hello@tailor.example", "Tailor Shop", NOW)
+    EmailSendsSchema.validate(sends)
+    assert sends["message_key"].tolist() == rendered["message_key"].tolist()  # input order
+    assert sends["status"].tolist() == ["sent"] * 500
+    folder = tmp_path / "outbox" / CAMPAIGN
+    emls = {p.name: p.stat().st_mtime_ns for p in folder.glob("*.eml")}
+    assert len(emls) == 500 and len(list(folder.glob("*.sendgrid.json"))) == 500
+    assert not list(folder.glob(".*.tmp"))
+    assert SendLedger(tmp_path / "ledger.sqlite").counts() == {"claimed": 0, "sent": 500, "failed": 0}
+
+    again = deliver(rendered, profiles, sender, "hello@tailor.example", "Tailor Shop", NOW + timedelta(hours=1))
+    EmailSendsSchema.validate(again)
+    assert again["status"].tolist() == ["skipped_already_sent"] * 500
+    assert again["provider_message_id"].tolist() == sends["provider_message_id"].tolist()
+    assert {p.name: p.stat().st_mtime_ns for p in folder.glob("*.eml")} == emls  # nothing rewritten
+
+
+class BatchRecordingSender:
+    """Wraps the real EmailSender; records the batches deliver() hands to send_many."""
+
+    def __init__(self, inner):
+        self.inner, self.batches = inner, []
+
+    @property
+    def provider(self):
+        return self.inner.provider
+
+    def send(self, email):
+        raise AssertionError("deliver() must use send_many when the sender has it")
+
+    def send_many(self, emails):
+        self.batches.append([e.customer_id for e in emails])
+        return self.inner.send_many(emails)
+
+
+def test_deliver_hands_chunks_of_allowed_rows_to_send_many(tmp_path):
+    rendered, profiles = many(130)  # every 50th row from index 7 has no consent
+    sender = BatchRecordingSender(EmailSender(outbox_dir=str(tmp_path / "outbox"),
+                                              ledger_path=str(tmp_path / "ledger.sqlite")))
+    sends = deliver(rendered, profiles, sender, "hello@tailor.example", None, NOW, chunk_size=40)
+    EmailSendsSchema.validate(sends)
+    blocked = {f"cus_{i:06d}" for i in (7, 57, 107)}
+    assert [len(b) for b in sender.batches] == [39, 39, 39, 10]  # 40-row chunks minus blocked rows
+    assert not blocked & {c for b in sender.batches for c in b}  # blocked rows never reach the sender
+    assert sends["customer_id"].tolist() == rendered["customer_id"].tolist()
+    assert set(sends.loc[sends["status"] == "blocked_no_consent", "customer_id"]) == blocked
+    assert (sends.loc[~sends["customer_id"].isin(blocked), "status"] == "sent").all()
+
+
+class ExplodingBatchSender:
+    provider = "sendgrid"
+
+    def __init__(self):
+        self.calls = 0
+
+    def send(self, email):
+        raise AssertionError("unused")
+
+    def send_many(self, emails):
+        self.calls += 1
+        if self.calls == 2:
+            raise RuntimeError(f"ledger is locked while sending to {emails[0].to_email}")
+        return [SendResult("sent", "sendgrid", f"sg-{e.customer_id}") for e in emails]
+
+
+def test_a_failing_batch_fails_only_its_rows_and_the_run_continues():
+    rendered, profiles = many(10)
+    profiles["marketing_consent"] = True
+    sends = deliver(rendered, profiles, ExplodingBatchSender(), "h@tailor.example", None, NOW, chunk_size=4)
+    EmailSendsSchema.validate(sends)
+    assert sends["status"].tolist() == ["sent"] * 4 + ["failed"] * 4 + ["sent"] * 2
+    assert sends.loc[4, "error"] == "RuntimeError: ledger is locked while sending to c***@example.com"

@@ -205,25 +205,46 @@ def test_campaign_folder_name_is_sanitised(tmp_path):
 # ---------------------------------------------------------------------------------------------------
 
 
+class _BacklogServer(ThreadingHTTPServer):
+    request_queue_size = 64  # concurrent clients connect at once
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass  # a client that timed out closed the connection: expected in the timeout tests
+
+
 class FakeSendGrid:
     def __init__(self):
         self.requests: list[dict] = []
         self.responses: list[tuple[int, dict, bytes]] = []  # queued answers; default 202
         self.delay_seconds = 0.0
+        self.status_for = None  # optional: message_key -> HTTP status (used when no answer is queued)
+        self.delay_for = None  # optional: message_key -> seconds to wait before answering
+        self.in_flight = 0
+        self.max_in_flight = 0  # most requests being handled at the same moment
         self.lock = threading.Lock()
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                message = json.loads(body)
                 with fake.lock:
-                    fake.requests.append({"path": self.path, "headers": dict(self.headers),
-                                          "json": json.loads(body)})
+                    fake.in_flight += 1
+                    fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+                    fake.requests.append({"path": self.path, "headers": dict(self.headers), "json": message})
                     n = len(fake.requests)
-                    status, headers, payload = fake.responses.pop(0) if fake.responses else (
-                        202, {"X-Message-Id": f"sgmsg-{n}"}, b"")
-                if fake.delay_seconds:
-                    time.sleep(fake.delay_seconds)
+                    if fake.responses:
+                        status, headers, payload = fake.responses.pop(0)
+                    elif fake.status_for is not None and fake.status_for(_key_of(message)) != 202:
+                        status, headers, payload = fake.status_for(_key_of(message)), {}, b'{"errors": []}'
+                    else:
+                        status, headers, payload = 202, {"X-Message-Id": f"sgmsg-{n}"}, b""
+                delay = fake.delay_seconds + (fake.delay_for(_key_of(message)) if fake.delay_for else 0.0)
+                if delay:
+                    time.sleep(delay)
+                with fake.lock:
+                    fake.in_flight -= 1
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)
@@ -234,7 +255,7 @@ class FakeSendGrid:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _BacklogServer(("127.0.0.1", 0), Handler)
         self.host = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -245,6 +266,10 @@ class FakeSendGrid:
     def __exit__(self, *exc):
         self.server.shutdown()
         self.server.server_close()
+
+
+def _key_of(message: dict) -> str:
+    return message["personalizations"][0]["custom_args"]["message_key"]
 
 
 @pytest.fixture
@@ -396,3 +421,231 @@ def test_outbox_file_without_ledger_row_is_not_rewritten(tmp_path):
     assert fresh.send(make_email()).status == "skipped_already_sent"
     assert eml.stat().st_mtime_ns == before
     assert SendLedger(tmp_path / "ledger.sqlite").status(KEY) == "sent"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Batches: claim_many / record_outcomes, send_many with concurrent provider calls
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_claim_many_returns_exactly_the_new_and_failed_keys(tmp_path):
+    ledger = SendLedger(tmp_path / "ledger.sqlite")
+    ledger.claim("done", "c", "cus_1")
+    ledger.mark_sent("done", "outbox", "m-done")
+    ledger.claim("busy", "c", "cus_2")
+    ledger.claim("retry", "c", "cus_3")
+    ledger.mark_failed("retry", "SendGrid HTTP 500")
+
+    rows = [("done", "c", "cus_1"), ("new1", "c", "cus_4"), ("busy", "c", "cus_2"), ("retry", "c", "cus_3"),
+            ("new2", "c", "cus_5"), ("new1", "c", "cus_4")]  # new1 twice: claimed once
+    assert ledger.claim_many(rows) == {"new1", "new2", "retry"}
+    assert {k: ledger.status(k) for k in ("done", "busy", "retry", "new1", "new2")} == {
+        "done": "sent", "busy": "claimed", "retry": "claimed", "new1": "claimed", "new2": "claimed"}
+    assert ledger.get("retry").attempts == 2 and ledger.get("new1").attempts == 1
+    assert ledger.get("done").provider_message_id == "m-done"  # untouched
+    assert ledger.claim_many(rows) == set()
+    assert ledger.claim_many([]) == set()
+
+
+def test_claim_many_is_one_transaction_all_or_nothing(tmp_path):
+    ledger = SendLedger(tmp_path / "ledger.sqlite")
+    with pytest.raises(Exception):
+        ledger.claim_many([("a", "c", "cus_1"), ("b", None, "cus_2")])  # NOT NULL violation on the 2nd row
+    assert ledger.counts() == {"claimed": 0, "sent": 0, "failed": 0}  # the 1st row was rolled back too
+    assert ledger.claim_many([("a", "c", "cus_1")]) == {"a"}
+
+
+def test_record_outcomes_in_one_call_and_batch_marks(tmp_path):
+    ledger = SendLedger(tmp_path / "ledger.sqlite")
+    assert ledger.claim_many([(k, "c", f"cus_{k}") for k in "abcde"]) == set("abcde")
+    ledger.mark_sent("e", "outbox", "m-e")
+    recorded = ledger.record_outcomes(
+        sent=[("a", "sendgrid", "sg-a"), ("never", "sendgrid", "x")],
+        failed=[("b", "HTTP 500", "sendgrid"), ("e", "late error", "sendgrid")],  # e is sent: not downgraded
+        uncertain=[("c", "read timeout", "sendgrid")],
+    )
+    assert recorded.sent == {"a"} and recorded.failed == {"b"} and recorded.uncertain == {"c"}
+    assert {k: ledger.status(k) for k in "abcde"} == {
+        "a": "sent", "b": "failed", "c": "claimed", "d": "claimed", "e": "sent"}
+    assert ledger.get("c").error == "read timeout" and ledger.get("a").provider_message_id == "sg-a"
+    assert ledger.mark_failed_many([("d", "x", None), ("a", "x", None)]) == {"d"}
+    assert ledger.mark_sent_many([("d", "outbox", "m-d")]) == {"d"}
+    assert set(ledger.get_many(["a", "d", "unknown"])) == {"a", "d"}
+
+
+def test_one_ledger_shared_by_threads_claims_each_key_once(tmp_path):
+    ledger = SendLedger(tmp_path / "ledger.sqlite")
+    keys = [(f"k{i}", "c", f"cus_{i}") for i in range(200)]
+    barrier = threading.Barrier(8)
+    won: list[set] = []
+
+    def worker(seed):
+        barrier.wait()
+        got = set()
+        for start in range(0, 200, 25):  # overlapping batches, different orders per thread
+            part = keys[start:start + 25]
+            got |= ledger.claim_many(part if seed % 2 else list(reversed(part)))
+            got |= {k for k, _, _ in part if ledger.claim(k, "c", "x")}
+        won.append(got)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(len(w) for w in won) == 200 and set().union(*won) == {k for k, _, _ in keys}
+
+
+def test_ledger_instance_used_before_fork_works_in_children(tmp_path):
+    ledger = SendLedger(tmp_path / "ledger.sqlite")
+    ledger.claim("before-fork", "c", "cus_0")  # the parent's connection is open now
+
+    def claim_all(start, queue):
+        start.wait()
+        queue.put([ledger.claim(f"k{i}", "c", f"cus_{i}") for i in range(100)])  # the inherited instance
+
+    a, b = _run_in_processes(claim_all)
+    assert all(x != y for x, y in zip(a, b))
+    assert ledger.counts()["claimed"] == 101
+
+
+def batch(n: int, prefix: str = "") -> list[OutgoingEmail]:
+    return [make_email(f"{prefix}{i:032x}"[-32:], customer_id=f"cus_{i}", to_email=f"c{i}@example.com")
+            for i in range(n)]
+
+
+def test_send_many_sendgrid_concurrently_each_key_once_also_when_run_twice(tmp_path, fake_sendgrid):
+    fake_sendgrid.delay_seconds = 0.05
+    emails = batch(60)
+    sender = sendgrid_sender(tmp_path, fake_sendgrid.host, max_concurrent_sends=8)
+
+    results = sender.send_many(emails, chunk_size=25)
+    assert [r.status for r in results] == ["sent"] * 60
+    keys = [_key_of(r["json"]) for r in fake_sendgrid.requests]
+    assert len(keys) == 60 and sorted(keys) == sorted(e.message_key for e in emails)  # N requests, N keys
+    assert 2 <= fake_sendgrid.max_in_flight <= 8  # concurrent, but never more than max_concurrent_sends
+    assert len({r.provider_message_id for r in results}) == 60
+    assert {r["headers"]["Authorization"] for r in fake_sendgrid.requests} == {f"Bearer {API_KEY}"}
+    ledger = SendLedger(tmp_path / "ledger.sqlite")
+    assert ledger.counts() == {"claimed": 0, "sent": 60, "failed": 0}
+    assert [ledger.get(e.message_key).provider_message_id for e in emails] == [r.provider_message_id for r in results]
+
+    again = sendgrid_sender(tmp_path, fake_sendgrid.host, max_concurrent_sends=8).send_many(emails)
+    assert [r.status for r in again] == ["skipped_already_sent"] * 60
+    assert [r.provider_message_id for r in again] == [r.provider_message_id for r in results]
+    assert len(fake_sendgrid.requests) == 60  # nothing sent twice
+
+
+def test_send_many_reuses_one_client_per_worker_thread(tmp_path, fake_sendgrid, monkeypatch):
+    import resources.email_sender as email_sender_module
+
+    made = []
+    real = email_sender_module.sendgrid.SendGridAPIClient
+
+    def counting_client(*args, **kwargs):
+        made.append(threading.get_ident())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(email_sender_module.sendgrid, "SendGridAPIClient", counting_client)
+    results = sendgrid_sender(tmp_path, fake_sendgrid.host, max_concurrent_sends=4).send_many(batch(40))
+    assert [r.status for r in results] == ["sent"] * 40
+    assert 1 <= len(made) <= 4 and len(made) == len(set(made))  # at most one client per worker thread
+
+
+def test_send_many_http_500_fails_exactly_those_and_a_rerun_sends_only_them(tmp_path, fake_sendgrid):
+    emails = batch(50)
+    failing = {e.message_key for e in emails[3::7]}
+    fake_sendgrid.status_for = lambda key: 500 if key in failing else 202
+    sender = sendgrid_sender(tmp_path, fake_sendgrid.host, max_concurrent_sends=8)
+
+    first = sender.send_many(emails, chunk_size=20)
+    assert {e.message_key for e, r in zip(emails, first) if r.status == "failed"} == failing
+    assert {e.message_key for e, r in zip(emails, first) if r.status == "sent"} == {
+        e.message_key for e in emails} - failing
+    assert all("SendGrid HTTP 500" in r.error for r in first if r.status == "failed")
+    ledger = SendLedger(tmp_path / "ledger.sqlite")
+    assert ledger.counts() == {"claimed": 0, "sent": 50 - len(failing), "failed": len(failing)}
+    assert len(fake_sendgrid.requests) == 50
+
+    fake_sendgrid.status_for = None  # SendGrid is healthy again
+    second = sender.send_many(emails, chunk_size=20)
+    retried = [_key_of(r["json"]) for r in fake_sendgrid.requests[50:]]
+    assert sorted(retried) == sorted(failing)  # only the failed ones were sent again, once each
+    assert {e.message_key: r.status for e, r in zip(emails, second)} == {
+        e.message_key: ("sent" if e.message_key in failing else "skipped_already_sent") for e in emails}
+    assert ledger.counts() == {"claimed": 0, "sent": 50, "failed": 0}
+    assert all(ledger.get(k).attempts == 2 for k in failing)
+
+
+def test_send_many_timeouts_stay_claimed_others_sent(tmp_path, fake_sendgrid):
+    emails = batch(12)
+    slow = {emails[2].message_key, emails[9].message_key}
+    fake_sendgrid.delay_for = lambda key: 1.5 if key in slow else 0.0  # answered after the client gave up
+    sender = sendgrid_sender(tmp_path, fake_sendgrid.host, max_concurrent_sends=4, request_timeout_seconds=0.5)
+    results = sender.send_many(emails)
+    by_key = {e.message_key: r for e, r in zip(emails, results)}
+    assert {k for k, r in by_key.items() if r.status == "failed"} == slow
+    assert all("outcome unknown" in by_key[k].error for k in slow)
+    ledger = SendLedger(tmp_path / "ledger.sqlite")
+    assert {k for k in by_key if ledger.status(k) == "claimed"} == slow
+    assert ledger.counts()["sent"] == 10
+    fake_sendgrid.delay_for = None
+    again = sender.send_many(emails)  # uncertain ones are held, never re-sent automatically
+    assert len(fake_sendgrid.requests) == 12
+    assert {e.message_key for e, r in zip(emails, again) if r.status == "failed"} == slow
+
+
+def test_send_many_outbox_keeps_order_and_rejects_bad_input_without_claiming(tmp_path):
+    emails = batch(30)
+    emails[7] = make_email(emails[7].message_key, unsubscribe_url="", customer_id="cus_7")
+    sender = outbox_sender(tmp_path, max_concurrent_sends=8)
+    results = sender.send_many(emails, chunk_size=10)
+    assert [r.status for r in results] == ["failed" if i == 7 else "sent" for i in range(30)]
+    assert [r.provider_message_id for r in results] == [
+        None if i == 7 else f"{e.message_key}@tailor.example" for i, e in enumerate(emails)]
+    ledger = SendLedger(tmp_path / "ledger.sqlite")
+    assert ledger.status(emails[7].message_key) is None
+    folder = tmp_path / "outbox" / "spring_sale"
+    assert len(list(folder.glob("*.eml"))) == 29 and not list(folder.glob(".*.tmp"))
+    for e in emails[:3]:
+        assert json.loads((folder / f"{e.message_key}.sendgrid.json").read_bytes()) == build_sendgrid_payload(e)
+
+
+def test_truncated_outbox_file_without_ledger_row_is_rewritten(tmp_path):
+    sender = outbox_sender(tmp_path)
+    eml = tmp_path / "outbox" / "spring_sale" / f"{KEY}.eml"
+    eml.parent.mkdir(parents=True)
+    eml.write_bytes(b"From: x\r\n")  # e.g. a power cut after the rename, before the data reached the disk
+    assert sender.send(make_email()).status == "sent"
+    msg = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    assert msg["X-Tailor-Message-Key"] == KEY and msg.get_content_type() == "multipart/alternative"
+
+
+def test_interrupt_mid_chunk_records_finished_sends_and_holds_the_rest(tmp_path, monkeypatch):
+    import resources.email_sender as email_sender_module
+
+    emails = batch(40)
+    culprit = emails[5].message_key
+    real_write = email_sender_module._atomic_write
+
+    def write(path, data):
+        if path.name == f"{culprit}.eml":
+            raise KeyboardInterrupt  # e.g. Ctrl-C / run termination while this message is being written
+        real_write(path, data)
+
+    monkeypatch.setattr(email_sender_module, "_atomic_write", write)
+    sender = outbox_sender(tmp_path, max_concurrent_sends=4)
+    with pytest.raises(KeyboardInterrupt):
+        sender.send_many(emails, chunk_size=40)
+    ledger = SendLedger(tmp_path / "ledger.sqlite")
+    statuses = {e.message_key: ledger.status(e.message_key) for e in emails}
+    assert statuses[culprit] == "claimed"
+    assert set(statuses.values()) <= {"sent", "claimed"}  # nothing failed, nothing unclaimed
+    folder = tmp_path / "outbox" / "spring_sale"
+    assert {p.stem for p in folder.glob("*.eml")} == {k for k, s in statuses.items() if s == "sent"}
+
+    monkeypatch.setattr(email_sender_module, "_atomic_write", real_write)
+    again = outbox_sender(tmp_path).send_many(emails)  # claimed rows are held, never re-sent automatically
+    assert {e.message_key for e, r in zip(emails, again) if r.status == "failed"} == {
+        k for k, s in statuses.items() if s == "claimed"}
+    assert all("stale_claims" in r.error for r in again if r.status == "failed")
