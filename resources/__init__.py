@@ -61,6 +61,7 @@ def build_resources() -> dict[str, Any]:
             ledger_path=EnvVar("TAILOR_SEND_LEDGER_PATH"),
             from_email=EnvVar("TAILOR_FROM_EMAIL"),
             from_name=EnvVar("TAILOR_FROM_NAME"),
+            max_concurrent_sends=EnvVar.int("TAILOR_MAX_CONCURRENT_SENDS"),
             **sendgrid,
         ),
     }

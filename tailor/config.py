@@ -17,6 +17,7 @@ DEFAULTS: dict[str, str] = {
     "TAILOR_UNSUBSCRIBE_BASE_URL": "https://shop.example/unsubscribe",
     "TAILOR_PREFERENCES_BASE_URL": "https://shop.example/preferences",
     "TAILOR_SHOP_URL": "https://shop.example",
+    "TAILOR_MAX_CONCURRENT_SENDS": "8",
 }
 
 
