@@ -8,7 +8,15 @@ from datetime import datetime, timezone
 import pytest
 from sendgrid.helpers.mail import Mail
 
-from tailor.messages import OutgoingEmail, build_mime_message, build_sendgrid_mail, build_sendgrid_payload
+from tailor.messages import (
+    OutgoingEmail,
+    build_mime_bytes,
+    build_mime_message,
+    build_sendgrid_mail,
+    build_sendgrid_payload,
+    mime_closing_delimiter,
+    sendgrid_request_body,
+)
 
 KEY = "3f1c2a9b8d7e6f5a4b3c2d1e0f9a8b7c"
 UNSUB = "https://shop.example/unsubscribe?customer_id=cus_000042&message_key=" + KEY
@@ -157,3 +165,51 @@ def test_message_id_uses_from_domain():
     msg = parsed(build_mime_message(make_email(from_email="News@Mail.Shop.Example"), date=DATE).as_bytes())
     assert msg["Message-ID"] == f"<{KEY}@mail.shop.example>"
     assert dataclasses.is_dataclass(make_email())
+
+
+def test_long_list_unsubscribe_url_stays_verbatim_on_one_line():
+    url = "https://shop.example/unsubscribe?customer_id=cus_000042&message_key=" + KEY + "&sig=" + "a" * 120
+    raw = build_mime_bytes(make_email(unsubscribe_url=url), date=DATE)
+    assert f"\r\nList-Unsubscribe: <{url}>\r\n".encode() in raw  # never folded or RFC 2047 encoded
+    assert parsed(raw)["List-Unsubscribe"] == f"<{url}>"
+
+
+@pytest.mark.parametrize("url, fragment", [
+    ("https://shop.example/abmelden/für-dich", "printable ASCII"),
+    ("https://shop.example/u?t=" + "a" * 900, "longer than 900"),
+])
+def test_unsubscribe_url_must_fit_a_header_line(url, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        build_mime_bytes(make_email(unsubscribe_url=url))
+
+
+@pytest.mark.parametrize("subject_in", [
+    "Grüße aus München – " * 8,  # long, non-ASCII, trailing space
+    "🎉" * 40,
+    "A plain ASCII subject that is far too long to fit on one single header line of 78 characters",
+])
+def test_long_headers_fold_under_78_and_decode_exactly(subject_in):
+    raw = build_mime_bytes(make_email(subject=subject_in, to_name="Ånna-Maria Müller-Lüdenscheidt"), date=DATE)
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    subject = head[head.index("\r\nSubject:") + 2:head.index("\r\nDate:")]
+    assert all(len(line) <= 78 for line in subject.split("\r\n"))
+    msg = parsed(raw)
+    assert msg["Subject"] == subject_in
+    assert msg["To"].addresses[0].display_name == "Ånna-Maria Müller-Lüdenscheidt"
+
+
+def test_mime_bytes_and_message_agree_and_end_with_the_closing_delimiter():
+    raw = build_mime_bytes(make_email(), date=DATE)
+    assert build_mime_message(make_email(), date=DATE).as_bytes() == raw
+    assert raw.endswith(mime_closing_delimiter(KEY))
+
+
+def test_lone_surrogate_is_rejected_as_invalid_text():
+    with pytest.raises(ValueError, match="not valid Unicode"):
+        build_mime_bytes(make_email(html="<p>\ud800</p>"))
+
+
+def test_sendgrid_request_body_is_the_json_the_client_posts():
+    payload = build_sendgrid_payload(make_email())
+    assert sendgrid_request_body(payload) == json.dumps(payload).encode("utf-8")
+    assert json.loads(sendgrid_request_body(payload)) == payload
