@@ -8,15 +8,18 @@ from dagster import ConfigurableResource
 
 
 class MarketingContent(ConfigurableResource):
-    """Rule files (``TAILOR_RULES_DIR``) and templates (``TAILOR_TEMPLATES_DIR``), read fresh on every run."""
+    """Rule files (``TAILOR_RULES_DIR``) and templates (``TAILOR_TEMPLATES_DIR``), read fresh on every run.
 
-    rules_dir: str = "rules"
-    templates_dir: str = "email_templates"
-    company_name: str = "Tailor Shop"
-    company_address: str = "Tailor Shop, 1 Example Street, 10115 Berlin, Germany"
-    unsubscribe_base_url: str = "https://shop.example/unsubscribe"
-    preferences_base_url: str = "https://shop.example/preferences"
-    shop_url: str = "https://shop.example"
+    Every field comes from an environment variable (resources/__init__.py); defaults live in tailor/config.py.
+    """
+
+    rules_dir: str
+    templates_dir: str
+    company_name: str
+    company_address: str
+    unsubscribe_base_url: str
+    preferences_base_url: str
+    shop_url: str
 
     @property
     def segments_file(self) -> Path:

@@ -10,7 +10,7 @@ from dagster import ConfigurableResource
 class LandingZone(ConfigurableResource):
     """A local folder (``TAILOR_LANDING_DIR``) with one sub-folder per source (see docs/data-contracts.md)."""
 
-    path: str = "data/landing"
+    path: str  # TAILOR_LANDING_DIR; the default lives in tailor/config.py
 
     @property
     def root(self) -> Path:

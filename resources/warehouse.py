@@ -122,7 +122,7 @@ class _DuckDBSession:
 class DuckDBWarehouse(Warehouse):
     """Embedded default: one DuckDB file (``TAILOR_WAREHOUSE_PATH``)."""
 
-    path: str = "data/warehouse.duckdb"
+    path: str  # TAILOR_WAREHOUSE_PATH; the default lives in tailor/config.py
 
     @property
     def kind(self) -> str:
