@@ -60,6 +60,7 @@ CRM_CUSTOMERS = SourceContract(
         Column("timezone"),
         Column("created_at", "timestamp"),
         Column("updated_at", "timestamp"),
+        Column("source_system", choices=("shop", "pos", "newsletter", "import")),  # for source-priority survivorship
     ),
 )
 
@@ -147,7 +148,7 @@ CONSENT_EVENTS = SourceContract(
     file_format="csv",
     columns=(
         Column("email", required=True),
-        Column("purpose", required=True, choices=("marketing_email",)),
+        Column("purpose", required=True, choices=("marketing_email", "marketing_sms", "personalization")),
         Column("status", required=True, choices=("granted", "revoked")),
         Column("changed_at", "timestamp", required=True),
         Column("source"),
