@@ -5,17 +5,18 @@ from dagster import MaterializeResult, MetadataValue, asset
 
 from assets.metadata import schema_check_result, schema_check_spec, table_metadata
 from resources.warehouse import Warehouse
+from tailor.identity import RULES, CustomerIdentityLinksSchema, resolve_identities
 from tailor.profiles import (
     HARD_SUPPRESSION_EVENTS,
     UNSUBSCRIBE_EVENTS,
-    CustomerIdentityLinksSchema,
     CustomerProfilesSchema,
     build_customer_profiles,
-    resolve_identities,
 )
 
 GROUP = "profiles"
 OWNERS = ["team:data-engineering"]
+CRM_COLUMNS = ("customer_ref, email, first_name, last_name, phone, country, city, postcode, timezone, "
+               "created_at, updated_at, source_system")
 
 
 def profile_assets(warehouse_kind: str) -> list:
@@ -28,18 +29,32 @@ def profile_assets(warehouse_kind: str) -> list:
         owners=OWNERS,
         tags={"stage": "profiles"},
         description=(
-            "Which source record became which master customer, by which rule and score "
-            "(exact match on the normalised email)."
+            "Which CRM record became which master customer, by which rule (exact_email, exact_phone, "
+            "fuzzy_name_address or single_record), with the score and the record it matched_with. Placeholder "
+            "and shared family e-mails/phones never merge people (tailor/identity.py, docs/identity.md)."
         ),
         check_specs=[schema_check_spec("customer_identity_links")],
     )
     def customer_identity_links(warehouse: Warehouse) -> MaterializeResult:
-        crm = warehouse.query("SELECT customer_ref, email FROM crm_customers")
-        links = resolve_identities(crm)
+        crm = warehouse.query(f"SELECT {CRM_COLUMNS} FROM crm_customers")
+        stats: dict = {}
+        links = resolve_identities(crm, stats=stats)
         warehouse.write_table("customer_identity_links", links)
-        merged = int((links["rule"] == "exact_email").sum())
+        # Counts only: precision and recall need the demo's ground truth (bench/, tests), not production data.
+        meta = table_metadata(
+            links,
+            customers=int(links["customer_id"].nunique()),
+            records_merged=int((links["rule"] != "single_record").sum()),
+        )
+        meta["records_per_rule"] = MetadataValue.json({r: int((links["rule"] == r).sum()) for r in RULES})
+        meta["links_per_rule"] = MetadataValue.json(
+            {k.removesuffix("_links"): v for k, v in stats.items() if k.endswith("_links")})
+        meta["guards"] = MetadataValue.json({
+            k: v for k, v in stats.items()
+            if k.endswith("_keys_rejected") or k.endswith("_name_mismatch") or k.startswith("fuzzy_")
+        })
         return MaterializeResult(
-            metadata=table_metadata(links, records_merged=merged, customers=int(links["customer_id"].nunique())),
+            metadata=meta,
             check_results=[schema_check_result("customer_identity_links", CustomerIdentityLinksSchema, links)],
         )
 
@@ -50,17 +65,18 @@ def profile_assets(warehouse_kind: str) -> list:
         owners=OWNERS,
         tags={"stage": "profiles"},
         description=(
-            "One row per customer: normalised email, name, ISO country, time zone, the surviving value of each "
-            "field (tailor/profiles.py SURVIVORSHIP), marketing consent and suppression (bounce, spam report, "
-            "unsubscribe)."
+            "One row per customer: normalised e-mail (with a flagged domain typo suggestion), names, E.164 "
+            "phone, ISO country, time zone — the surviving value of each field (tailor/profiles.py "
+            "SURVIVORSHIP) — and consent per purpose: marketing e-mail (with suppression by bounce, spam "
+            "report, unsubscribe), SMS, personalization."
         ),
         check_specs=[schema_check_spec("customer_profiles")],
     )
     def customer_profiles(warehouse: Warehouse) -> MaterializeResult:
         suppressing = ", ".join(f"'{e}'" for e in (*UNSUBSCRIBE_EVENTS, *HARD_SUPPRESSION_EVENTS))
         with warehouse.session() as s:
-            crm = s.query("SELECT * FROM crm_customers")
-            links = s.query("SELECT * FROM customer_identity_links")
+            crm = s.query(f"SELECT {CRM_COLUMNS} FROM crm_customers")
+            links = s.query("SELECT source_record_id, customer_id FROM customer_identity_links")
             consent = s.query("SELECT email, purpose, status, changed_at FROM consent_events")
             # Only the events that change consent are needed: filter in the warehouse, not in pandas.
             esp = s.query(f"SELECT email, event_type, occurred_at FROM email_events WHERE event_type IN ({suppressing})")
@@ -70,7 +86,11 @@ def profile_assets(warehouse_kind: str) -> list:
             profiles,
             customers=len(profiles),
             with_email=int(profiles["email"].notna().sum()),
+            with_phone=int(profiles["phone"].notna().sum()),
+            email_typos_flagged=int(profiles["email_typo_suggestion"].notna().sum()),
             marketing_consent=int(profiles["marketing_consent"].sum()),
+            sms_consent=int(profiles["sms_consent"].sum()),
+            personalization_consent=int(profiles["personalization_consent"].sum()),
             suppressed=int(profiles["suppressed_reason"].notna().sum()),
             source_records=len(crm),
         )

@@ -2,9 +2,19 @@
 
 
 import pandas as pd
-from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, MetadataValue, asset, multi_asset
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    multi_asset,
+)
 
-from assets.metadata import masked_preview, schema_check_result, schema_check_spec, table_metadata
+from assets.metadata import SCHEMA_CHECK, masked_preview, schema_check_result, schema_check_spec, table_metadata
 from resources.landing import LandingZone
 from resources.warehouse import Warehouse
 from tailor.contracts import ALL_SOURCES, SourceContract
@@ -13,6 +23,7 @@ from tailor.ingest import (
     QuarantineSchema,
     empty_table,
     ingest_source,
+    key_repeats,
     output_tables,
     quarantine_table,
     table_schema,
@@ -29,7 +40,13 @@ DESCRIPTIONS = {
     "web_events": "Web and app behaviour: page and product views, add-to-cart, checkout (landing `events/*.ndjson`).",
     "email_events": "SendGrid engagement events: delivered, open, click, bounce, unsubscribe (landing `email_events/*.ndjson`).",
     "consent_events": "Consent changes per email and purpose (landing `consent/*.csv`).",
+    "fx_rates": "EUR value of one unit of each other currency per business day (landing `fx_rates/*.csv`); "
+    "orders are converted with the latest rate on or before their UTC date.",
 }
+DEDUP_NOTE = (
+    " Ids are unique across files: a repeat (replayed export, overlapping files) is not loaded again but counted "
+    "in `{source}__duplicates` with the file and line it first appeared at."
+)
 
 
 def _source_asset(contract: SourceContract, warehouse_kind: str):
@@ -41,7 +58,9 @@ def _source_asset(contract: SourceContract, warehouse_kind: str):
             AssetSpec(
                 t,
                 group_name=GROUP,
-                description=DESCRIPTIONS[t] + " Files are tracked by path and content hash; unchanged files are skipped.",
+                description=DESCRIPTIONS[t] + " Files are tracked by path and content hash; unchanged files are skipped."
+                + (DEDUP_NOTE.format(source=contract.name) if contract.dedupe_across_files else ""),
+                deps=list(contract.depends_on),
                 kinds={"pandas", warehouse_kind},
                 owners=OWNERS,
                 tags={"stage": "sources", "landing_folder": contract.folder},
@@ -55,34 +74,49 @@ def _source_asset(contract: SourceContract, warehouse_kind: str):
         context.log.info(
             f"{contract.name}: {len(report.files_loaded)} new or changed file(s), {report.files_unchanged} unchanged; "
             f"{report.rows_read} rows read = {report.rows_accepted} accepted + {report.rows_quarantined} quarantined"
+            f" + {report.rows_duplicate} duplicates"
         )
+        if report.files_reread:
+            context.log.info(f"unchanged files read again (rates changed, or ids freed by a corrected file): {report.files_reread}")
+        repeats = key_repeats(warehouse, contract)
         for table in tables:
-            parts = [f.tables[table] for f in report.files_loaded]
-            new_rows = pd.concat(parts, ignore_index=True) if parts else empty_table(contract, table)
+            # Every row passed the contract in SQL; pandera re-checks every new row of a small run and a seeded
+            # sample of PANDERA_ROWS_PER_FILE rows per file of a big one. Key uniqueness: SQL over the whole table.
+            checked = report.samples(table)
+            if checked.empty:
+                checked = empty_table(contract, table)
             meta = table_metadata(
-                new_rows,
+                checked,
                 files_loaded=len(report.files_loaded),
                 files_unchanged=report.files_unchanged,
                 rows_read=report.rows_read,
                 rows_accepted=report.rows_accepted,
                 rows_quarantined=report.rows_quarantined,
+                rows_duplicate=report.rows_duplicate,
             )
             meta["dagster/row_count"] = MetadataValue.int(report.table_rows[table])
-            meta["rows_added"] = MetadataValue.int(len(new_rows))
-            meta["files"] = MetadataValue.md(
-                "\n".join(
-                    f"- `{f.file}`: {f.rows_read} read, {f.rows_accepted} accepted, {f.rows_quarantined} quarantined"
-                    for f in report.files_loaded
+            meta["files"] = MetadataValue.md(_files_markdown(report))
+            check = schema_check_result(table, table_schema(contract, table, check_unique=False), checked)
+            if repeats and table == tables[0]:
+                check = AssetCheckResult(
+                    asset_key=AssetKey(table), check_name=SCHEMA_CHECK, passed=False, severity=AssetCheckSeverity.ERROR,
+                    metadata={"key_repeats_in_table": MetadataValue.int(repeats)},
                 )
-                or "_(no new or changed files)_"
-            )
-            yield MaterializeResult(
-                asset_key=table,
-                metadata=meta,
-                check_results=[schema_check_result(table, table_schema(contract, table), new_rows)],
-            )
+            yield MaterializeResult(asset_key=table, metadata=meta, check_results=[check])
 
     return _ingest
+
+
+def _files_markdown(report) -> str:
+    lines = []
+    for f in report.files_loaded:
+        line = (f"- `{f.file}`: {f.rows_read} read = {f.rows_accepted} accepted + {f.rows_quarantined} quarantined"
+                f" + {f.rows_duplicate} duplicates")
+        if f.duplicates is not None and len(f.duplicates):
+            first = f.duplicates.iloc[0]
+            line += f" (e.g. line {first['line']} repeats `{first['first_file']}` line {first['first_line']})"
+        lines.append(line)
+    return "\n".join(lines) or "_(no new or changed files)_"
 
 
 def source_assets(warehouse_kind: str) -> list:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from contextlib import contextmanager
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Iterator, Literal, Protocol
 
 import pandas as pd
@@ -43,6 +44,7 @@ class WarehouseSession(Protocol):
     def write_table(self, name: str, df: pd.DataFrame, mode: WriteMode = "replace") -> None: ...
     def delete_where_in(self, name: str, column: str, values: list[Any]) -> None: ...
     def table_exists(self, name: str) -> bool: ...
+    def append_parquet(self, name: str, paths: list[Path]) -> None: ...
 
 
 class Warehouse(ConfigurableResource):
@@ -110,6 +112,15 @@ class _DuckDBSession:
         finally:
             self._con.unregister("_tailor_incoming")
 
+    def append_parquet(self, name: str, paths: list[Path]) -> None:
+        """Append local Parquet files (ingestion's parsed rows) by column name; DuckDB reads them natively."""
+        name = _check_identifier(name)
+        files = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+        if self.table_exists(name):
+            self._con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM read_parquet({files})")
+        else:
+            self._con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet({files})")
+
     def delete_where_in(self, name: str, column: str, values: list[Any]) -> None:
         if values and self.table_exists(name):
             placeholders = ", ".join("?" for _ in values)
@@ -123,6 +134,9 @@ class DuckDBWarehouse(Warehouse):
     """Embedded default: one DuckDB file (``TAILOR_WAREHOUSE_PATH``)."""
 
     path: str  # TAILOR_WAREHOUSE_PATH; the default lives in tailor/config.py
+    # DuckDB's own cap on its memory (e.g. "4GB"); empty: DuckDB's default, 80 % of RAM, which it fills with
+    # cached table pages on big data. Above the cap, big joins and sorts spill to disk instead.
+    memory_limit: str = ""
 
     @property
     def kind(self) -> str:
@@ -135,7 +149,8 @@ class DuckDBWarehouse(Warehouse):
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         # DuckDBResource retries while another process holds the file lock.
         # Timestamps are stored tz-naive UTC: no ICU extension (it cannot be downloaded offline) is needed.
-        with DuckDBResource(database=self.path).get_connection() as con:
+        config = {"memory_limit": self.memory_limit} if self.memory_limit else {}
+        with DuckDBResource(database=self.path, connection_config=config).get_connection() as con:
             con.execute("BEGIN TRANSACTION")
             try:
                 yield _DuckDBSession(con)
@@ -194,6 +209,12 @@ class _SnowflakeSession:
             quote_identifiers=False,
             use_logical_type=True,
         )
+
+    def append_parquet(self, name: str, paths: list[Path]) -> None:
+        """Append local Parquet files. write_pandas stages Parquet and runs COPY INTO; at scale, production would
+        PUT the files to a stage and COPY INTO directly (docs/data-contracts.md, "Ingestion at scale")."""
+        for path in paths:
+            self.write_table(name, pd.read_parquet(path), mode="append")
 
     def delete_where_in(self, name: str, column: str, values: list[Any]) -> None:
         if values and self.table_exists(name):

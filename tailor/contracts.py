@@ -8,7 +8,37 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Kind = Literal["string", "integer", "number", "boolean", "timestamp", "unix_timestamp"]
+import pycountry
+
+Kind = Literal[
+    "string", "integer", "number", "boolean", "timestamp", "unix_timestamp", "date",
+    "currency",  # an ISO 4217 code, upper case (pycountry's list)
+    "money",  # an exact decimal amount in the row's currency, at most that currency's minor unit of decimals
+    "rate",  # an exact positive decimal (FX rates)
+]
+
+# ISO 4217 minor units (decimals) of the currencies that do not use 2. pycountry knows the codes but not
+# their minor units, so the exceptions are listed here (ISO 4217 list one, 2024 edition). Codes whose minor
+# unit is "N.A." (precious metals, SDR, test and fund codes) are no money to price goods in and are refused.
+MINOR_UNITS_NOT_2: dict[str, int] = {
+    **dict.fromkeys(
+        ("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV",
+         "XAF", "XOF", "XPF"),
+        0,
+    ),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+    **dict.fromkeys(("CLF", "UYW"), 4),
+}
+NOT_MONEY = frozenset({"XAG", "XAU", "XBA", "XBB", "XBC", "XBD", "XDR", "XPD", "XPT", "XSU", "XTS", "XUA", "XXX"})
+
+
+def currency_minor_units() -> dict[str, int]:
+    """Every ISO 4217 currency code that prices can be in, with its number of decimals."""
+    return {
+        c.alpha_3: MINOR_UNITS_NOT_2.get(c.alpha_3, 2)
+        for c in pycountry.currencies
+        if c.alpha_3 not in NOT_MONEY
+    }
 
 
 @dataclass(frozen=True)
@@ -19,6 +49,7 @@ class Column:
     choices: tuple[str, ...] | None = None
     minimum: float | None = None
     rename_to: str | None = None  # the column's name in the warehouse table, when it differs
+    exclusive_minimum: bool = False  # the value must be above ``minimum`` (a rate of 0 is no rate)
 
     @property
     def table_name(self) -> str:
@@ -31,8 +62,13 @@ class SourceContract:
     folder: str  # below the landing folder
     file_format: Literal["csv", "ndjson"]
     columns: tuple[Column, ...]
-    unique_key: str | None = None  # a row whose key repeats is quarantined, not double counted
+    # A row whose key (one column, or several) repeats inside one file is quarantined, not double counted.
+    unique_key: str | tuple[str, ...] | None = None
+    # Event ids are unique ACROSS files: a repeat of a key already loaded from any file (a replayed export,
+    # overlapping files, the same file twice) is not loaded again but counted as a duplicate of the first.
+    dedupe_across_files: bool = False
     nested: tuple[Column, ...] = field(default=())  # for orders: the columns of each line item
+    depends_on: tuple[str, ...] = ()  # sources whose tables this source's ingestion reads (orders: fx_rates)
 
     @property
     def suffixes(self) -> tuple[str, ...]:
@@ -41,6 +77,15 @@ class SourceContract:
     @property
     def required_columns(self) -> list[str]:
         return [c.name for c in self.columns if c.required]
+
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        """The landing names of the unique key's columns (empty when the source has none)."""
+        if self.unique_key is None:
+            return ()
+        table_names = (self.unique_key,) if isinstance(self.unique_key, str) else self.unique_key
+        by_table = {c.table_name: c.name for c in self.columns}
+        return tuple(by_table[t] for t in table_names)
 
 
 CRM_CUSTOMERS = SourceContract(
@@ -74,8 +119,8 @@ PRODUCTS = SourceContract(
         Column("name", required=True),
         Column("category", required=True),
         Column("brand"),
-        Column("price", "number", required=True, minimum=0),
-        Column("currency", required=True),
+        Column("price", "money", required=True, minimum=0),
+        Column("currency", "currency", required=True),
         Column("in_stock", "boolean"),
         Column("url"),
         Column("image_url"),
@@ -87,17 +132,19 @@ ORDERS = SourceContract(
     folder="orders",
     file_format="ndjson",
     unique_key="order_id",
+    dedupe_across_files=True,
+    depends_on=("fx_rates",),
     columns=(
         Column("order_id", required=True),
         Column("customer_ref", required=True),
         Column("ordered_at", "timestamp", required=True),
-        Column("currency", required=True),
+        Column("currency", "currency", required=True),
         Column("status", required=True, choices=("completed", "refunded", "cancelled")),
     ),
     nested=(
         Column("product_id", required=True),
         Column("quantity", "integer", required=True, minimum=1),
-        Column("unit_price", "number", required=True, minimum=0),
+        Column("unit_price", "money", required=True, minimum=0),
     ),
 )
 
@@ -106,6 +153,7 @@ WEB_EVENTS = SourceContract(
     folder="events",
     file_format="ndjson",
     unique_key="event_id",
+    dedupe_across_files=True,
     columns=(
         Column("event_id", required=True),
         Column("customer_ref"),
@@ -123,6 +171,7 @@ EMAIL_EVENTS = SourceContract(
     folder="email_events",
     file_format="ndjson",
     unique_key="event_id",
+    dedupe_across_files=True,
     columns=(
         Column("sg_event_id", required=True, rename_to="event_id"),
         Column("sg_message_id", rename_to="message_id"),
@@ -155,7 +204,20 @@ CONSENT_EVENTS = SourceContract(
     ),
 )
 
+FX_RATES = SourceContract(
+    name="fx_rates",
+    folder="fx_rates",
+    file_format="csv",
+    unique_key=("rate_date", "currency"),
+    columns=(
+        Column("rate_date", "date", required=True),
+        Column("currency", "currency", required=True),
+        Column("eur_per_unit", "rate", required=True, minimum=0, exclusive_minimum=True),
+    ),
+)
+
+# In dependency order: fx_rates before orders (orders are converted to EUR at ingestion).
 ALL_SOURCES: tuple[SourceContract, ...] = (
-    CRM_CUSTOMERS, PRODUCTS, ORDERS, WEB_EVENTS, EMAIL_EVENTS, CONSENT_EVENTS,
+    CRM_CUSTOMERS, PRODUCTS, FX_RATES, ORDERS, WEB_EVENTS, EMAIL_EVENTS, CONSENT_EVENTS,
 )
 SOURCES_BY_NAME = {c.name: c for c in ALL_SOURCES}

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import phonenumbers
 
 __all__ = ["DemoDataSummary", "write_demo_data"]
 
@@ -45,7 +46,7 @@ _CRM_CHUNK = 100_000  # CRM rows rendered at a time
 BAD_RATE = 0.005
 
 # stream ids for the RNG
-_S_PRODUCTS, _S_PEOPLE, _S_ACTIVITY, _S_BAD, _S_CRMBAD = 1, 2, 3, 4, 5
+_S_PRODUCTS, _S_PEOPLE, _S_ACTIVITY, _S_BAD, _S_CRMBAD, _S_FX = 1, 2, 3, 4, 5, 6
 
 # --------------------------------------------------------------------------------------------------
 # Reference data
@@ -104,87 +105,130 @@ _COUNTRIES: dict[str, tuple] = {
             ("Frankfurt am Main", "60###", "Europe/Berlin", 60), ("Leipzig", "04###", "Europe/Berlin", 60),
             ("Dresden", "01###", "Europe/Berlin", 60)],
            ["Anna", "Lena", "Jonas", "Lukas", "Sophie", "Maximilian", "Marie", "Felix", "Jürgen", "Katrin",
-            "Paul", "Hannah", "Tobias", "Sabine", "Mia", "Niklas"],
+            "Paul", "Hannah", "Tobias", "Sabine", "Mia", "Niklas", "Stefan", "Andrea", "Michael", "Claudia", "Thomas",
+            "Petra", "Florian", "Julia", "Sebastian", "Laura", "Moritz", "Emilia", "Leon", "Greta", "Matthias", "Ute"],
            ["Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker", "Schulz",
-            "Hoffmann", "Koch", "Richter", "Klein", "Wolf", "Schröder", "Neumann"], "DE"),
+            "Hoffmann", "Koch", "Richter", "Klein", "Wolf", "Schröder", "Neumann", "Schwarz", "Zimmermann", "Braun",
+            "Krüger", "Hofmann", "Hartmann", "Lange", "Schmitt", "Werner", "Krause", "Meier", "Lehmann", "Köhler",
+            "Herrmann", "König", "Walter", "Mayer", "Huber", "Kaiser", "Fuchs", "Peters", "Lang", "Scholz", "Möller"], "DE"),
     "GB": (0.15, [("United Kingdom", 4), ("UK", 3), ("GB", 2), ("Great Britain", 1), ("England", 1)],
            [("London", "E# #@@", "Europe/London", 0), ("London", "SW## #@@", "Europe/London", 0),
             ("Manchester", "M## #@@", "Europe/London", 0), ("Bristol", "BS# #@@", "Europe/London", 0),
             ("Leeds", "LS# #@@", "Europe/London", 0), ("Edinburgh", "EH# #@@", "Europe/London", 0)],
            ["Oliver", "Amelia", "Harry", "Isla", "George", "Olivia", "Jack", "Emily", "Charlotte", "James",
-            "Sophie", "Thomas", "Grace", "William", "Chloe", "Ben"],
+            "Sophie", "Thomas", "Grace", "William", "Chloe", "Ben", "Lucy", "Henry", "Jessica", "Daniel", "Hannah",
+            "Samuel", "Ella", "Joseph", "Freya", "Alfie", "Poppy", "Oscar", "Ruby", "Arthur", "Evie", "Leo"],
            ["Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "Davies", "Evans", "Walker",
-            "O'Brien", "Carter", "Hughes", "Green", "Wright", "Clarke"], "GB"),
+            "O'Brien", "Carter", "Hughes", "Green", "Wright", "Clarke", "Robinson", "Thompson", "White", "Edwards",
+            "Hall", "Wood", "Harris", "Martin", "Jackson", "Clark", "Turner", "Hill", "Cooper", "Ward", "Morris",
+            "Moore", "King", "Watson", "Baker", "Harrison", "Morgan", "Patel", "Young", "Allen", "Mitchell"], "GB"),
     "FR": (0.12, [("France", 4), ("FR", 3), ("fr", 1), ("FRANCE", 1)],
-           [("Paris", "750##", "Europe/Paris", 60), ("Lyon", "6900#", "Europe/Paris", 60),
-            ("Marseille", "130##", "Europe/Paris", 60), ("Toulouse", "310##", "Europe/Paris", 60),
-            ("Bordeaux", "330##", "Europe/Paris", 60), ("Nantes", "440##", "Europe/Paris", 60)],
+           [("Paris", "75###", "Europe/Paris", 60), ("Lyon", "690##", "Europe/Paris", 60),
+            ("Marseille", "13###", "Europe/Paris", 60), ("Toulouse", "31###", "Europe/Paris", 60),
+            ("Bordeaux", "33###", "Europe/Paris", 60), ("Nantes", "44###", "Europe/Paris", 60)],
            ["Chloé", "Léa", "Hugo", "Louis", "Camille", "Manon", "Théo", "Inès", "Jules", "Élodie", "Lucas",
-            "Margaux", "Antoine", "Zoé", "Gabriel", "Sarah"],
+            "Margaux", "Antoine", "Zoé", "Gabriel", "Sarah", "Nathan", "Clara", "Mathis", "Lina", "Raphaël", "Jade",
+            "Arthur", "Louise", "Adam", "Alice", "Maxime", "Juliette", "Paul", "Anaïs", "Victor", "Émilie"],
            ["Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand", "Leroy", "Moreau",
-            "Lefèvre", "Garnier", "Faure", "Rousseau", "Girard", "Mercier"], "FR"),
+            "Lefèvre", "Garnier", "Faure", "Rousseau", "Girard", "Mercier", "Simon", "Laurent", "Michel", "Lefebvre",
+            "Fontaine", "Chevalier", "Roux", "Vincent", "Fournier", "Morel", "Girard", "André", "Blanc", "Guerin",
+            "Boyer", "Lambert", "Bonnet", "François", "Martinez", "Legrand", "Gauthier", "Perrin", "Clément", "Morin"], "FR"),
     "US": (0.13, [("United States", 4), ("USA", 3), ("US", 3), ("U.S.", 1), ("United States of America", 1)],
-           [("New York", "100##", "America/New_York", -300), ("Brooklyn", "112##", "America/New_York", -300),
-            ("Boston", "021##", "America/New_York", -300), ("Chicago", "606##", "America/Chicago", -360),
-            ("Austin", "787##", "America/Chicago", -360), ("Denver", "802##", "America/Denver", -420),
-            ("Seattle", "981##", "America/Los_Angeles", -480),
-            ("Los Angeles", "900##", "America/Los_Angeles", -480)],
+           [("New York", "10###", "America/New_York", -300), ("Brooklyn", "11###", "America/New_York", -300),
+            ("Boston", "02###", "America/New_York", -300), ("Chicago", "60###", "America/Chicago", -360),
+            ("Austin", "78###", "America/Chicago", -360), ("Denver", "80###", "America/Denver", -420),
+            ("Seattle", "98###", "America/Los_Angeles", -480),
+            ("Los Angeles", "90###", "America/Los_Angeles", -480)],
            ["Emma", "Liam", "Ava", "Noah", "Mason", "Harper", "Ethan", "Madison", "Logan", "Abigail", "Jacob",
-            "Ella", "Aiden", "Avery", "Carter", "Riley"],
+            "Ella", "Aiden", "Avery", "Carter", "Riley", "Olivia", "James", "Sophia", "Benjamin", "Isabella", "Lucas",
+            "Mia", "Henry", "Charlotte", "Alexander", "Amelia", "Daniel", "Evelyn", "Michael", "Emily", "Owen"],
            ["Johnson", "Miller", "Davis", "Garcia", "Rodriguez", "Martinez", "Anderson", "Thompson", "White",
-            "Harris", "Clark", "Lewis", "Robinson", "Walker", "Young", "Allen"], "US"),
+            "Harris", "Clark", "Lewis", "Robinson", "Walker", "Young", "Allen", "Smith", "Brown", "Jones", "Williams",
+            "Wilson", "Moore", "Taylor", "Jackson", "Lee", "Perez", "Hall", "Wright", "King", "Scott", "Green",
+            "Baker", "Adams", "Nelson", "Hill", "Ramirez", "Campbell", "Mitchell", "Roberts", "Carter", "Phillips"], "US"),
     "NL": (0.07, [("Netherlands", 4), ("NL", 3), ("The Netherlands", 1), ("Nederland", 1), ("Holland", 1)],
            [("Amsterdam", "10## @@", "Europe/Amsterdam", 60), ("Rotterdam", "30## @@", "Europe/Amsterdam", 60),
             ("Utrecht", "35## @@", "Europe/Amsterdam", 60), ("Eindhoven", "56## @@", "Europe/Amsterdam", 60)],
-           ["Daan", "Sem", "Julia", "Fleur", "Bram", "Sanne", "Lotte", "Ruben", "Femke", "Thijs", "Anouk", "Jesse"],
+           ["Daan", "Sem", "Julia", "Fleur", "Bram", "Sanne", "Lotte", "Ruben", "Femke", "Thijs", "Anouk", "Jesse",
+            "Lieke", "Milan", "Noor", "Lars", "Emma", "Tim", "Eva", "Sven", "Roos", "Joost"],
            ["de Jong", "Jansen", "de Vries", "van Dijk", "Bakker", "Visser", "Smit", "Meijer", "de Boer",
-            "Mulder", "Bos", "Vos"], "NL"),
+            "Mulder", "Bos", "Vos", "Peters", "Hendriks", "van Leeuwen", "Dekker", "Brouwer", "de Wit", "Dijkstra",
+            "Smits", "de Graaf", "van der Meer", "van den Berg", "Kok", "Jacobs", "de Haan", "Vermeulen"], "NL"),
     "AT": (0.06, [("Austria", 4), ("AT", 3), ("Österreich", 2)],
-           [("Wien", "1###", "Europe/Vienna", 60), ("Graz", "80##", "Europe/Vienna", 60),
-            ("Linz", "40##", "Europe/Vienna", 60), ("Salzburg", "50##", "Europe/Vienna", 60)],
-           ["Lukas", "Anna", "Florian", "Katharina", "Stefan", "Julia", "Matthias", "Lisa", "Elias", "Sarah"],
-           ["Gruber", "Huber", "Bauer", "Wagner", "Pichler", "Steiner", "Moser", "Mayer", "Hofer", "Leitner"],
+           [("Wien", "1###", "Europe/Vienna", 60), ("Graz", "8###", "Europe/Vienna", 60),
+            ("Linz", "4###", "Europe/Vienna", 60), ("Salzburg", "5###", "Europe/Vienna", 60)],
+           ["Lukas", "Anna", "Florian", "Katharina", "Stefan", "Julia", "Matthias", "Lisa", "Elias", "Sarah",
+            "David", "Johanna", "Maximilian", "Valentina", "Simon", "Theresa", "Fabian", "Magdalena", "Jakob", "Verena"],
+           ["Gruber", "Huber", "Bauer", "Wagner", "Pichler", "Steiner", "Moser", "Mayer", "Hofer", "Leitner",
+            "Berger", "Fuchs", "Eder", "Fischer", "Schmid", "Winkler", "Weber", "Schwarz", "Maier", "Reiter",
+            "Schneider", "Brunner", "Lang", "Baumgartner", "Auer", "Wimmer", "Egger", "Lehner", "Haas", "Wolf"],
            "AT"),
     "CH": (0.04, [("Switzerland", 4), ("CH", 3), ("Schweiz", 2), ("Suisse", 1)],
-           [("Zürich", "80##", "Europe/Zurich", 60), ("Bern", "30##", "Europe/Zurich", 60),
-            ("Basel", "40##", "Europe/Zurich", 60), ("Genève", "12##", "Europe/Zurich", 60)],
-           ["Noah", "Mia", "Luca", "Lea", "Nico", "Laura", "Jan", "Nina", "Reto", "Andrea"],
-           ["Müller", "Meier", "Schmid", "Keller", "Weber", "Huber", "Brunner", "Baumann", "Gerber", "Frei"],
+           [("Zürich", "8###", "Europe/Zurich", 60), ("Bern", "3###", "Europe/Zurich", 60),
+            ("Basel", "4###", "Europe/Zurich", 60), ("Genève", "1###", "Europe/Zurich", 60)],
+           ["Noah", "Mia", "Luca", "Lea", "Nico", "Laura", "Jan", "Nina", "Reto", "Andrea", "Leon", "Elena",
+            "Matteo", "Alina", "Levin", "Sara", "Jonas", "Lara", "Samuel", "Chiara"],
+           ["Müller", "Meier", "Schmid", "Keller", "Weber", "Huber", "Brunner", "Baumann", "Gerber", "Frei",
+            "Schneider", "Moser", "Widmer", "Wyss", "Graf", "Zimmermann", "Roth", "Fischer", "Steiner", "Bühler",
+            "Suter", "Kuhn", "Fuchs", "Lüthi", "Marti", "Brun", "Hofer", "Bachmann", "Kaufmann", "Hess"],
            "CH"),
     "ES": (0.05, [("Spain", 4), ("ES", 3), ("España", 2)],
-           [("Madrid", "280##", "Europe/Madrid", 60), ("Barcelona", "080##", "Europe/Madrid", 60),
-            ("Valencia", "460##", "Europe/Madrid", 60), ("Sevilla", "410##", "Europe/Madrid", 60)],
-           ["Lucía", "Hugo", "Martina", "Pablo", "Sofía", "Álvaro", "Carmen", "Javier", "Elena", "Diego"],
+           [("Madrid", "28###", "Europe/Madrid", 60), ("Barcelona", "08###", "Europe/Madrid", 60),
+            ("Valencia", "46###", "Europe/Madrid", 60), ("Sevilla", "41###", "Europe/Madrid", 60)],
+           ["Lucía", "Hugo", "Martina", "Pablo", "Sofía", "Álvaro", "Carmen", "Javier", "Elena", "Diego",
+            "Valeria", "Adrián", "Paula", "Mateo", "Daniela", "Sergio", "Irene", "Marcos", "Claudia", "Raúl"],
            ["García", "Fernández", "González", "Rodríguez", "López", "Martínez", "Sánchez", "Pérez", "Gómez",
-            "Ruiz"], "ES"),
+            "Ruiz", "Díaz", "Hernández", "Jiménez", "Moreno", "Muñoz", "Álvarez", "Romero", "Alonso", "Gutiérrez",
+            "Navarro", "Torres", "Domínguez", "Vázquez", "Ramos", "Gil", "Ramírez", "Serrano", "Blanco", "Molina"], "ES"),
     "IT": (0.05, [("Italy", 4), ("IT", 3), ("Italia", 2)],
-           [("Milano", "201##", "Europe/Rome", 60), ("Roma", "001##", "Europe/Rome", 60),
-            ("Torino", "101##", "Europe/Rome", 60), ("Napoli", "801##", "Europe/Rome", 60)],
+           [("Milano", "20###", "Europe/Rome", 60), ("Roma", "00###", "Europe/Rome", 60),
+            ("Torino", "10###", "Europe/Rome", 60), ("Napoli", "80###", "Europe/Rome", 60)],
            ["Giulia", "Francesco", "Sofia", "Alessandro", "Chiara", "Lorenzo", "Martina", "Matteo", "Aurora",
-            "Niccolò"],
-           ["Rossi", "Russo", "Ferrari", "Esposito", "Bianchi", "Romano", "Colombo", "Ricci", "Marino", "Greco"],
+            "Niccolò", "Giorgia", "Leonardo", "Alice", "Tommaso", "Beatrice", "Riccardo", "Ginevra", "Edoardo",
+            "Emma", "Gabriele"],
+           ["Rossi", "Russo", "Ferrari", "Esposito", "Bianchi", "Romano", "Colombo", "Ricci", "Marino", "Greco",
+            "Bruno", "Gallo", "Conti", "De Luca", "Mancini", "Costa", "Giordano", "Rizzo", "Lombardi", "Moretti",
+            "Barbieri", "Fontana", "Santoro", "Mariani", "Rinaldi", "Caruso", "Ferrara", "Galli", "Martini", "Leone"],
            "IT"),
     "PL": (0.03, [("Poland", 4), ("PL", 3), ("Polska", 2)],
            [("Warszawa", "0#-###", "Europe/Warsaw", 60), ("Kraków", "3#-###", "Europe/Warsaw", 60),
             ("Wrocław", "5#-###", "Europe/Warsaw", 60), ("Gdańsk", "80-###", "Europe/Warsaw", 60)],
-           ["Zofia", "Jakub", "Julia", "Antoni", "Maja", "Szymon", "Łucja", "Kacper", "Hanna", "Michał"],
+           ["Zofia", "Jakub", "Julia", "Antoni", "Maja", "Szymon", "Łucja", "Kacper", "Hanna", "Michał", "Filip",
+            "Oliwia", "Wojciech", "Alicja", "Piotr", "Natalia", "Tomasz", "Wiktoria", "Mateusz", "Agnieszka"],
            ["Nowak", "Kowalski", "Wiśniewski", "Wójcik", "Kowalczyk", "Kamiński", "Lewandowski", "Zieliński",
-            "Szymański", "Woźniak"], "PL"),
+            "Szymański", "Woźniak", "Dąbrowski", "Kozłowski", "Jankowski", "Mazur", "Wojciechowski", "Kwiatkowski",
+            "Krawczyk", "Kaczmarek", "Piotrowski", "Grabowski", "Zając", "Pawłowski", "Michalski", "Król"], "PL"),
 }
-# phone formats per country ('#' = random digit). Fictional ranges where a regulator defines one
-# (UK Ofcom 07700 900xxx, US 555-01xx, FR 06 39 98 xx xx); elsewhere a 555 block.
+# phone formats per country ('#' = random digit): national, international ("+", "00"), spaces, dashes, dots,
+# slashes, brackets. The 555 blocks and Ofcom's 07700 range keep them recognisably fictional; the spaces are
+# large enough (10^6-10^8 per format) that two random people rarely draw the same number.
 _PHONES = {
-    "DE": ["+49 30 555#####", "030 555#####", "+49-151-555####", "0049 171 555####", "+4917655512##"],
-    "GB": ["+44 7700 900###", "07700 900###", "+447700900###", "(0)7700 900 ###"],
-    "FR": ["+33 6 39 98 ## ##", "06 39 98 ## ##", "+33639 98####", "0639.98.##.##"],
-    "US": ["+1 212 555 01##", "(212) 555-01##", "212-555-01##", "+121255501##", "1-312-555-01##"],
-    "NL": ["+31 6 555#####", "06-555#####", "+31655 5#####"],
-    "AT": ["+43 1 555####", "0664 555####", "+43664555####"],
-    "CH": ["+41 44 555 ## ##", "044 555 ## ##", "+4179555####"],
-    "ES": ["+34 612 555 ###", "612 555 ###", "+34612555###"],
-    "IT": ["+39 02 555 ####", "347 555 ####", "+39347555####"],
-    "PL": ["+48 22 555 ## ##", "600 555 ###", "+48600555###"],
+    "DE": ["+49 30 5#######", "030 5#######", "(030) 5#######", "030/5#######", "+49 151 5#######",
+           "0049 171 5######", "+4917655######", "0151-5#######", "+49 (0)89 5#######"],
+    "GB": ["+44 77## ######", "077## ######", "+4477## ######", "(0)77## ### ###", "0044 77## ######",
+           "077##-###-###"],
+    "FR": ["+33 6 ## ## ## ##", "06 ## ## ## ##", "+336########", "06.##.##.##.##", "0033 6 ## ## ## ##"],
+    "US": ["+1 2## 555 ####", "(3##) 555-####", "4##-555-####", "+16##555####", "1-7##-555-####", "8##.555.####",
+           "001 9## 555 ####"],
+    "NL": ["+31 6 5#######", "06-5#######", "+31655######", "0031 6 5#######"],
+    "AT": ["+43 1 5######", "0664 5######", "+43664#######", "0043 664 5######"],
+    "CH": ["+41 44 5## ## ##", "044 5## ## ##", "+41795######", "0041 79 5## ## ##"],
+    "ES": ["+34 612 ### ###", "612 ### ###", "+34612######", "0034 612 ######"],
+    "IT": ["+39 02 5######", "347 5######", "+39347#######", "0039 347 5######"],
+    "PL": ["+48 22 5## ## ##", "600 ### ###", "+48600######", "0048 600 ######"],
 }
+# Placeholders typed instead of a real phone: shared by unrelated people, never an identity key.
+_PLACEHOLDER_PHONES = [b"0000000000", b"1234567890", b"+1 555 555 5555", b"000 000 0000", b"+49 000 0000000"]
+_PLACEHOLDER_EMAILS = [b"test@test.com", b"noemail@example.com", b"none@none.com", b"NOEMAIL@EXAMPLE.COM",
+                       b"Test@Test.com", b"no-email@example.org"]
+# Misspelt big mailbox domains (never mailed: these people get no consent or e-mail events).
+_TYPO_DOMAINS = [b"gmial.com", b"hotmial.com", b"yaho.com", b"gmail.con", b"outlok.com"]
+SOURCE_SYSTEMS = ["shop", "pos", "newsletter", "import"]
+_SS_SHOP, _SS_POS, _SS_NEWSLETTER, _SS_IMPORT = range(4)
+CONSENT_PURPOSES = ["marketing_email", "marketing_sms", "personalization"]
+_P_EMAIL, _P_SMS, _P_PERS = range(3)
+FX_CURRENCIES = {"GBP": 1.17, "USD": 0.92}  # EUR per unit at the start of the window
+_CURRENCY_OF = {"GB": "GBP", "US": "USD"}  # everyone else pays EUR
 # Only reserved (RFC 2606) domains for random people.
 _DOMAINS = np.array(["example.com", "example.org", "example.net", "mail.example.com", "post.example.org",
                      "web.example.net"])
@@ -206,9 +250,11 @@ _SRC_SIGNUP, _SRC_PREF, _SRC_IMPORT, _SRC_CHECKOUT = 0, 1, 2, 3
 # timestamp styles
 TS_Z, TS_OFFSET, TS_NAIVE, TS_NAIVE_SPACE, TS_MS_Z, TS_UTC_OFFSET = range(6)
 
-CRM_HEADER = "customer_ref,email,first_name,last_name,phone,country,city,postcode,timezone,created_at,updated_at"
+CRM_HEADER = ("customer_ref,email,first_name,last_name,phone,country,city,postcode,timezone,created_at,updated_at,"
+              "source_system")
 PRODUCTS_HEADER = "product_id,name,category,brand,price,currency,in_stock,url,image_url"
 CONSENT_HEADER = "email,purpose,status,changed_at,source"
+FX_HEADER = "rate_date,currency,eur_per_unit"
 SHOP_URL = "https://shop.example"
 IMG_URL = "https://cdn.shop.example/img"
 
@@ -612,6 +658,9 @@ class _People:
     fav: np.ndarray  # favourite category
     plat: np.ndarray  # preferred platform
     persona: np.ndarray  # bool
+    country: np.ndarray  # index into _Tables.codes
+    has_phone: np.ndarray  # bool: a real (non-placeholder) phone, for SMS consent
+    seeker: np.ndarray  # bool: buys mostly on discount
 
 
 _PERSONAS = [  # ref, persona, first, last, email, phone, country, city, postcode, tz, offset, created days ago
@@ -631,6 +680,27 @@ _PERSONAS = [  # ref, persona, first, last, email, phone, country, city, postcod
 _ANNA_DUP = (7, "loyal_vip_duplicate", "Ana", "Schmidt", "  Anna.Schmidt@EXAMPLE.com ", "030 55501001",
              "Germany", "Berlin", "10115", "Europe/Berlin", 60, 150)
 N_PERSONAS = len(_PERSONAS)
+
+
+# identity case of each CRM record (demo_truth/identity_cases.csv): what identity resolution must do with it
+IDENTITY_CASES = ["primary", "persona", "same_email_duplicate", "changed_email_duplicate", "family_member",
+                  "family_shared_email", "placeholder_phone", "placeholder_email", "email_typo"]
+(_K_PRIMARY, _K_PERSONA, _K_SAME_EMAIL_DUP, _K_CHANGED_EMAIL_DUP, _K_FAMILY_PHONE, _K_FAMILY_EMAIL,
+ _K_PLACEHOLDER_PHONE, _K_PLACEHOLDER_EMAIL, _K_EMAIL_TYPO) = range(len(IDENTITY_CASES))
+DISCOUNT_SEEKER_SHARE = 0.12
+
+
+def _reformat_phone(raw: str, country: str, style: int) -> str:
+    """The same number written another way: national, international, E.164 or with the 00 prefix."""
+    text = "+" + raw[2:] if raw.startswith("00") else raw
+    try:
+        number = phonenumbers.parse(text, country)
+    except phonenumbers.NumberParseException:
+        return raw
+    fmt = [phonenumbers.PhoneNumberFormat.NATIONAL, phonenumbers.PhoneNumberFormat.INTERNATIONAL,
+           phonenumbers.PhoneNumberFormat.E164, phonenumbers.PhoneNumberFormat.E164][style]
+    out = phonenumbers.format_number(number, fmt)
+    return "00" + out[1:] if style == 3 else out
 
 
 def _typo(name: str, r: float, r2: float) -> str:
@@ -736,16 +806,48 @@ def _make_people(rng: np.random.Generator, n: int, as_of_s: int) -> tuple[_Peopl
     first_s = np.where(r < 0.01, T.first_lo[gf], np.where(r < 0.02, A(T.first[gf], b" "), T.first[gf]))
     last_s = np.where((r >= 0.02) & (r < 0.04), T.last_up[gl], T.last[gl])
 
-    # placeholders and family members sharing a phone / address
-    phone = np.where(rng.random(nr) < 0.15, b"", phone)
+    # family members: share a phone, postcode, city and last name with another person (different first name);
+    # some families also share one e-mail address ("the.muellers.123@example.com"): they are still two people
+    phone = np.where(rng.random(nr) < 0.15, b"", phone).astype("S24")
+    email, typed, crm_email = email.astype("S96"), typed.astype("S96"), crm_email.astype("S96")
+    first_s = first_s.astype(f"S{max(first_s.dtype.itemsize, T.first.dtype.itemsize)}")
+    kind = np.zeros(nr, dtype=np.int64)  # identity case of the primary record (see IDENTITY_CASES)
     if nr:
-        n_fam = int(round(nr * 0.005))
+        n_fam = int(round(nr * 0.008))
         a = rng.choice(nr, size=2 * n_fam, replace=False) if 2 * n_fam <= nr else np.zeros(0, dtype=int)
         src, dst = a[:n_fam], a[n_fam:]
         phone[dst], postcode[dst], last_s[dst] = phone[src], postcode[src], last_s[src]
         city[dst], country[dst], tz[dst], off[dst], cidx[dst] = city[src], country[src], tz[src], off[src], cidx[src]
-        n_zero = min(nr, max(3, int(round(nr * 0.001))))
-        phone[rng.choice(nr, size=n_zero, replace=False)] = b"0000000000"
+        # a family member has another first name (of the same country) than the person they live with
+        fst, fn_ = T.f_start[cidx[src]], T.f_n[cidx[src]]
+        gf[dst] = fst + (gf[src] - fst + 1 + (rng.random(n_fam) * (fn_ - 1)).astype(np.int64)) % fn_
+        first_s[dst] = T.first[gf[dst]]
+        kind[src] = kind[dst] = _K_FAMILY_PHONE
+        share = rng.random(n_fam) < 0.4
+        fs, fd = src[share], dst[share]
+        fam = A(A(A(A(A(b"the.", lf[fs]), b"s."), _ints(fs + N_PERSONAS + 1)), b"@"), dom[fs])
+        email[fs] = email[fd] = typed[fs] = typed[fd] = crm_email[fs] = crm_email[fd] = fam
+        no_email[fs] = no_email[fd] = False
+        kind[fs] = kind[fd] = _K_FAMILY_EMAIL
+        # placeholder phones, typed by unrelated people
+        free = np.flatnonzero(kind == 0)
+        n_ph = min(len(free), max(3, int(round(nr * 0.002))))
+        sel = rng.choice(free, size=n_ph, replace=False)
+        phone[sel] = np.array(_PLACEHOLDER_PHONES)[rng.integers(0, len(_PLACEHOLDER_PHONES), n_ph)]
+        kind[sel] = _K_PLACEHOLDER_PHONE
+        # placeholder e-mails and misspelt big domains: these people are never mailed
+        free = np.flatnonzero((kind == 0) & ~no_email)
+        n_pe = min(len(free), max(3, int(round(nr * 0.003))))
+        n_ty = min(len(free) - n_pe, max(2, int(round(nr * 0.002))))
+        sel = rng.choice(free, size=n_pe + n_ty, replace=False)
+        pe, ty = sel[:n_pe], sel[n_pe:]
+        email[pe] = np.array(_PLACEHOLDER_EMAILS)[rng.integers(0, len(_PLACEHOLDER_EMAILS), n_pe)]
+        crm_email[pe] = email[pe]
+        kind[pe] = _K_PLACEHOLDER_EMAIL
+        email[ty] = A(A(local[ty], b"@"), np.array(_TYPO_DOMAINS)[rng.integers(0, len(_TYPO_DOMAINS), n_ty)])
+        crm_email[ty] = email[ty]
+        kind[ty] = _K_EMAIL_TYPO
+        typed[sel] = b""  # activity (consent, e-mail events) uses ``typed``: nothing is ever sent to them
 
     # lifecycle
     start = as_of_s - WINDOW_DAYS * DAY
@@ -759,35 +861,62 @@ def _make_people(rng: np.random.Generator, n: int, as_of_s: int) -> tuple[_Peopl
                        created + (rng.random(nr) * (as_of_s - 60 - created)).astype(np.int64))
     style = np.array([TS_Z, TS_OFFSET, TS_NAIVE, TS_NAIVE_SPACE])[
         _pick(rng, [0, 1, 2, 3], [0.35, 0.3, 0.15, 0.2], nr)]
+    # the system a record came from: legacy records mostly from an import
+    ssys = _pick(rng, SOURCE_SYSTEMS, [0.5, 0.25, 0.15, 0.10], nr)
+    ssys = np.where(legacy & (rng.random(nr) < 0.7), _SS_IMPORT, ssys)
 
-    # duplicate CRM records (~5 % of random people who have an e-mail)
-    cand = np.flatnonzero(~no_email)
+    # duplicate CRM records with the same e-mail (~5 % of random people with a usable e-mail)
+    cand = np.flatnonzero(~no_email & ((kind == 0) | (kind == _K_FAMILY_PHONE) | (kind == _K_PLACEHOLDER_PHONE)))
     n_dup = min(len(cand), int(round(0.05 * nr)))
     dsel = np.sort(rng.choice(cand, size=n_dup, replace=False)) if n_dup else np.zeros(0, dtype=np.int64)
-    dref = np.arange(n_dup) + n + 2  # after the primaries (CRM-000007 is Anna's duplicate)
-    dcreated = created[dsel] + (rng.random(n_dup) * (as_of_s - 2 * HOUR - created[dsel])).astype(np.int64)
-    dcreated = np.minimum(np.maximum(dcreated, act_start[dsel] + HOUR), as_of_s - HOUR)
+    # ... and with a *changed* e-mail (~2 %): only name + address (or the phone) tell they are one person
+    rest = np.setdiff1d(cand, dsel)
+    n_chg = min(len(rest), int(round(0.02 * nr)))
+    csel = np.sort(rng.choice(rest, size=n_chg, replace=False)) if n_chg else np.zeros(0, dtype=np.int64)
+    allsel = np.concatenate([dsel, csel])
+    n_all = len(allsel)
+    dref = np.arange(n_all) + n + 2  # after the primaries (CRM-000007 is Anna's duplicate)
+    dcreated = created[allsel] + (rng.random(n_all) * (as_of_s - 2 * HOUR - created[allsel])).astype(np.int64)
+    dcreated = np.minimum(np.maximum(dcreated, act_start[allsel] + HOUR), as_of_s - HOUR)
     base = email[dsel]
     v = rng.integers(0, 4, n_dup)
     demail = np.select([v == 0, v == 1, v == 2],
                        [np.strings.title(base), np.strings.upper(base), np.strings.capitalize(base)], base)
-    pad = rng.integers(0, 4, n_dup)
+    # the changed address: another local part and provider (unique: it carries the person number)
+    cdom = _DOMAINS.astype("S")[_pick(rng, list(_DOMAINS), _DOMAIN_W, n_chg)]
+    cv = rng.integers(0, 3, n_chg)
+    cnum = _ints(csel + N_PERSONAS + 1)
+    clocal = np.select([cv == 0, cv == 1], [A(A(A(ff[csel], lf[csel]), b"."), cnum),
+                                            A(A(A(np.strings.slice(ff[csel], 1), lf[csel]), b"_"), cnum)],
+                       A(A(A(lf[csel], b"."), ff[csel]), A(b".", cnum)))
+    cemail = A(A(clocal, b"@"), cdom)
+    demail = np.concatenate([demail, cemail]).astype(f"S{max(demail.dtype.itemsize, cemail.dtype.itemsize, 1)}")
+    pad = rng.integers(0, 4, n_all)
     d_crm_email = np.select([pad == 0, pad == 1, pad == 2],
                             [A(b" ", demail), A(demail, b" "), A(A(b"  ", demail), b" ")], demail)
-    ru, r2 = rng.random(n_dup), rng.random(n_dup)
-    dfirst = T.first[gf[dsel]]
-    typo = np.flatnonzero(ru < 0.5)  # a typo in the first name (Python loop: ~2.5 % of the records)
-    if len(typo):
-        dfirst = dfirst.astype(f"S{dfirst.dtype.itemsize + 2}")
-        dfirst[typo] = [_typo(x.decode(), a / 0.5, b).encode()
-                        for x, a, b in zip(dfirst[typo], ru[typo], r2[typo])]
-    dlast = T.last[gl[dsel]]
+    ru, r2 = rng.random(n_all), rng.random(n_all)
+    dfirst = T.first[gf[allsel]].astype(f"S{T.first.dtype.itemsize + 2}")
+    dlast = last_s[allsel].astype(f"S{last_s.dtype.itemsize + 2}")
+    # typos (Python loop over ~3 % of the records): first names in half of them, last names in 1 of 5
+    typo = np.flatnonzero(ru < 0.5)
+    dfirst[typo] = [_typo(x.decode(), a / 0.5, b).encode() for x, a, b in zip(dfirst[typo], ru[typo], r2[typo])]
+    lt = np.flatnonzero((ru >= 0.5) & (ru < 0.6))
+    dlast[lt] = [_typo(x.decode(), (a - 0.5) / 0.1, b).encode() for x, a, b in zip(dlast[lt], ru[lt], r2[lt])]
     # the duplicate may spell the country differently and often lacks phone / time zone
-    alt = T.v_start[cidx[dsel]] + (rng.random(n_dup) * T.v_n[cidx[dsel]]).astype(np.int64)
-    dcountry = np.where(rng.random(n_dup) < 0.5, T.variant[alt], country[dsel])
-    dtz = np.where(rng.random(n_dup) < 0.3, b"", tz[dsel])
-    dphone = np.where(rng.random(n_dup) < 0.4, b"", phone[dsel])
-    dstyle = style[rng.integers(0, nr, n_dup)] if nr else style[:0]
+    alt = T.v_start[cidx[allsel]] + (rng.random(n_all) * T.v_n[cidx[allsel]]).astype(np.int64)
+    dcountry = np.where(rng.random(n_all) < 0.5, T.variant[alt], country[allsel])
+    dtz = np.where(rng.random(n_all) < 0.3, b"", tz[allsel])
+    # the phone: missing in 40 % (55 % after an e-mail change), else the same number, half of the time
+    # written in another format (national / international / E.164 / 00-prefix)
+    u = rng.random(n_all)
+    changed = np.arange(n_all) >= n_dup
+    dphone = np.where(u < np.where(changed, 0.55, 0.4), b"", phone[allsel]).astype(f"S{phone.dtype.itemsize + 8}")
+    refmt = np.flatnonzero((dphone != b"") & (rng.random(n_all) < 0.5))
+    styles = rng.integers(0, 4, len(refmt))
+    dphone[refmt] = [_reformat_phone(p.decode(), T.codes[c], k).encode()
+                     for p, c, k in zip(phone[allsel][refmt], cidx[allsel][refmt], styles)]
+    dstyle = style[rng.integers(0, nr, n_all)] if nr else style[:0]
+    dss = _pick(rng, SOURCE_SYSTEMS, [0.35, 0.3, 0.3, 0.05], n_all)
 
     # ----- assemble CRM columns (personas, Anna's duplicate, random primaries, duplicates)
     pr = _PERSONAS + [_ANNA_DUP]
@@ -796,11 +925,12 @@ def _make_people(rng: np.random.Generator, n: int, as_of_s: int) -> tuple[_Peopl
     p_updated = p_created + np.array([30, 2, 0, 5, 1, 3, 0]) * DAY
     p_style = np.array([TS_Z, TS_UTC_OFFSET, TS_OFFSET, TS_OFFSET, TS_NAIVE, TS_NAIVE_SPACE, TS_MS_Z])
     p_off = np.array([p[10] for p in pr])
+    p_ss = np.array([_SS_SHOP, _SS_SHOP, _SS_SHOP, _SS_POS, _SS_SHOP, _SS_IMPORT, _SS_NEWSLETTER])
     refs = np.concatenate([[p[0] for p in pr], np.arange(nr) + N_PERSONAS + 2, dref]).astype(np.int64)
     all_created = np.concatenate([p_created, created, dcreated])
-    all_updated = np.concatenate([p_updated, updated, np.maximum(dcreated, updated[dsel])])
+    all_updated = np.concatenate([p_updated, updated, np.maximum(dcreated, updated[allsel])])
     all_style = np.concatenate([p_style, style, dstyle])
-    all_off = np.concatenate([p_off, off, off[dsel]])
+    all_off = np.concatenate([p_off, off, off[allsel]])
     crm = {
         "customer_ref": np.strings.add(b"CRM-", _zfill(refs, 6)),
         "email": np.concatenate([pcol(4), crm_email, d_crm_email]),
@@ -808,25 +938,32 @@ def _make_people(rng: np.random.Generator, n: int, as_of_s: int) -> tuple[_Peopl
         "last_name": np.concatenate([pcol(3), last_s, dlast]),
         "phone": np.concatenate([pcol(5), phone, dphone]),
         "country": np.concatenate([pcol(6), country, dcountry]),
-        "city": np.concatenate([pcol(7), city, city[dsel]]),
-        "postcode": np.concatenate([pcol(8), postcode, postcode[dsel]]),
+        "city": np.concatenate([pcol(7), city, city[allsel]]),
+        "postcode": np.concatenate([pcol(8), postcode, postcode[allsel]]),
         "timezone": np.concatenate([pcol(9), tz, dtz]),
         "created_at": _iso(all_created, all_style, all_off),
         "updated_at": _iso(all_updated, all_style, all_off),
+        "source_system": np.array([x.encode() for x in SOURCE_SYSTEMS])[np.concatenate([p_ss, ssys, dss])],
     }
     pid = np.concatenate([np.arange(1, N_PERSONAS + 1), [1], np.arange(N_PERSONAS + 1, n + 1),
-                          dsel + N_PERSONAS + 1])
-    truth = [crm["customer_ref"], np.strings.add(b"person-", _zfill(pid, 7))]
+                          allsel + N_PERSONAS + 1])
+    case = np.concatenate([np.full(N_PERSONAS, _K_PERSONA), [_K_SAME_EMAIL_DUP], kind,
+                           np.where(changed, _K_CHANGED_EMAIL_DUP, _K_SAME_EMAIL_DUP)])
+    truth = [crm["customer_ref"], np.strings.add(b"person-", _zfill(pid, 7)),
+             np.array([c.encode() for c in IDENTITY_CASES])[case]]
 
     # ----- person-level arrays (index 0..n-1)
     p_email = np.concatenate([pcol(4)[:N_PERSONAS], np.strings.strip(typed)])
     dup_ref = np.zeros(n, dtype=np.int64)
     dup_created = np.full(n, np.iinfo(np.int64).max // 2, dtype=np.int64)
-    dup_email = np.zeros(n, dtype=p_email.dtype)
-    dup_ref[dsel + N_PERSONAS] = dref
-    dup_created[dsel + N_PERSONAS] = dcreated
-    dup_email[dsel + N_PERSONAS] = np.strings.strip(demail)
+    dup_email = np.zeros(n, dtype=np.concatenate([p_email, demail]).dtype)
+    dup_ref[allsel + N_PERSONAS] = dref
+    dup_created[allsel + N_PERSONAS] = dcreated
+    dup_email[allsel + N_PERSONAS] = np.strings.strip(demail)
     dup_ref[0], dup_created[0], dup_email[0] = 7, p_created[6], b"Anna.Schmidt@EXAMPLE.com"
+    p_country = np.array([T.codes.index(c) for c in ("DE", "GB", "FR", "US", "AT", "DE")], dtype=np.int64)
+    has_phone = np.concatenate([np.array([bool(p[5]) for p in _PERSONAS]),
+                                (phone != b"") & (kind != _K_PLACEHOLDER_PHONE)])
     people = _People(
         n=n,
         created=np.concatenate([p_created[:N_PERSONAS], created]),
@@ -841,6 +978,9 @@ def _make_people(rng: np.random.Generator, n: int, as_of_s: int) -> tuple[_Peopl
         fav=np.concatenate([np.zeros(N_PERSONAS, dtype=np.int64), _pick(rng, CATEGORIES, _CAT_WEIGHTS, nr)]),
         plat=np.concatenate([np.zeros(N_PERSONAS, dtype=np.int64), _pick(rng, PLATFORMS, [0.6, 0.25, 0.15], nr)]),
         persona=np.arange(n) < N_PERSONAS,
+        country=np.concatenate([p_country, cidx]),
+        has_phone=has_phone,
+        seeker=np.concatenate([np.zeros(N_PERSONAS, dtype=bool), rng.random(nr) < DISCOUNT_SEEKER_SHARE]),
     )
     return people, crm, truth
 
@@ -1014,7 +1154,7 @@ def _persona_activity(as_of_s: int, people: _People, cat: _Catalogue, campaigns:
         "consent": {"person": np.array([x[0] for x in c]), "email": np.array([x[1] for x in c], dtype="S80"),
                     "status": np.array([x[2] for x in c]), "t": np.array([x[3] for x in c], dtype=np.int64),
                     "source": np.array([x[4] for x in c]), "style": np.array([x[5] for x in c]),
-                    "off": off[np.array([x[0] for x in c])]},
+                    "off": off[np.array([x[0] for x in c])], "purpose": np.full(len(c), _P_EMAIL)},
         "msgs": {"person": np.array([m[0] for m in ms]), "email": np.array([m[1] for m in ms], dtype="S80"),
                  "campaign": np.array([m[2] for m in ms]), "t": np.array([m[3] for m in ms], dtype=np.int64)},
         "mev": {"msg": ev[:, 0], "type": ev[:, 1], "t": ev[:, 2], "product": ev[:, 3]},
@@ -1056,9 +1196,16 @@ def _block_activity(rng: np.random.Generator, P: _People, lo: int, hi: int, cat:
     n_i = len(i_order)
     prod = _choose_products(rng, cat, fav[o_person[i_order]], 0.6)
     qty = np.array([1, 2, 3, 4])[_pick(rng, [1, 2, 3, 4], [0.86, 0.10, 0.03, 0.01], n_i)]
+    # discounts of 10-40 %: some lines at any time, many in sales periods (January, July, Black Friday week),
+    # and most lines of "discount seekers"; products.price stays the list price
     cents = cat.cents[prod]
-    disc = rng.random(n_i) < 0.10
-    cents = np.where(disc, np.round(cents * (1 - np.array([0.1, 0.2, 0.3])[rng.integers(0, 3, n_i)])), cents)
+    _, mo, dd = _civil(ot[i_order] // DAY)
+    in_sale = ((mo == 1) & (dd <= 20)) | (mo == 7) | ((mo == 11) & (dd >= 24)) | ((mo == 12) & (dd <= 2))
+    seeker = P.seeker[lo:hi][o_person[i_order]]
+    disc = rng.random(n_i) < np.where(seeker, 0.75, np.where(in_sale, 0.35, 0.05))
+    pct = np.array([0.10, 0.15, 0.20, 0.25, 0.30, 0.40])[
+        _pick(rng, list(range(6)), [0.25, 0.15, 0.25, 0.10, 0.15, 0.10], n_i)]
+    cents = np.where(disc, np.round(cents * (1 - pct)), cents)
     orders = {"person": o_person + lo, "ref": ref_at(o_person, ot), "t": ot, "status": status,
               "style": np.array([TS_Z, TS_OFFSET, TS_NAIVE, TS_MS_Z])[
                   _pick(rng, [0, 1, 2, 3], [0.5, 0.3, 0.1, 0.1], n_o)],
@@ -1164,16 +1311,31 @@ def _block_activity(rng: np.random.Generator, P: _People, lo: int, hi: int, cat:
     twice = grant & ~revoke & (rng.random(m) < 0.05)  # granted again, e.g. at a later checkout
     t2_t = g_t + (rng.random(m) * (as_of_s - 60 - g_t)).astype(np.int64)
     declined = has_e & ~grant & (rng.random(m) < 0.3)
+    # SMS marketing is asked at checkout from people with a real phone (some revoke later); personalization
+    # runs on legitimate interest, so its rows are mostly objections from the preference centre
+    sms = has_e & P.has_phone[lo:hi] & (rng.random(m) < 0.30)
+    sms_t = a0 + (rng.random(m) * (as_of_s - 60 - a0)).astype(np.int64)
+    sms_rev = sms & (rng.random(m) < 0.15)
+    sms_rt = sms_t + (rng.random(m) * (as_of_s - 60 - sms_t)).astype(np.int64)
+    pers_g = has_e & (rng.random(m) < 0.10)
+    pers_gt = created + rng.integers(5, 600, m)
+    pers_r = has_e & (rng.random(m) < 0.06)
+    pers_rt = np.maximum(pers_gt, a0) + (rng.random(m) * (as_of_s - 60 - np.maximum(pers_gt, a0))).astype(np.int64)
     dup_mail = P.dup[lo:hi] & (P.dup_email[lo:hi] != b"")
     parts = []
-    for mask, tt, st, src in ((grant, g_t, _C_GRANTED, g_src), (revoke, r_t, _C_REVOKED, np.full(m, _SRC_PREF)),
-                              (regrant, g2_t, _C_GRANTED, np.full(m, _SRC_PREF)),
-                              (twice, t2_t, _C_GRANTED, np.full(m, _SRC_CHECKOUT)),
-                              (declined, a0 + 30, _C_REVOKED, np.where(legacy, _SRC_IMPORT, _SRC_SIGNUP))):
+    pref = np.full(m, _SRC_PREF)
+    for mask, tt, st, src, purpose in (
+            (grant, g_t, _C_GRANTED, g_src, _P_EMAIL), (revoke, r_t, _C_REVOKED, pref, _P_EMAIL),
+            (regrant, g2_t, _C_GRANTED, pref, _P_EMAIL), (twice, t2_t, _C_GRANTED, np.full(m, _SRC_CHECKOUT), _P_EMAIL),
+            (declined, a0 + 30, _C_REVOKED, np.where(legacy, _SRC_IMPORT, _SRC_SIGNUP), _P_EMAIL),
+            (sms, sms_t, _C_GRANTED, np.full(m, _SRC_CHECKOUT), _P_SMS), (sms_rev, sms_rt, _C_REVOKED, pref, _P_SMS),
+            (pers_g, pers_gt, _C_GRANTED, np.full(m, _SRC_SIGNUP), _P_PERS),
+            (pers_r, pers_rt, _C_REVOKED, pref, _P_PERS)):
         s = np.flatnonzero(mask)
         use_dup = dup_mail[s] & (tt[s] >= P.dup_created[s + lo]) & (rng.random(len(s)) < 0.3)
         parts.append({"person": s + lo, "email": np.where(use_dup, P.dup_email[s + lo], emails[s]),
-                      "status": np.full(len(s), st), "t": tt[s], "source": src[s]})
+                      "status": np.full(len(s), st), "t": tt[s], "source": src[s],
+                      "purpose": np.full(len(s), purpose)})
     consent = _cat(parts)
     nc = len(consent["t"])
     consent["t"] = np.minimum(consent["t"], as_of_s - 30)
@@ -1274,7 +1436,8 @@ def _order_lines(o: dict, it: dict, order_no: np.ndarray, cat: _Catalogue) -> tu
     slots[it["order"][row], line[row], col] = istr
     pieces = [b'{"order_id":"ORD-', _zfill(order_no, 8), b'","customer_ref":"', _crm_ref(o["ref"]),
               b'","ordered_at":"', _iso(o["t"], o["style"], o["off"], o["t"] % 997),
-              b'","currency":"EUR","status":"', np.array([s.encode() for s in ORDER_STATUS])[o["status"]],
+              b'","currency":"', np.array([b"EUR"] + [c.encode() for c in FX_CURRENCIES])[o["cur"]],
+              b'","status":"', np.array([s.encode() for s in ORDER_STATUS])[o["status"]],
               b'","items":[', slots.reshape(n, 8 * width).view(f"S{8 * width}").ravel(), b"]}\n"]
     return _assemble(pieces, n)
 
@@ -1317,10 +1480,31 @@ def _mail_lines(ev: dict, msgs: dict, event_key: np.ndarray, msg_key: np.ndarray
 
 def _consent_lines(c: dict) -> tuple[bytes, np.ndarray]:
     n = len(c["t"])
-    pieces = [c["email"], b",marketing_email,", np.array([s.encode() for s in CONSENT_STATUS])[c["status"]],
+    pieces = [c["email"], b",", np.array([s.encode() for s in CONSENT_PURPOSES])[c["purpose"]], b",",
+              np.array([s.encode() for s in CONSENT_STATUS])[c["status"]],
               b",", _iso(c["t"], c["style"], c["off"]), b",",
               np.array([s.encode() for s in CONSENT_SOURCES])[c["source"]], b"\n"]
     return _assemble(pieces, n)
+
+
+def _fx_rates(rng: np.random.Generator, n_days: int) -> np.ndarray:
+    """EUR per unit of each of FX_CURRENCIES per day, in 1/10,000 (4 decimals): a log-normal random walk."""
+    start = np.array(list(FX_CURRENCIES.values()))[:, None]
+    steps = rng.normal(0.0, 0.004, (len(FX_CURRENCIES), n_days))
+    steps[:, 0] = 0.0
+    return np.round(start * np.exp(np.cumsum(steps, axis=1)) * 10_000).astype(np.int64)
+
+
+def _fx_lines(day0: int, fx: np.ndarray) -> tuple[bytes, np.ndarray]:
+    """``rate_date,currency,eur_per_unit`` rows, by date then currency."""
+    k, n_days = fx.shape
+    days = np.repeat(np.arange(n_days) + day0, k)
+    y, m, d = _civil(days)
+    date = np.strings.add(np.strings.add(np.strings.add(np.strings.add(_zfill(y, 4), b"-"), _TWO[m]), b"-"), _TWO[d])
+    cur = np.tile(np.array([c.encode() for c in FX_CURRENCIES]), n_days)
+    v = fx.T.ravel()
+    rate = np.strings.add(np.strings.add(_ints(v // 10_000), b"."), _zfill(v % 10_000, 4))
+    return _assemble([date, b",", cur, b",", rate, b"\n"], len(days))
 
 
 def _split_lines(blob: bytes, ends: np.ndarray, idx: np.ndarray) -> list[bytes]:
@@ -1380,7 +1564,7 @@ def write_demo_data(landing_dir: Path, customers: int, seed: int, as_of: datetim
     landing_dir.mkdir(parents=True, exist_ok=True)
     truth_dir.mkdir(parents=True, exist_ok=True)
     for src, ext in (("crm", "csv"), ("products", "csv"), ("orders", "ndjson"), ("events", "ndjson"),
-                     ("email_events", "ndjson"), ("consent", "csv")):
+                     ("email_events", "ndjson"), ("consent", "csv"), ("fx_rates", "csv")):
         for f in (landing_dir / src).glob(f"{src}-[0-9][0-9][0-9][0-9].{ext}"):
             f.unlink()
 
@@ -1398,7 +1582,19 @@ def write_demo_data(landing_dir: Path, customers: int, seed: int, as_of: datetim
         "events": _Sink(landing_dir, "events", "ndjson", events_per_file),
         "email_events": _Sink(landing_dir, "email_events", "ndjson", events_per_file),
         "consent": _Sink(landing_dir, "consent", "csv", events_per_file, CONSENT_HEADER),
+        "fx_rates": _Sink(landing_dir, "fx_rates", "csv", events_per_file, FX_HEADER),
     }
+
+    # ---------- exchange rates: one row per day of the window and currency (a random walk)
+    fx_day0 = (as_of_s - WINDOW_DAYS * DAY) // DAY
+    n_days = (as_of_s - 1) // DAY - fx_day0 + 1
+    fx = _fx_rates(_rng(seed, _S_FX), n_days)
+    blob, ends = _fx_lines(fx_day0, fx)
+    sinks["fx_rates"].write(blob, ends)
+    # rate table by currency code (0 = EUR) and day; the rounded rates, exactly as written
+    fx_table = np.vstack([np.ones(n_days), fx / 10_000])
+    cur_of_country = np.array([1 + list(FX_CURRENCIES).index(_CURRENCY_OF[c]) if c in _CURRENCY_OF else 0
+                               for c in _Tables().codes], dtype=np.int64)
 
     # ---------- products
     names = PRODUCTS_HEADER.split(",")
@@ -1466,6 +1662,11 @@ def write_demo_data(landing_dir: Path, customers: int, seed: int, as_of: datetim
         o = _take(o, perm)
         it = {**it, "order": inv[it["order"]]}
         it = _take(it, np.argsort(it["order"], kind="stable"))
+        # customers in GB pay in GBP and in the US in USD: catalogue EUR prices converted at the day's rate
+        o["cur"] = cur_of_country[people.country[o["person"]]]
+        day = np.clip(o["t"] // DAY - fx_day0, 0, n_days - 1)
+        rate = fx_table[o["cur"], day][it["order"]]
+        it["cents"] = np.round(it["cents"] / rate).astype(np.int64)
         nos = order_no + 1 + np.arange(len(o["t"]))
         order_no += len(o["t"])
         blob, ends = _order_lines(o, it, nos, cat)
@@ -1581,6 +1782,8 @@ def write_demo_data(landing_dir: Path, customers: int, seed: int, as_of: datetim
     bad_all = [r for s in sinks.values() for r in s.bad]
     pd.DataFrame({"customer_ref": truth[0].astype(str), "person_id": truth[1].astype(str)}).to_csv(
         truth_dir / "identities.csv", index=False, lineterminator="\n")
+    pd.DataFrame({"customer_ref": truth[0].astype(str), "case": truth[2].astype(str)}).to_csv(
+        truth_dir / "identity_cases.csv", index=False, lineterminator="\n")
     pr = _PERSONAS + [_ANNA_DUP]
     pd.DataFrame({"customer_ref": [f"CRM-{p[0]:06d}" for p in pr], "persona": [p[1] for p in pr]}).to_csv(
         truth_dir / "personas.csv", index=False, lineterminator="\n")

@@ -1,108 +1,86 @@
-"""Customer profiles: normalise source records, resolve them to one master customer, attach consent.
+"""Customer profiles: one cleaned profile per master customer, merged by ``SURVIVORSHIP``, with consent.
 
-Identity here is exact: records whose normalised email is equal belong to one customer. Which value
-of each field survives a merge is decided in ``SURVIVORSHIP`` (one readable place).
+Normalisation lives in ``tailor.normalize`` and identity resolution (which records are one person) in
+``tailor.identity``; both are re-exported here for the callers that imported them from this module.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from functools import lru_cache
+from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
-import pycountry
-import pytz
 from pandera.typing import Series
 
-# Spellings people type that ISO's own names do not cover.
-COUNTRY_ALIASES = {
-    "uk": "GB", "england": "GB", "great britain": "GB", "scotland": "GB", "wales": "GB",
-    "deutschland": "DE", "allemagne": "DE", "frankreich": "FR", "espana": "ES", "españa": "ES",
-    "italia": "IT", "nederland": "NL", "holland": "NL", "the netherlands": "NL", "österreich": "AT",
-    "schweiz": "CH", "suisse": "CH", "usa": "US", "u.s.a.": "US", "u.s.": "US", "america": "US",
-    "united states of america": "US",
-}
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_WHITESPACE = re.compile(r"\s+")
+from tailor.identity import (
+    CustomerIdentityLinksSchema,
+    customer_id_for,
+    normalize_records,
+    ref_order,
+    resolve_identities,
+)
+from tailor.normalize import (
+    COUNTRY_ALIASES,
+    default_timezone,
+    email_columns,
+    email_typo_suggestion,
+    map_distinct,
+    normalize_country,
+    normalize_email,
+    normalize_name,
+    normalize_timezone,
+)
+
+__all__ = [
+    "COUNTRY_ALIASES", "CustomerIdentityLinksSchema", "CustomerProfilesSchema", "HARD_SUPPRESSION_EVENTS",
+    "PROFILE_COLUMNS", "SOURCE_PRIORITY", "SURVIVORSHIP", "UNSUBSCRIBE_EVENTS", "build_customer_profiles",
+    "consent_state", "customer_id_for", "default_timezone", "normalize_country", "normalize_email", "normalize_name",
+    "purpose_consent", "resolve_identities", "survive",
+]
+
+# Which CRM system is trusted most for the values a person typed about themselves:
+#   shop        the customer typed it at checkout, and delivery and invoices depend on it being right;
+#   pos         typed by staff at the till, face to face, but by someone else (spelling of names suffers);
+#   import      legacy bulk loads: once right, but old and converted at least once;
+#   newsletter  a signup form that asks for little and checks nothing but the e-mail.
+# A record without a (known) source_system ranks after all of them.
+SOURCE_PRIORITY = ("shop", "pos", "import", "newsletter")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How the winning value of a field is chosen among a customer's records that have one.
+
+    ``criteria`` are applied in order, each a tie-break for the one before; a final tie-break on the lowest
+    CRM ref makes the choice deterministic. Criteria: ``source_priority`` (SOURCE_PRIORITY order), ``recency``
+    (latest ``updated_at`` first), ``completeness`` (longest value first), ``no_typo`` (an e-mail without a
+    suspected domain typo first), ``earliest`` / ``latest`` (smallest / largest value: timestamps)."""
+
+    criteria: tuple[str, ...]
+    why: str
+
 
 # Survivorship: for each profile field, how the winning value is chosen among a customer's records.
-#   "most_complete": the longest non-empty value (a typo drops letters more often than it adds them);
-#                    on a tie, the most recently updated record's
-#   "latest": the non-empty value of the most recently updated record
-#   "earliest": the smallest value;  "latest_value": the largest value
-SURVIVORSHIP: dict[str, str] = {
-    "first_name": "most_complete",
-    "last_name": "most_complete",
-    "phone": "latest",
-    "country": "latest",
-    "city": "latest",
-    "postcode": "latest",
-    "timezone": "latest",
-    "created_at": "earliest",
-    "updated_at": "latest_value",
+SURVIVORSHIP: dict[str, Rule] = {
+    "email": Rule(("no_typo", "recency", "source_priority"),
+                  "people change address: the newest usable one reaches them; one without a typo beats all"),
+    "first_name": Rule(("source_priority", "completeness", "recency"),
+                       "typed by the person in the most trusted system; a typo drops letters more often than it adds"),
+    "last_name": Rule(("source_priority", "recency", "completeness"),
+                      "trusted system first; then the newest, because last names change (marriage)"),
+    "phone": Rule(("recency", "source_priority"), "numbers change: the newest valid E.164 number"),
+    "country": Rule(("recency", "source_priority"), "people move: the newest address"),
+    "city": Rule(("recency", "source_priority"), "people move: the newest address"),
+    "postcode": Rule(("recency", "source_priority"), "people move: the newest address"),
+    "timezone": Rule(("recency", "source_priority"), "follows the newest address (else the country's default)"),
+    "created_at": Rule(("earliest",), "the customer exists since their first record"),
+    "updated_at": Rule(("latest",), "the profile changed when any record did"),
 }
 
 UNSUBSCRIBE_EVENTS = ("unsubscribe", "group_unsubscribe")
 HARD_SUPPRESSION_EVENTS = {"bounce": "bounce", "spamreport": "spamreport"}
-
-
-def normalize_email(raw: object) -> str | None:
-    """Trim, Unicode-normalise (NFKC) and lower-case; None when it is not an address at all."""
-    if not isinstance(raw, str):
-        return None
-    email = unicodedata.normalize("NFKC", raw).strip().lower()
-    return email if _EMAIL.match(email) else None
-
-
-def normalize_name(raw: object) -> str | None:
-    if not isinstance(raw, str) or not raw.strip():
-        return None
-    name = _WHITESPACE.sub(" ", unicodedata.normalize("NFC", raw).strip())
-    # Only fix names typed all in one case; "McDonald" or "van der Berg" are left as the person wrote them.
-    return name.title() if name.isupper() or name.islower() else name
-
-
-@lru_cache(maxsize=4096)
-def normalize_country(raw: str | None) -> str | None:
-    """ISO-3166 alpha-2 code for a country typed as a code or a name; None when unknown."""
-    if not isinstance(raw, str) or not raw.strip():
-        return None
-    text = raw.strip()
-    alias = COUNTRY_ALIASES.get(text.lower())
-    if alias:
-        return alias
-    try:
-        return pycountry.countries.lookup(text).alpha_2
-    except LookupError:
-        return None
-
-
-@lru_cache(maxsize=512)
-def default_timezone(country: str | None) -> str | None:
-    """The main time zone of a country (its first IANA zone), for customers who did not give one."""
-    if not country:
-        return None
-    zones = pytz.country_timezones.get(country.lower())
-    return zones[0] if zones else None
-
-
-def _valid_timezone(tz: object) -> str | None:
-    return tz if isinstance(tz, str) and tz in pytz.all_timezones_set else None
-
-
-def customer_id_for(customer_ref: str) -> str:
-    """A stable master id from the lowest source reference of the merged records."""
-    return "cus_" + re.sub(r"[^0-9a-z]+", "", customer_ref.lower().removeprefix("crm-"))
-
-
-class CustomerIdentityLinksSchema(pa.DataFrameModel):
-    source: Series[str]
-    source_record_id: Series[str] = pa.Field(unique=True)
-    customer_id: Series[str] = pa.Field(str_startswith="cus_")
-    rule: Series[str] = pa.Field(isin=["exact_email", "single_record"])
-    score: Series[float] = pa.Field(ge=0, le=1)
+CONSENT_PURPOSES = ("marketing_email", "marketing_sms", "personalization")
 
 
 class CustomerProfilesSchema(pa.DataFrameModel):
@@ -110,7 +88,7 @@ class CustomerProfilesSchema(pa.DataFrameModel):
     email: Series[str] = pa.Field(nullable=True, str_matches=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     first_name: Series[str] = pa.Field(nullable=True)
     last_name: Series[str] = pa.Field(nullable=True)
-    phone: Series[str] = pa.Field(nullable=True)
+    phone: Series[str] = pa.Field(nullable=True, str_matches=r"^\+[1-9]\d{4,14}$")  # E.164
     country: Series[str] = pa.Field(nullable=True, str_length={"min_value": 2, "max_value": 2})
     city: Series[str] = pa.Field(nullable=True)
     postcode: Series[str] = pa.Field(nullable=True)
@@ -120,6 +98,10 @@ class CustomerProfilesSchema(pa.DataFrameModel):
     source_record_count: Series[int] = pa.Field(ge=1)
     marketing_consent: Series[bool]
     suppressed_reason: Series[str] = pa.Field(nullable=True, isin=["bounce", "spamreport", "unsubscribe"])
+    # appended in session 2 (other modules select columns by name; the order above is stable)
+    email_typo_suggestion: Series[str] = pa.Field(nullable=True)
+    sms_consent: Series[bool]
+    personalization_consent: Series[bool]
 
     class Config:
         strict = True
@@ -129,58 +111,75 @@ class CustomerProfilesSchema(pa.DataFrameModel):
 PROFILE_COLUMNS = list(CustomerProfilesSchema.to_schema().columns)
 
 
-def resolve_identities(crm: pd.DataFrame) -> pd.DataFrame:
-    """Link every CRM record to a master customer id (exact match on the normalised email)."""
-    records = crm[["customer_ref", "email"]].copy()
-    records["email_norm"] = records["email"].map(normalize_email)
-    has_email = records["email_norm"].notna()
-    group_key = records["email_norm"].where(has_email, "ref:" + records["customer_ref"])
-    lowest_ref = records.groupby(group_key)["customer_ref"].transform("min")
-    group_size = records.groupby(group_key)["customer_ref"].transform("size")
-    links = pd.DataFrame(
-        {
-            "source": "crm",
-            "source_record_id": records["customer_ref"].astype(str),
-            "customer_id": lowest_ref.map(customer_id_for),
-            "rule": (group_size > 1).map({True: "exact_email", False: "single_record"}),
-            "score": 1.0,
-        }
-    )
-    return links.sort_values("source_record_id", kind="stable").reset_index(drop=True)
+def survive(records: pd.DataFrame, rules: dict[str, Rule] = SURVIVORSHIP) -> pd.DataFrame:
+    """One row per ``customer_id`` with the winning value of every field in ``rules``.
+
+    ``records`` has ``customer_id``, ``ref_rank`` (lower = lower CRM ref), ``updated_at``, ``source_rank``
+    (index in SOURCE_PRIORITY, len(SOURCE_PRIORITY) when unknown), the fields, and ``email_typo`` (bool)
+    when ``email`` is a field. Missing values never win."""
+    codes, customers = pd.factorize(records["customer_id"], sort=True)
+    customers = pd.Index(customers, name="customer_id")
+    out = pd.DataFrame(index=customers)
+    updated = _ns(records["updated_at"])
+    recency = np.where(records["updated_at"].isna().to_numpy(), np.iinfo(np.int64).max, -updated)
+    for field, rule in rules.items():
+        has = records[field].notna().to_numpy()
+        cand = records[has]
+        cand_codes = codes[has]
+        keys: list[np.ndarray] = []
+        for criterion in rule.criteria:
+            if criterion == "source_priority":
+                keys.append(cand["source_rank"].to_numpy())
+            elif criterion == "recency":
+                keys.append(recency[has])
+            elif criterion == "completeness":
+                keys.append(-cand[field].astype(str).str.len().to_numpy())
+            elif criterion == "no_typo":
+                keys.append(cand["email_typo"].to_numpy(dtype=bool).astype(np.int8))
+            elif criterion == "earliest":
+                keys.append(_ns(cand[field]))
+            elif criterion == "latest":
+                keys.append(-_ns(cand[field]))
+            else:
+                raise ValueError(f"SURVIVORSHIP[{field!r}]: unknown criterion {criterion!r}")
+        # np.lexsort sorts by the LAST key first: customer, then the criteria in order, then the lowest ref
+        order = np.lexsort([cand["ref_rank"].to_numpy(), *reversed(keys), cand_codes])
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = cand_codes[order][1:] != cand_codes[order][:-1]
+        won = order[first]
+        column = pd.Series(None, index=customers, dtype=object)
+        column.iloc[cand_codes[won]] = cand[field].to_numpy()[won]
+        out[field] = column
+    return out
 
 
-def _survive(records: pd.DataFrame) -> pd.DataFrame:
-    ordered = records.sort_values(["customer_id", "updated_at", "customer_ref"], na_position="first", kind="stable")
-    grouped = ordered.groupby("customer_id", sort=True)
-    out = pd.DataFrame(index=grouped.size().index)
-    for field, rule in SURVIVORSHIP.items():
-        if rule == "latest":
-            out[field] = grouped[field].last()  # last non-null value in updated_at order
-        elif rule == "most_complete":
-            length = ordered[field].str.len().fillna(-1)
-            # stable sort by length keeps updated_at order among equals: the last row is the winner
-            longest = ordered.assign(_len=length).sort_values(["customer_id", "_len"], kind="stable")
-            out[field] = longest.groupby("customer_id", sort=True)[field].last()
-        elif rule == "earliest":
-            out[field] = grouped[field].min()
-        elif rule == "latest_value":
-            out[field] = grouped[field].max()
-        else:  # pragma: no cover - SURVIVORSHIP is a literal table above
-            raise ValueError(f"unknown survivorship rule {rule!r} for {field}")
-    out["email"] = grouped["email_norm"].first()
-    out["source_record_count"] = grouped.size().astype("int64")
-    return out.reset_index()
+def _ns(values: pd.Series) -> np.ndarray:
+    """Timestamps as int64 nanoseconds (NaT as the smallest int64)."""
+    return pd.to_datetime(values).to_numpy(dtype="datetime64[ns]").view(np.int64)
+
+
+def _email_keys(emails: pd.Series) -> pd.Series:
+    """Normalised e-mails that can carry consent: placeholders (``test@test.com``) are nobody's."""
+    cols = email_columns(emails)
+    return cols["email_norm"].where(~cols["email_placeholder"], None)
+
+
+def _keyed(consent_events: pd.DataFrame) -> pd.DataFrame:
+    """Consent events with ``email_norm`` (computed once when the caller has not done it yet)."""
+    if "email_norm" in consent_events.columns:
+        return consent_events
+    return consent_events.assign(email_norm=_email_keys(consent_events["email"]))
 
 
 def consent_state(consent_events: pd.DataFrame, email_events: pd.DataFrame) -> pd.DataFrame:
-    """Per normalised email: marketing consent and suppression, from consent changes and ESP events."""
-    consent = consent_events[consent_events["purpose"] == "marketing_email"].copy()
-    consent["email_norm"] = consent["email"].map(normalize_email)
+    """Per normalised email: marketing (e-mail) consent and suppression, from consent changes and ESP events."""
+    consent = consent_events[consent_events["purpose"] == "marketing_email"]
+    consent = _keyed(consent)
     consent = consent.dropna(subset=["email_norm"]).sort_values("changed_at", kind="stable")
     latest = consent.groupby("email_norm").agg(status=("status", "last"), changed_at=("changed_at", "last"))
 
     esp = email_events[["email", "event_type", "occurred_at"]].copy()
-    esp["email_norm"] = esp["email"].map(normalize_email)
+    esp["email_norm"] = _email_keys(esp["email"])
     unsubscribed_at = esp[esp["event_type"].isin(UNSUBSCRIBE_EVENTS)].groupby("email_norm")["occurred_at"].max()
     state = latest.join(unsubscribed_at.rename("unsubscribed_at"), how="outer")
     unsubscribed_later = state["unsubscribed_at"].notna() & (
@@ -198,29 +197,74 @@ def consent_state(consent_events: pd.DataFrame, email_events: pd.DataFrame) -> p
     return state[["marketing_consent", "suppressed_reason"]]
 
 
-def build_customer_profiles(
-    crm: pd.DataFrame, links: pd.DataFrame, consent_events: pd.DataFrame, email_events: pd.DataFrame
-) -> pd.DataFrame:
-    """One row per master customer, cleaned, merged by ``SURVIVORSHIP``, with consent state."""
-    records = crm.merge(links[["source_record_id", "customer_id"]], left_on="customer_ref", right_on="source_record_id")
-    records["email_norm"] = records["email"].map(normalize_email)
-    for column in ("first_name", "last_name"):
-        records[column] = records[column].map(normalize_name)
-    records["country"] = records["country"].map(normalize_country)
-    records["timezone"] = records["timezone"].map(_valid_timezone)
-    for column in ("phone", "city", "postcode"):
-        records[column] = records[column].where(records[column].notna(), None)
-    profiles = _survive(records)
-    profiles["timezone"] = profiles["timezone"].fillna(profiles["country"].map(default_timezone))
+def purpose_consent(consent_events: pd.DataFrame, emails: pd.DataFrame, purpose: str) -> pd.Series:
+    """Per customer: the status (``granted``/``revoked``) of the latest ``purpose`` event for ANY of the
+    customer's e-mails, or missing when there is none.
 
+    ``emails`` has customer_id and email_norm (every usable e-mail of every record). Consent for SMS and
+    for personalization belongs to the person, not to one address: an objection sent from an old address
+    still counts."""
+    if purpose not in CONSENT_PURPOSES:
+        raise ValueError(f"unknown consent purpose {purpose!r}; expected one of {', '.join(CONSENT_PURPOSES)}")
+    events = _keyed(consent_events[consent_events["purpose"] == purpose]).dropna(subset=["email_norm"])
+    owners = emails.dropna(subset=["email_norm"]).drop_duplicates(["customer_id", "email_norm"])
+    joined = events.merge(owners, on="email_norm")
+    latest = joined.sort_values(["changed_at", "status"], kind="stable").groupby("customer_id")["status"].last()
+    return latest
+
+
+def build_customer_profiles(
+    crm: pd.DataFrame, links: pd.DataFrame, consent_events: pd.DataFrame, email_events: pd.DataFrame,
+    normalized: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """One row per master customer, cleaned, merged by ``SURVIVORSHIP``, with consent per purpose.
+
+    ``normalized`` (``tailor.identity.normalize_records(crm)``) may be passed to avoid normalising twice."""
+    crm = crm.reset_index(drop=True)
+    norm = normalize_records(crm) if normalized is None else normalized.reset_index(drop=True)
+    customer_of = links.set_index("source_record_id")["customer_id"]
+    records = pd.DataFrame({"customer_id": crm["customer_ref"].astype(str).map(customer_of)})
+    if records["customer_id"].isna().any():
+        missing = crm.loc[records["customer_id"].isna(), "customer_ref"].head(5).tolist()
+        raise ValueError(f"build_customer_profiles: CRM records without an identity link, e.g. {missing}")
+    records["ref_rank"] = ref_order(crm["customer_ref"].astype(str))
+    records["updated_at"] = pd.to_datetime(crm["updated_at"])
+    system = crm["source_system"] if "source_system" in crm.columns else pd.Series(None, index=crm.index)
+    rank = {s: i for i, s in enumerate(SOURCE_PRIORITY)}
+    records["source_rank"] = system.map(rank).fillna(len(SOURCE_PRIORITY)).astype(np.int64)
+    usable = norm["email_norm"].where(~norm["email_placeholder"].astype(bool), None)
+    records["email"] = usable
+    records["email_typo"] = norm["email_typo_suggestion"].notna()
+    records["first_name"] = map_distinct(crm["first_name"], normalize_name)
+    records["last_name"] = map_distinct(crm["last_name"], normalize_name)
+    records["phone"] = norm["phone_e164"]
+    records["country"] = norm["country_iso"]
+    for column in ("city", "postcode"):
+        records[column] = map_distinct(crm[column], lambda v: str(v).strip() or None)
+    records["timezone"] = map_distinct(crm["timezone"], normalize_timezone)
+    records["created_at"] = pd.to_datetime(crm["created_at"])
+    profiles = survive(records)
+    profiles["source_record_count"] = records.groupby("customer_id").size().reindex(profiles.index).astype("int64")
+    profiles = profiles.reset_index()
+    profiles["timezone"] = profiles["timezone"].fillna(map_distinct(profiles["country"], default_timezone))
+
+    consent_events = _keyed(consent_events)  # normalise the consent log's addresses once for all purposes
     state = consent_state(consent_events, email_events)
     profiles = profiles.join(state, on="email")
     profiles["marketing_consent"] = profiles["marketing_consent"].astype("boolean").fillna(False).astype(bool)
     profiles.loc[profiles["email"].isna(), "marketing_consent"] = False
     profiles["suppressed_reason"] = profiles["suppressed_reason"].astype(object).where(profiles["suppressed_reason"].notna(), None)
+    profiles["email_typo_suggestion"] = map_distinct(profiles["email"], email_typo_suggestion)
+
+    emails = pd.DataFrame({"customer_id": records["customer_id"], "email_norm": usable})
+    sms = profiles["customer_id"].map(purpose_consent(consent_events, emails, "marketing_sms"))
+    profiles["sms_consent"] = (sms == "granted").astype(bool)  # opt-in: nothing recorded means no
+    personal = profiles["customer_id"].map(purpose_consent(consent_events, emails, "personalization"))
+    profiles["personalization_consent"] = (personal != "revoked").astype(bool)  # legitimate interest unless objected
     for column in ("created_at", "updated_at"):
         profiles[column] = pd.to_datetime(profiles[column]).astype("datetime64[ns]")
-    text_columns = ["email", "first_name", "last_name", "phone", "country", "city", "postcode", "timezone"]
+    text_columns = ["email", "first_name", "last_name", "phone", "country", "city", "postcode", "timezone",
+                    "email_typo_suggestion"]
     for column in text_columns:
         profiles[column] = profiles[column].astype(object).where(profiles[column].notna(), None)
     return profiles[PROFILE_COLUMNS].reset_index(drop=True)

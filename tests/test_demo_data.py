@@ -22,7 +22,8 @@ N = 1500
 SEED = 7
 
 CRM_COLS = ["customer_ref", "email", "first_name", "last_name", "phone", "country", "city", "postcode",
-            "timezone", "created_at", "updated_at"]
+            "timezone", "created_at", "updated_at", "source_system"]
+FX_COLS = ["rate_date", "currency", "eur_per_unit"]
 PRODUCT_COLS = ["product_id", "name", "category", "brand", "price", "currency", "in_stock", "url", "image_url"]
 CONSENT_COLS = ["email", "purpose", "status", "changed_at", "source"]
 ORDER_KEYS = {"order_id", "customer_ref", "ordered_at", "currency", "status", "items"}
@@ -33,6 +34,8 @@ WEB_TYPES = {"page_view", "product_view", "add_to_cart", "checkout_started"}
 MAIL_TYPES = {"processed", "delivered", "open", "click", "bounce", "dropped", "spamreport", "unsubscribe",
               "group_unsubscribe"}
 RESERVED = re.compile(r"@([a-z0-9-]+\.)*example\.(com|org|net)$")
+PLACEHOLDER_EMAILS = {"test@test.com", "noemail@example.com", "none@none.com", "no-email@example.org"}
+TYPO_DOMAINS = {"gmial.com", "hotmial.com", "yaho.com", "gmail.con", "outlok.com"}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -58,6 +61,8 @@ def days_before(d: datetime) -> float:
 
 def classify(source: str, raw: str) -> tuple[str | None, object]:
     """(bad-row kind or None, parsed row) by the contract in docs/data-contracts.md."""
+    if source == "fx_rates":
+        return None, dict(zip(FX_COLS, next(csv.reader([raw]))))
     if source in ("crm", "products", "consent"):
         row = next(csv.reader([raw]))
         if source == "crm":
@@ -111,7 +116,7 @@ class Landing:
     """All rows of a generated landing folder, split into good rows and bad rows."""
 
     SOURCES = {"crm": "csv", "products": "csv", "orders": "ndjson", "events": "ndjson",
-               "email_events": "ndjson", "consent": "csv"}
+               "email_events": "ndjson", "consent": "csv", "fx_rates": "csv"}
 
     def __init__(self, root: Path):
         self.root = root
@@ -209,15 +214,16 @@ def test_layout_and_headers(gen, land):
     base, summary = gen
     assert summary.files == [
         "consent/consent-0001.csv", "crm/crm-0001.csv", "email_events/email_events-0001.ndjson",
-        "events/events-0001.ndjson", "orders/orders-0001.ndjson", "products/products-0001.csv"]
+        "events/events-0001.ndjson", "fx_rates/fx_rates-0001.csv", "orders/orders-0001.ndjson",
+        "products/products-0001.csv"]
     assert land.headers == {"consent/consent-0001.csv": CONSENT_COLS, "crm/crm-0001.csv": CRM_COLS,
-                            "products/products-0001.csv": PRODUCT_COLS}
-    assert sorted(p.name for p in (base / "demo_truth").iterdir()) == ["bad_rows.csv", "identities.csv",
-                                                                       "personas.csv"]
+                            "products/products-0001.csv": PRODUCT_COLS, "fx_rates/fx_rates-0001.csv": FX_COLS}
+    assert sorted(p.name for p in (base / "demo_truth").iterdir()) == [
+        "bad_rows.csv", "identities.csv", "identity_cases.csv", "personas.csv"]
     assert not list((base / "landing").rglob("*truth*"))
     for o in land.good["orders"]:
         assert set(o) == ORDER_KEYS
-        assert o["currency"] == "EUR" and o["status"] in {"completed", "refunded", "cancelled"}
+        assert o["currency"] in {"EUR", "GBP", "USD"} and o["status"] in {"completed", "refunded", "cancelled"}
         assert o["items"] and all(set(i) == {"product_id", "quantity", "unit_price"} for i in o["items"])
     for e in land.good["events"]:
         assert set(e) == WEB_KEYS
@@ -228,7 +234,7 @@ def test_layout_and_headers(gen, land):
         assert ("url" in m) == (m["event"] == "click")
         assert re.fullmatch(r"(newsletter|promo)-\d{4}-\d{2}", m["campaign_id"])
     for c in land.good["consent"]:
-        assert c["purpose"] == "marketing_email"
+        assert c["purpose"] in {"marketing_email", "marketing_sms", "personalization"}
         assert c["source"] in {"signup_form", "preference_center", "import", "checkout"}
 
 
@@ -259,7 +265,7 @@ def test_bad_rows_match_truth_and_an_independent_reparse(gen, land):
     truth = [(r["source"], r["file"], int(r["line"]), r["kind"]) for r in read_csv(base / "demo_truth/bad_rows.csv")]
     assert sorted(truth) == sorted(land.bad)
     by_source = Counter(s for s, *_ in land.bad)
-    assert set(by_source) == set(Landing.SOURCES)
+    assert set(by_source) == set(Landing.SOURCES) - {"fx_rates"}  # rates are clean reference data
     kinds = Counter((s, k) for s, _, _, k in land.bad)
     for s, k in [("orders", "invalid_json"), ("orders", "bad_quantity"), ("orders", "negative_price"),
                  ("orders", "missing_id"), ("orders", "bad_timestamp"), ("events", "invalid_json"),
@@ -337,23 +343,27 @@ def test_duplicate_records_differ_only_by_case_and_blanks(gen, land):
     people = defaultdict(list)
     for r in ident:
         people[r["person_id"]].append(r["customer_ref"])
+    case = {r["customer_ref"]: r["case"] for r in read_csv(base / "demo_truth/identity_cases.csv")}
     dups = {p: refs for p, refs in people.items() if len(refs) > 1}
     assert all(len(refs) == 2 for refs in dups.values())
-    assert 0.04 <= len(dups) / N <= 0.06
+    same = {p: refs for p, refs in dups.items() if case[refs[1]] == "same_email_duplicate"}
+    assert 0.04 <= len(same) / N <= 0.06
+    assert 0.015 <= (len(dups) - len(same)) / N <= 0.025  # changed e-mail
     raw_differs = 0
-    for refs in dups.values():
+    for refs in same.values():
         a, b = (crm[r] for r in refs)
         assert a["email"].strip().lower() == b["email"].strip().lower() != ""
         raw_differs += a["email"] != b["email"]
-    assert raw_differs >= 0.7 * len(dups)
-    # e-mails are unique per person after normalisation
-    norm = Counter(r["email"].strip().lower() for r in land.good["crm"] if r["email"].strip())
+    assert raw_differs >= 0.7 * len(same)
+    # e-mails are unique per person after normalisation, except placeholders and families' shared ones
     person_of = {r["customer_ref"]: r["person_id"] for r in ident}
     by_mail = defaultdict(set)
     for r in land.good["crm"]:
         if r["email"].strip():
             by_mail[r["email"].strip().lower()].add(person_of[r["customer_ref"]])
-    assert all(len(p) == 1 for p in by_mail.values()) and len(norm) == len(by_mail)
+    shared = {m for m, p in by_mail.items() if len(p) > 1}
+    assert shared and all(m in PLACEHOLDER_EMAILS or m.startswith("the.") for m in shared)
+    assert all(len(by_mail[m]) == 2 for m in shared if m.startswith("the."))
     # activity is split across both records of a duplicated person
     dup_refs = {refs[1] for refs in dups.values()}
     assert sum(o["customer_ref"] in dup_refs for o in land.good["orders"]) > 10
@@ -364,7 +374,8 @@ def test_crm_messiness(land):
     crm = land.good["crm"]
     no_email = sum(not r["email"].strip() for r in crm)
     assert 1 <= no_email <= 0.015 * len(crm)
-    assert sum(r["phone"] == "0000000000" for r in crm) >= 3
+    placeholders = {"0000000000", "1234567890", "+1 555 555 5555", "000 000 0000", "+49 000 0000000"}
+    assert sum(r["phone"] in placeholders for r in crm) >= 3
     countries = Counter(r["country"] for r in crm)
     assert {"Germany", "DE", "Deutschland", "UK", "GB", "United Kingdom", "USA", "US", "France", "FR"} <= set(countries)
     assert any(r["email"] != r["email"].strip() for r in crm)
@@ -373,8 +384,15 @@ def test_crm_messiness(land):
     us = [r for r in crm if r["country"] in {"US", "USA", "United States"} and r["timezone"]]
     assert all(r["timezone"].startswith("America/") for r in us)
     for r in crm[7:]:
-        if r["email"].strip():
-            assert RESERVED.search(r["email"].strip().lower()), r["email"]
+        e = r["email"].strip().lower()
+        if e and e not in PLACEHOLDER_EMAILS and e.rpartition("@")[2] not in TYPO_DOMAINS:
+            assert RESERVED.search(e), r["email"]
+    # placeholder and misspelt addresses are never mailed and never consent
+    never = PLACEHOLDER_EMAILS | {r["email"].strip().lower() for r in crm
+                                  if r["email"].strip().lower().rpartition("@")[2] in TYPO_DOMAINS}
+    assert not never & {m["email"].lower() for m in land.good["email_events"]}
+    assert not never & {c["email"].strip().lower() for c in land.good["consent"]}
+    assert Counter(r["source_system"] for r in crm).keys() == {"shop", "pos", "newsletter", "import"}
 
 
 def test_products(land):
@@ -408,11 +426,15 @@ def test_behaviour_mix(gen, land):
         assert mail[kind] > 0, kind
     latest = {}
     for c in sorted(land.good["consent"], key=lambda c: ts(c["changed_at"])):
-        latest[c["email"].strip().lower()] = c["status"]
+        if c["purpose"] == "marketing_email":
+            latest[c["email"].strip().lower()] = c["status"]
     with_email = {r["email"].strip().lower() for r in land.good["crm"] if r["email"].strip()}
     granted = sum(1 for e in with_email if latest.get(e) == "granted")
     assert 0.65 <= granted / len(with_email) <= 0.85
     assert Counter(c["status"] for c in land.good["consent"])["revoked"] > 0
+    by_purpose = Counter((c["purpose"], c["status"]) for c in land.good["consent"])
+    for key in [("marketing_sms", "granted"), ("marketing_sms", "revoked"), ("personalization", "revoked")]:
+        assert by_purpose[key] > 0, key
 
 
 def test_email_ids(land):
@@ -522,3 +544,104 @@ def test_minimum_size_is_just_the_personas(tmp_path):
     assert (s.customers, s.crm_records) == (6, 7)
     assert s.orders == 25 and s.products == 50  # 12 + 1 (Anna, both records) + 3 + 1 + 4 + 2 + 2
     assert len(read_csv(tmp_path / "t" / "identities.csv")) == 7
+
+
+# ----------------------------------------------------------------------------------------------
+# identity cases, currencies, discounts (issue 4)
+# ----------------------------------------------------------------------------------------------
+def test_identity_cases_are_what_their_truth_says(gen, land):
+    base, _ = gen
+    crm = {r["customer_ref"]: r for r in land.good["crm"]}
+    person = {r["customer_ref"]: r["person_id"] for r in read_csv(base / "demo_truth/identities.csv")}
+    case = {r["customer_ref"]: r["case"] for r in read_csv(base / "demo_truth/identity_cases.csv")}
+    assert list(case) == list(person)
+    counts = Counter(case.values())
+    for k in ("changed_email_duplicate", "family_member", "family_shared_email", "placeholder_phone",
+              "placeholder_email", "email_typo"):
+        assert counts[k] >= 2, k
+    refs_of = defaultdict(list)
+    for ref, p in person.items():
+        refs_of[p].append(ref)
+    digits = lambda s: re.sub(r"\D", "", s)  # noqa: E731
+    reformatted = 0
+    for ref, k in case.items():
+        r = crm[ref]
+        if k == "changed_email_duplicate":
+            first = crm[refs_of[person[ref]][0]]
+            assert r["email"].strip().lower() != first["email"].strip().lower()
+            assert (r["postcode"], r["city"]) == (first["postcode"], first["city"])
+            if r["phone"]:
+                assert digits(r["phone"])[-7:] == digits(first["phone"])[-7:]
+                reformatted += r["phone"] != first["phone"]
+        elif k == "family_shared_email":
+            others = [x for x, v in crm.items() if x != ref and v["email"].lower() == r["email"].lower()
+                      and case[x] == "family_shared_email"]
+            assert len(others) == 1 and person[others[0]] != person[ref]
+            o = crm[others[0]]
+            assert r["email"].startswith("the.") and r["first_name"].strip().lower() != o["first_name"].strip().lower()
+            assert (r["last_name"], r["postcode"], r["phone"]) == (o["last_name"], o["postcode"], o["phone"])
+        elif k == "email_typo":
+            assert r["email"].rpartition("@")[2] in TYPO_DOMAINS
+    assert reformatted >= 1
+
+
+def test_phones_come_in_many_formats(land):
+    phones = [r["phone"] for r in land.good["crm"] if r["phone"]]
+    shapes = {re.sub(r"\d", "9", p) for p in phones}
+    assert len(shapes) >= 40
+    assert any(p.startswith("00") for p in phones) and any(p.startswith("(") for p in phones)
+    assert any("-" in p for p in phones) and any("." in p for p in phones) and any("/" in p for p in phones)
+
+
+def test_orders_are_paid_in_the_customers_currency_at_the_days_rate(gen, land):
+    base, _ = gen
+    rates = {(r["rate_date"], r["currency"]): float(r["eur_per_unit"]) for r in land.good["fx_rates"]}
+    days = sorted({d for d, _ in rates})
+    assert {c for _, c in rates} == {"GBP", "USD"} and len(rates) == 2 * len(days)
+    first, last = datetime.fromisoformat(days[0]).date(), datetime.fromisoformat(days[-1]).date()
+    assert (last - first).days + 1 == len(days) and last == (AS_OF - timedelta(seconds=1)).date()
+    assert 1.0 < rates[(days[-1], "GBP")] < 1.4 and 0.75 < rates[(days[-1], "USD")] < 1.1
+    crm = {r["customer_ref"]: r for r in land.good["crm"]}
+    list_price = {p["product_id"]: float(p["price"]) for p in land.good["products"]}
+    exact = total = 0
+    for o in land.good["orders"]:
+        country = crm[o["customer_ref"]]["country"]
+        expected = {"United Kingdom": "GBP", "UK": "GBP", "GB": "GBP", "Great Britain": "GBP", "England": "GBP",
+                    "United States": "USD", "USA": "USD", "US": "USD", "U.S.": "USD",
+                    "United States of America": "USD"}.get(country)
+        if expected is None and country:
+            assert o["currency"] == "EUR", (o["order_id"], country)
+        if o["currency"] == "EUR":
+            continue
+        assert o["currency"] == expected or not country
+        rate = rates[(ts(o["ordered_at"]).date().isoformat(), o["currency"])]
+        for i in o["items"]:
+            full = round(round(list_price[i["product_id"]] * 100) / rate) / 100
+            assert i["unit_price"] <= full + 0.01
+            exact += abs(i["unit_price"] - full) < 0.005
+            total += 1
+    assert total > 100 and exact >= 0.5 * total
+    assert {o["currency"] for o in land.orders_of("CRM-000002")} == {"GBP"}  # Ben lives in London
+    assert {o["currency"] for o in land.orders_of("CRM-000004")} == {"USD"}  # Dmitri in New York
+    assert {o["currency"] for o in land.orders_of("CRM-000001")} == {"EUR"}
+
+
+def test_discounts_and_discount_seekers(land):
+    list_price = {p["product_id"]: round(float(p["price"]) * 100) for p in land.good["products"]}
+    share = defaultdict(lambda: [0, 0])
+    off = []
+    for o in land.good["orders"]:
+        if o["currency"] != "EUR":
+            continue
+        for i in o["items"]:
+            cents = round(i["unit_price"] * 100)
+            lp = list_price[i["product_id"]]
+            share[o["customer_ref"]][1] += 1
+            if cents < lp:
+                share[o["customer_ref"]][0] += 1
+                off.append(1 - cents / lp)
+    lines = sum(n for _, n in share.values())
+    assert 0.12 <= len(off) / lines <= 0.35
+    assert 0.09 <= min(off) and max(off) <= 0.41
+    seekers = [c for c, (d, n) in share.items() if n >= 4 and d / n >= 0.6]
+    assert len(seekers) >= 5

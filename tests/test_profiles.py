@@ -4,6 +4,8 @@ import pandas as pd
 import pytest
 
 from tailor.profiles import (
+    SOURCE_PRIORITY,
+    SURVIVORSHIP,
     CustomerIdentityLinksSchema,
     CustomerProfilesSchema,
     build_customer_profiles,
@@ -14,6 +16,7 @@ from tailor.profiles import (
     normalize_email,
     normalize_name,
     resolve_identities,
+    survive,
 )
 
 T = pd.Timestamp
@@ -110,3 +113,94 @@ def test_consent_granted_again_after_an_unsubscribe_counts():
     events = esp(("anna.schmidt@example.com", "unsubscribe", T("2022-12-01")))
     state = consent_state(consent(), events)
     assert state.loc["anna.schmidt@example.com"].tolist() == [True, None]
+
+
+def test_survivorship_is_one_table_of_known_criteria():
+    assert SOURCE_PRIORITY == ("shop", "pos", "import", "newsletter")
+    assert set(SURVIVORSHIP) == {"email", "first_name", "last_name", "phone", "country", "city", "postcode",
+                                 "timezone", "created_at", "updated_at"}
+    assert SURVIVORSHIP["first_name"].criteria == ("source_priority", "completeness", "recency")
+    assert all(r.why for r in SURVIVORSHIP.values())
+
+
+def survivors(*rows) -> pd.Series:
+    """Profile of ONE customer built from hand-made CRM rows (ref, email, first, last, phone, city, postcode,
+    updated, source_system)."""
+    cols = ["customer_ref", "email", "first_name", "last_name", "phone", "city", "postcode", "updated_at", "source_system"]
+    frame = pd.DataFrame(list(rows), columns=cols)
+    frame["country"], frame["timezone"] = "AT", None
+    frame["created_at"] = frame["updated_at"] - pd.Timedelta(days=10)
+    links = pd.DataFrame({"source_record_id": frame["customer_ref"], "customer_id": "cus_000001"})
+    no_consent = pd.DataFrame(columns=["email", "purpose", "status", "changed_at"])
+    profiles = build_customer_profiles(frame, links, no_consent, esp())
+    CustomerProfilesSchema.validate(profiles)
+    assert len(profiles) == 1
+    return profiles.iloc[0]
+
+
+def test_survivorship_by_source_priority_recency_completeness_and_typo():
+    p = survivors(
+        ("CRM-000001", "k.berger@example.com", "Katharina", "Berger", "+43 664 5551234", "Wien", "1010", T("2024-01-01"), "shop"),
+        ("CRM-000002", "kathi@gmial.com", "Kathi", "Berger-Huber", None, "Graz", "8010", T("2024-06-01"), "newsletter"),
+        ("CRM-000003", "katharina.b@example.org", "Katharine", "Bergerr", "0664 5559999", None, None, T("2024-03-01"), "pos"),
+    )
+    # names: the most trusted system (shop) wins although the newsletter record is newer
+    assert (p["first_name"], p["last_name"]) == ("Katharina", "Berger")
+    # e-mail: the newest one WITHOUT a suspected typo (the typo'd newsletter address is newer still)
+    assert p["email"] == "katharina.b@example.org" and p["email_typo_suggestion"] is None
+    # phone: the newest record that has one, in E.164; address: the newest record that has it
+    assert p["phone"] == "+436645559999" and (p["city"], p["postcode"]) == ("Graz", "8010")
+    assert p["created_at"] == T("2023-12-22") and p["updated_at"] == T("2024-06-01")
+    assert p["timezone"] == "Europe/Vienna" and p["source_record_count"] == 3
+
+
+def test_survivorship_tie_breaks():
+    # unknown source ranks after every known one; equal source: the longer name; equal length: the lower ref
+    p = survivors(("CRM-000002", None, "Jo", "Ng", None, None, None, T("2024-01-01"), None),
+                  ("CRM-000003", None, "Joe", "Ngo", None, None, None, T("2024-01-01"), "newsletter"),
+                  ("CRM-000004", None, "Joa", "Nga", None, None, None, T("2024-01-01"), "newsletter"))
+    assert (p["first_name"], p["last_name"], p["email"]) == ("Joe", "Ngo", None)
+    # only a typo'd address: kept (never rewritten) and flagged
+    p = survivors(("CRM-000001", "Lena@Hotmial.com ", "Lena", "Weber", None, None, None, T("2024-01-01"), "shop"))
+    assert (p["email"], p["email_typo_suggestion"]) == ("lena@hotmial.com", "hotmail.com")
+
+
+def test_survive_rejects_an_unknown_criterion():
+    from tailor.profiles import Rule
+
+    records = pd.DataFrame({"customer_id": ["c"], "ref_rank": [0], "updated_at": [T("2024-01-01")], "source_rank": [0],
+                            "city": ["Wien"]})
+    with pytest.raises(ValueError, match="unknown criterion 'loudest'"):
+        survive(records, {"city": Rule(("loudest",), "no")})
+
+
+def test_consent_per_purpose_and_placeholders():
+    records = pd.DataFrame({
+        "customer_ref": ["CRM-000001", "CRM-000002", "CRM-000003", "CRM-000004"],
+        "email": ["old@example.com", "new@example.com", "test@test.com", "solo@example.com"],
+        "first_name": ["Lena", "Lena", "Tom", "Eva"], "last_name": ["Weber", "Weber", "Kraus", "Bauer"],
+        "phone": None, "country": "DE", "city": None, "postcode": None, "timezone": None,
+        "created_at": [T("2023-01-01"), T("2024-01-01"), T("2023-01-01"), T("2023-01-01")],
+        "updated_at": [T("2023-01-01"), T("2024-01-01"), T("2023-01-01"), T("2023-01-01")],
+    })
+    links = pd.DataFrame({"source_record_id": records["customer_ref"],
+                          "customer_id": ["cus_000001", "cus_000001", "cus_000003", "cus_000004"]})
+    events = pd.DataFrame([
+        ("new@example.com", "marketing_email", "granted", T("2024-01-01")),
+        ("new@example.com", "marketing_sms", "granted", T("2024-01-02")),
+        ("old@example.com", "personalization", "revoked", T("2024-02-01")),  # objected from the old address
+        ("test@test.com", "marketing_email", "granted", T("2024-01-01")),  # nobody's: a placeholder
+        ("solo@example.com", "marketing_sms", "granted", T("2024-01-01")),
+        ("Solo@Example.com", "marketing_sms", "revoked", T("2024-03-01")),
+        ("solo@example.com", "personalization", "revoked", T("2024-01-01")),
+        ("solo@example.com", "personalization", "granted", T("2024-02-01")),
+    ], columns=["email", "purpose", "status", "changed_at"])
+    p = build_customer_profiles(records, links, events, esp()).set_index("customer_id")
+    CustomerProfilesSchema.validate(p.reset_index())
+    assert p.loc["cus_000001", ["email", "marketing_consent", "sms_consent", "personalization_consent"]].tolist() == [
+        "new@example.com", True, True, False]
+    assert p.loc["cus_000003", ["email", "marketing_consent", "sms_consent", "personalization_consent"]].tolist() == [
+        None, False, False, True]
+    assert p.loc["cus_000004", ["marketing_consent", "sms_consent", "personalization_consent"]].tolist() == [
+        False, False, True]
+    assert list(p.reset_index().columns[-3:]) == ["email_typo_suggestion", "sms_consent", "personalization_consent"]

@@ -59,3 +59,18 @@ def test_the_same_content_gives_the_same_run_key(tmp_path):
 def test_no_files_is_a_skip(tmp_path):
     result = evaluate(tmp_path / "nothing")
     assert not result.run_requests and result.skip_reason is not None
+
+
+def test_a_new_fx_rates_file_refreshes_fx_rates_and_the_orders_converted_with_them(tmp_path):
+    from dagster import AssetKey
+
+    from tailor.definitions import defs
+
+    landing = tmp_path / "landing"
+    write(landing / "fx_rates" / "fx_rates-0001.csv", "rate_date,currency,eur_per_unit\n2025-01-02,GBP,1.1876\n")
+    (run,) = evaluate(landing).run_requests
+    assert run.job_name == "refresh_from_fx_rates" and run.tags["tailor/landing_files"] == "fx_rates/fx_rates-0001.csv"
+    job = defs.resolve_job_def("refresh_from_fx_rates")
+    selected = {key.path[-1] for key in job.asset_layer.selected_asset_keys}
+    assert {"fx_rates", "orders", "order_items"} <= selected and "crm_customers" not in selected
+    assert AssetKey("fx_rates") in defs.resolve_assets_def("orders").asset_deps[AssetKey("orders")]
