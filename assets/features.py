@@ -1,22 +1,60 @@
-"""Stage 3 — features: per-customer behaviour, computed in the warehouse as of a point in time."""
+"""Stage 3 — features: per-customer behaviour, computed in the warehouse as of a point in time.
+
+``customer_features`` holds the features as of one moment (``as_of``, default the start of the run);
+``customer_features_history`` keeps one daily partition per UTC day, so any past day can be rebuilt (a backfill
+from the UI) and compared (docs/features.md, "History").
+"""
 
 
 from datetime import datetime, timezone
 
-from dagster import AssetExecutionContext, Config, MaterializeResult, asset
+from dagster import (
+    AssetExecutionContext,
+    Config,
+    DailyPartitionsDefinition,
+    MaterializeResult,
+    MetadataValue,
+    ScheduleDefinition,
+    asset,
+    build_schedule_from_partitioned_job,
+    define_asset_job,
+)
+from pandera.errors import SchemaErrors
 
 from assets.metadata import schema_check_result, schema_check_spec, table_metadata
 from resources.warehouse import Warehouse
-from tailor.features import CustomerFeaturesSchema, compute_customer_features
+from tailor.feature_history import (
+    HISTORY_START_DATE,
+    HISTORY_TABLE,
+    CustomerFeaturesHistorySchema,
+    feature_summary,
+    history_partition,
+    partition_as_of,
+    write_partition,
+)
+from tailor.features import CART_GRACE_HOURS, CustomerFeaturesSchema, compute_customer_features, population_priors
 
 GROUP = "features"
 OWNERS = ["team:data-engineering"]
+FEATURE_DEPS = ["customer_profiles", "customer_identity_links", "orders", "order_items", "products", "web_events", "email_events"]
+HISTORY_PARTITIONS = DailyPartitionsDefinition(start_date=HISTORY_START_DATE, timezone="UTC")
 
 
 class FeaturesConfig(Config):
-    """``as_of``: an ISO-8601 time (UTC when no offset); empty means the start of the run."""
+    """``as_of``: an ISO-8601 time (UTC when no offset); empty means the start of the run.
+    (Shared by the assets computed as of a moment: segments and models subclass it.)"""
 
     as_of: str = ""
+
+
+class CustomerFeaturesConfig(FeaturesConfig):
+    """``cart_abandon_hours``: an add to cart with no purchase for this many hours is an abandoned cart."""
+
+    cart_abandon_hours: int = CART_GRACE_HOURS
+
+
+class FeatureHistoryConfig(Config):
+    cart_abandon_hours: int = CART_GRACE_HOURS
 
 
 def resolve_as_of(value: str, default: datetime) -> datetime:
@@ -30,38 +68,90 @@ def resolve_as_of(value: str, default: datetime) -> datetime:
     return moment
 
 
+def _figures_and_priors(features) -> dict:
+    figures = feature_summary(features)
+    for name, (alpha, beta) in population_priors(features).items():
+        figures[f"prior_{name}_alpha"] = alpha
+        figures[f"prior_{name}_beta"] = beta
+    return figures
+
+
 def feature_assets(warehouse_kind: str) -> list:
     @asset(
         group_name=GROUP,
-        deps=["customer_profiles", "customer_identity_links", "orders", "order_items", "products", "web_events", "email_events"],
+        deps=FEATURE_DEPS,
         kinds={"sql", warehouse_kind},
         owners=OWNERS,
         tags={"stage": "features"},
         description=(
-            "One row per customer: recency, frequency, monetary value, last seen, products viewed but not "
-            "bought, cart abandonment, email opens and clicks — computed in the warehouse from nothing later "
-            "than `as_of` (see docs/features.md)."
+            "One row per customer: RFM and quintile scores, spend in EUR, category and brand affinity, discount "
+            "sensitivity, sessions, browsing intent, products viewed but not bought, cart abandonment, email "
+            "sends/opens/clicks with empirical-Bayes rates, preferred local send hour — computed in the warehouse "
+            "from nothing later than `as_of` (see docs/features.md)."
         ),
         check_specs=[schema_check_spec("customer_features")],
     )
-    def customer_features(context: AssetExecutionContext, config: FeaturesConfig, warehouse: Warehouse) -> MaterializeResult:
+    def customer_features(context: AssetExecutionContext, config: CustomerFeaturesConfig, warehouse: Warehouse) -> MaterializeResult:
         run_start = datetime.now(timezone.utc)
         as_of = resolve_as_of(config.as_of, run_start)
-        features = compute_customer_features(warehouse.query, as_of)
+        features = compute_customer_features(warehouse.query, as_of, config.cart_abandon_hours)
         warehouse.write_table("customer_features", features)
-        buyers = features[features["order_count"] > 0]
-        meta = table_metadata(
-            features,
-            buyers=len(buyers),
-            cart_abandoners=int(features["cart_abandoned"].sum()),
-            mean_order_value=float(buyers["monetary_value"].mean()) if len(buyers) else 0.0,
-            median_recency_days=float(buyers["recency_days"].median()) if len(buyers) else 0.0,
-            total_email_opens=int(features["email_opens"].sum()),
-        )
+        meta = table_metadata(features, **_figures_and_priors(features))
         meta["as_of"] = as_of.isoformat()
         return MaterializeResult(
             metadata=meta,
             check_results=[schema_check_result("customer_features", CustomerFeaturesSchema, features)],
         )
 
-    return [customer_features]
+    @asset(
+        group_name=GROUP,
+        deps=FEATURE_DEPS,
+        kinds={"sql", warehouse_kind},
+        owners=OWNERS,
+        tags={"stage": "features"},
+        partitions_def=HISTORY_PARTITIONS,
+        # A run of the whole graph (make demo, the landing sensor's jobs) has no partition key: the history
+        # is then left alone instead of failing the run; days are built by partitioned runs and backfills.
+        output_required=False,
+        description=(
+            "customer_features as of the end of each UTC day (one daily partition = the features at the next "
+            "midnight UTC, same SQL), so a past day can be rebuilt with a backfill and compared. Writing a day "
+            "replaces exactly that day (feature_date)."
+        ),
+    )
+    def customer_features_history(context: AssetExecutionContext, config: FeatureHistoryConfig, warehouse: Warehouse):
+        if not context.has_partition_key:
+            context.log.info(f"{HISTORY_TABLE}: not a partitioned run, no day to build; skipped")
+            return
+        day = context.partition_key
+        as_of = partition_as_of(day)
+        features = compute_customer_features(warehouse.query, as_of, config.cart_abandon_hours)
+        rows = history_partition(features, day)
+        # Validated before writing: a partition that fails its schema never replaces a good day. (A blocking
+        # asset check would make every unpartitioned run of the graph fail for want of this asset's output.)
+        try:
+            CustomerFeaturesHistorySchema.validate(rows, lazy=True)
+        except SchemaErrors as err:
+            first = err.failure_cases[["column", "check", "index"]].head(5).to_dict("records")
+            raise ValueError(
+                f"{HISTORY_TABLE} partition {day}: {len(err.failure_cases)} schema failures, first: {first}"
+            ) from err
+        with warehouse.session() as session:
+            write_partition(session, day, rows)
+        meta = table_metadata(rows, **_figures_and_priors(features))
+        meta["as_of"] = as_of.isoformat()
+        meta["pandera_schema"] = MetadataValue.text("passed")
+        yield MaterializeResult(metadata=meta)
+
+    return [customer_features, customer_features_history]
+
+
+def feature_history_schedule() -> ScheduleDefinition:
+    """Every day shortly after midnight UTC, build yesterday's partition (stopped by default; start it in the UI)."""
+    job = define_asset_job(
+        "customer_features_history_daily",
+        selection=["customer_features_history"],
+        partitions_def=HISTORY_PARTITIONS,
+        description="customer_features as of the end of the previous UTC day, into customer_features_history.",
+    )
+    return build_schedule_from_partitioned_job(job, minute_of_hour=15)

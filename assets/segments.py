@@ -1,27 +1,30 @@
 """Stage 4 — segments: named groups of customers, defined by marketers in rules/segments.yaml."""
 
 
-from dagster import MaterializeResult, MetadataValue, asset
+from datetime import datetime, timezone
 
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from assets.features import FeaturesConfig
 from assets.metadata import schema_check_result, schema_check_spec, table_metadata
+from assets.models import run_as_of
 from resources.content import MarketingContent
 from resources.warehouse import Warehouse
 from tailor.conditions import field_kinds
-from tailor.segments import CustomerSegmentsSchema, assign_segments, load_segment_definitions
+# customer_table_sql() — profiles + features + predictions + recommended_products, the fields segment and email rules
+# see — lives in a plain module (no Dagster import for `tailor rules`); re-exported here, where its users import it
+from tailor.customer_table import customer_table_sql  # noqa: F401
+from tailor.segment_history import SegmentMembershipHistorySchema, as_day, file_hash, record_day, size_metadata
+from tailor.segments import CustomerSegmentsSchema, assign_segments, check_segment_file, load_segment_definitions
 
 GROUP = "segments"
 OWNERS = ["team:marketing"]
 
 
-def customer_table_sql() -> str:
-    """Profiles joined with features: the fields segment and email rules may use."""
-    return "SELECT * FROM customer_profiles LEFT JOIN customer_features USING (customer_id) ORDER BY customer_id"
-
-
 def segment_assets(warehouse_kind: str) -> list:
     @asset(
         group_name=GROUP,
-        deps=["customer_profiles", "customer_features"],
+        deps=["customer_profiles", "customer_features", "customer_predictions", "product_recommendations"],
         kinds={"pandas", warehouse_kind},
         owners=OWNERS,
         tags={"stage": "segments"},
@@ -45,4 +48,37 @@ def segment_assets(warehouse_kind: str) -> list:
             check_results=[schema_check_result("customer_segments", CustomerSegmentsSchema, memberships)],
         )
 
-    return [customer_segments]
+    @asset(
+        group_name=GROUP,
+        deps=["customer_segments"],
+        kinds={"sql", warehouse_kind},
+        owners=OWNERS,
+        tags={"stage": "segments"},
+        description=(
+            "Entries and exits per segment with the day (UTC day of `as_of`): \"who entered at_risk this week\" is a "
+            "query (docs/models.md). Rerunning a day replaces that day's rows. Segment sizes, entries and exits are "
+            "in the metadata, so the UI plots them over time."
+        ),
+        check_specs=[schema_check_spec("segment_membership_history", "This day's rows match the pandera schema.")],
+    )
+    def segment_membership_history(
+        context: AssetExecutionContext, config: FeaturesConfig, warehouse: Warehouse, content: MarketingContent
+    ) -> MaterializeResult:
+        day = as_day(run_as_of(context, config))
+        recorded_at = datetime.now(timezone.utc).replace(tzinfo=None)
+        with warehouse.session() as s:
+            changes = record_day(s, day, file_hash(content.segments_file), recorded_at)
+            memberships = s.query("SELECT customer_id, segment FROM customer_segments")
+            total = int(s.query("SELECT COUNT(*) AS n FROM segment_membership_history")["n"].iloc[0])
+        # every segment the file declares, so an empty one is plotted as 0 rather than missing (names only: the
+        # conditions were validated by customer_segments)
+        names = check_segment_file(content.segments_file, {})[1]
+        meta = table_metadata(changes, **size_metadata(memberships, changes, names))
+        meta["dagster/row_count"] = MetadataValue.int(total)
+        meta["day"] = day.date().isoformat()
+        return MaterializeResult(
+            metadata=meta,
+            check_results=[schema_check_result("segment_membership_history", SegmentMembershipHistorySchema, changes)],
+        )
+
+    return [customer_segments, segment_membership_history]

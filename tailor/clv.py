@@ -811,6 +811,111 @@ def _not_fitted(model: str, names: list[str], customers: int) -> ModelFit:
     return ModelFit(model, {k: float("nan") for k in names}, float("nan"), customers, False, 0)
 
 
+@dataclass(frozen=True)
+class FittedModels:
+    """Result of :func:`fit_models`: the two fits, and the parameters fit to predict with (None when not)."""
+
+    bgnbd: BGNBDParams | None
+    gamma_gamma: GammaGammaParams | None
+    fits: list[ModelFit]  # BG/NBD first
+    notes: dict[str, str]  # model -> why its parameters are not used ("" when they are)
+
+
+def fit_models(
+    summary: pd.DataFrame, min_customers: int = DEFAULT_MIN_REPEAT_CUSTOMERS, *, l2_penalty: float = 0.0
+) -> FittedModels:
+    """Fit BG/NBD and Gamma-Gamma on an :func:`rfm_summary` frame under the minimum-data rule.
+
+    A model is fitted only when at least ``min_customers`` customers have frequency > 0 (BG/NBD) resp.
+    frequency > 0 and monetary_value > 0 (Gamma-Gamma); its parameters are used for predictions only when the
+    fit converged (and, for Gamma-Gamma, q > 1: otherwise the mean order value is infinite).
+    """
+    missing = [c for c in RFM_COLUMNS if c not in summary.columns]
+    if missing:
+        raise ValueError(f"fit_models: summary lacks column(s) {missing}; have {list(summary.columns)}")
+    x, tx, tt = _bgnbd_arrays(summary["frequency"], summary["recency"], summary["T"])
+    m = _as_1d_float("monetary_value", summary["monetary_value"])
+    n = x.size
+    notes = {"bgnbd": "", "gamma_gamma": ""}
+
+    repeat = int(np.sum(x > 0))
+    if repeat >= min_customers:
+        bg, bg_fit = fit_bgnbd(x, tx, tt, l2_penalty=l2_penalty)
+    else:
+        log.warning("BG/NBD not fitted: %d repeat customers < min_customers=%d", repeat, min_customers)
+        bg, bg_fit = None, _not_fitted("bgnbd", ["r", "alpha", "a", "b"], n)
+        notes["bgnbd"] = f"not fitted: {repeat} repeat customers, fewer than min_customers={min_customers}"
+
+    gg_mask = (x > 0) & np.isfinite(m) & (m > 0)
+    gg_n = int(np.sum(gg_mask))
+    if gg_n >= min_customers:
+        gg, gg_fit = fit_gamma_gamma(x[gg_mask], m[gg_mask], l2_penalty=l2_penalty)
+    else:
+        log.warning(
+            "Gamma-Gamma not fitted: %d repeat customers with value > 0 < min_customers=%d", gg_n, min_customers
+        )
+        gg, gg_fit = None, _not_fitted("gamma_gamma", ["p", "q", "v"], gg_n)
+        notes["gamma_gamma"] = (
+            f"not fitted: {gg_n} repeat customers with a value > 0, fewer than min_customers={min_customers}"
+        )
+
+    if bg is not None and not bg_fit.converged:
+        log.warning("BG/NBD fit did not converge; predictions left NaN")
+        notes["bgnbd"] = "did not converge"
+        bg = None
+    if gg is not None and not gg_fit.converged:
+        log.warning("Gamma-Gamma fit did not converge; order values left NaN")
+        notes["gamma_gamma"] = "did not converge"
+        gg = None
+    if gg is not None and not gg.q > 1:
+        log.warning("Gamma-Gamma fit has q = %.4g <= 1: mean order value is infinite; order values left NaN", gg.q)
+        notes["gamma_gamma"] = f"q = {gg.q:.4g} <= 1: the mean order value is infinite"
+        gg = None
+    return FittedModels(bg, gg, [bg_fit, gg_fit], notes)
+
+
+def predict_with_params(
+    summary: pd.DataFrame,
+    bg: BGNBDParams | None,
+    gg: GammaGammaParams | None,
+    horizon_days: int = 90,
+    clv_horizon_days: int = 365,
+    *,
+    discount_rate_annual: float = 0.10,
+) -> pd.DataFrame:
+    """Per-customer predictions of an :func:`rfm_summary` frame with given parameters (None: that model's
+    columns are NaN; CLV needs both). Columns as :func:`predict_customers`."""
+    missing = [c for c in RFM_COLUMNS if c not in summary.columns]
+    if missing:
+        raise ValueError(f"predict_with_params: summary lacks column(s) {missing}; have {list(summary.columns)}")
+    ids = summary["customer_id"].astype(str).to_numpy(dtype=object)
+    x, tx, tt = _bgnbd_arrays(summary["frequency"], summary["recency"], summary["T"])
+    m = _as_1d_float("monetary_value", summary["monetary_value"])
+    n = x.size
+    nan_col = np.full(n, np.nan)
+    ep_col, pa_col, eov_col, clv_col = nan_col.copy(), nan_col.copy(), nan_col.copy(), nan_col.copy()
+    # a repeat customer whose repeat days are worth 0 gets the shrunk estimate with mbar = 0
+    m_used = np.where((x > 0) & np.isfinite(m), np.maximum(m, 0.0), 0.0)
+    if bg is not None:
+        ep_col = expected_purchases(bg, horizon_days, x, tx, tt)
+        pa_col = probability_alive(bg, x, tx, tt)
+    if gg is not None:
+        eov_col = expected_order_value(gg, x, m_used)
+        if bg is not None:
+            clv_col = customer_lifetime_value(
+                bg, gg, x, tx, tt, m_used, horizon_days=clv_horizon_days, discount_rate_annual=discount_rate_annual
+            )
+    return pd.DataFrame(
+        {
+            "customer_id": ids,
+            f"expected_purchases_{horizon_days}d": np.asarray(ep_col, dtype=np.float64),
+            "probability_alive": np.asarray(pa_col, dtype=np.float64),
+            "expected_order_value": np.asarray(eov_col, dtype=np.float64),
+            f"clv_{clv_horizon_days}d": np.asarray(clv_col, dtype=np.float64),
+        }
+    )
+
+
 def predict_customers(
     summary: pd.DataFrame,
     horizon_days: int = 90,
@@ -820,7 +925,8 @@ def predict_customers(
     discount_rate_annual: float = 0.10,
     l2_penalty: float = 0.0,
 ) -> tuple[pd.DataFrame, list[ModelFit]]:
-    """Fit BG/NBD and Gamma-Gamma on an :func:`rfm_summary` frame and predict per customer.
+    """Fit BG/NBD and Gamma-Gamma on an :func:`rfm_summary` frame and predict per customer
+    (:func:`fit_models`, then :func:`predict_with_params`).
 
     Columns: ``customer_id``, ``expected_purchases_{horizon_days}d``, ``probability_alive``,
     ``expected_order_value``, ``clv_{clv_horizon_days}d``. Returns the frame and the two fits (BG/NBD first).
@@ -833,61 +939,9 @@ def predict_customers(
     missing = [c for c in RFM_COLUMNS if c not in summary.columns]
     if missing:
         raise ValueError(f"predict_customers: summary lacks column(s) {missing}; have {list(summary.columns)}")
-    ids = summary["customer_id"].astype(str).to_numpy(dtype=object)
-    x, tx, tt = _bgnbd_arrays(summary["frequency"], summary["recency"], summary["T"])
-    m = _as_1d_float("monetary_value", summary["monetary_value"])
-    n = x.size
-    nan_col = np.full(n, np.nan)
-    ep_col, pa_col, eov_col, clv_col = nan_col.copy(), nan_col.copy(), nan_col.copy(), nan_col.copy()
-
-    repeat = int(np.sum(x > 0))
-    if repeat >= min_customers:
-        bg, bg_fit = fit_bgnbd(x, tx, tt, l2_penalty=l2_penalty)
-    else:
-        log.warning("BG/NBD not fitted: %d repeat customers < min_customers=%d", repeat, min_customers)
-        bg, bg_fit = None, _not_fitted("bgnbd", ["r", "alpha", "a", "b"], n)
-
-    gg_mask = (x > 0) & np.isfinite(m) & (m > 0)
-    gg_n = int(np.sum(gg_mask))
-    if gg_n >= min_customers:
-        gg, gg_fit = fit_gamma_gamma(x[gg_mask], m[gg_mask], l2_penalty=l2_penalty)
-    else:
-        log.warning(
-            "Gamma-Gamma not fitted: %d repeat customers with value > 0 < min_customers=%d", gg_n, min_customers
-        )
-        gg, gg_fit = None, _not_fitted("gamma_gamma", ["p", "q", "v"], gg_n)
-
-    bg_ok = bg is not None and bg_fit.converged
-    gg_ok = gg is not None and gg_fit.converged
-    if gg is not None and gg_ok and not gg.q > 1:
-        log.warning("Gamma-Gamma fit has q = %.4g <= 1: mean order value is infinite; order values left NaN", gg.q)
-        gg_ok = False
-    if bg is not None and not bg_fit.converged:
-        log.warning("BG/NBD fit did not converge; predictions left NaN")
-    if gg is not None and not gg_fit.converged:
-        log.warning("Gamma-Gamma fit did not converge; order values left NaN")
-
-    # a repeat customer whose repeat days are worth 0 gets the shrunk estimate with mbar = 0
-    m_used = np.where((x > 0) & np.isfinite(m), np.maximum(m, 0.0), 0.0)
-    if bg_ok:
-        assert bg is not None
-        ep_col = expected_purchases(bg, horizon_days, x, tx, tt)
-        pa_col = probability_alive(bg, x, tx, tt)
-    if gg_ok:
-        assert gg is not None
-        eov_col = expected_order_value(gg, x, m_used)
-        if bg_ok:
-            assert bg is not None
-            clv_col = customer_lifetime_value(
-                bg, gg, x, tx, tt, m_used, horizon_days=clv_horizon_days, discount_rate_annual=discount_rate_annual
-            )
-    out = pd.DataFrame(
-        {
-            "customer_id": ids,
-            f"expected_purchases_{horizon_days}d": np.asarray(ep_col, dtype=np.float64),
-            "probability_alive": np.asarray(pa_col, dtype=np.float64),
-            "expected_order_value": np.asarray(eov_col, dtype=np.float64),
-            f"clv_{clv_horizon_days}d": np.asarray(clv_col, dtype=np.float64),
-        }
+    fitted = fit_models(summary, min_customers, l2_penalty=l2_penalty)
+    out = predict_with_params(
+        summary, fitted.bgnbd, fitted.gamma_gamma, horizon_days, clv_horizon_days,
+        discount_rate_annual=discount_rate_annual,
     )
-    return out, [bg_fit, gg_fit]
+    return out, fitted.fits
