@@ -1,16 +1,25 @@
 """Stage 5 — personalization: the rules engine decides, per customer, the blocks and subject; then render."""
 
 
+import time
 from datetime import datetime, timezone
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from assets.metadata import schema_check_result, schema_check_spec, table_metadata
-from assets.segments import customer_table_sql
 from resources.content import MarketingContent
 from resources.warehouse import Warehouse
 from tailor.conditions import field_kinds
-from tailor.decisions import EmailDecisionsSchema, build_decision_input, decide, load_rule_file
+from tailor.customer_table import customer_table_sql
+from tailor.decisions import (
+    PERSONALIZATION_CONSENT,
+    REASON_NO_PERSONALIZATION,
+    EmailDecisionsSchema,
+    build_decision_input,
+    decide,
+    load_rule_file,
+    plan_workers,
+)
 from tailor.segments import load_segment_definitions
 from tailor.render_context import RenderSettings, build_render_contexts
 from tailor.rendering import RenderedEmailsSchema, TemplateLibrary, render_emails
@@ -24,7 +33,9 @@ def personalization_assets(warehouse_kind: str) -> list:
 
     @asset(
         group_name=GROUP,
-        deps=["customer_profiles", "customer_features", "customer_segments"],
+        # the tables customer_table_sql joins, and the segments
+        deps=["customer_profiles", "customer_features", "customer_predictions", "product_recommendations",
+              "customer_segments"],
         kinds={"durable_rules", warehouse_kind},
         owners=OWNERS,
         tags={"stage": "personalization"},
@@ -33,7 +44,9 @@ def personalization_assets(warehouse_kind: str) -> list:
             "durable_rules from rules/email_rules.yaml. Provenance per row: the rules that fired (in order), the "
             "rule file's hash, the values of exactly the fields the rules read (facts_used) and the experiment "
             "variant or holdout (sticky per customer). Customers without consent, suppressed, or held out by an "
-            "experiment are never set to send."
+            "experiment are never set to send; customers without personalization consent get the rule file's "
+            "defaults (no rule reads their data). Decided on several processes for large customer bases "
+            "(TAILOR_DECISION_WORKERS, default: every CPU)."
         ),
         check_specs=[schema_check_spec("email_decisions")],
     )
@@ -47,7 +60,11 @@ def personalization_assets(warehouse_kind: str) -> list:
         ruleset = load_rule_file(
             content.email_rules_file, field_kinds(facts), library.blocks_by_slot, known_segments=segment_names
         )
-        decisions = decide(facts, ruleset, datetime.now(timezone.utc).replace(tzinfo=None))
+        # rule files are read above on every run (never cached at import): an edit applies to the next run
+        workers = plan_workers(len(facts), None)   # TAILOR_DECISION_WORKERS, else every CPU, for large bases only
+        started = time.perf_counter()
+        decisions = decide(facts, ruleset, datetime.now(timezone.utc).replace(tzinfo=None), workers=workers)
+        seconds = time.perf_counter() - started
         # nullable text columns as the string dtype, so that an all-null column is still created as text
         warehouse.write_table(
             "email_decisions", decisions.astype({"subject": "string", "experiment": "string", "variant": "string"})
@@ -60,7 +77,13 @@ def personalization_assets(warehouse_kind: str) -> list:
             not_sent=int((~decisions["send"]).sum()),
             blocked_no_consent=int(reasons.get("no_consent", 0)),
             held_out=int((decisions["variant"] == "holdout").sum()),
+            no_personalization_consent=int((decisions["reason"] == REASON_NO_PERSONALIZATION).sum()),
+            decision_processes=workers,
+            decide_seconds=round(seconds, 2),
+            decisions_per_second=int(len(decisions) / seconds) if seconds > 0 else 0,
         )
+        # TRANSITION (docs/rules.md): without the column every customer counts as allowing personalization
+        meta["personalization_consent_column"] = PERSONALIZATION_CONSENT in facts.columns
         meta["reasons"] = MetadataValue.json({str(k): int(v) for k, v in reasons.items()})
         meta["campaign_id"] = ruleset.campaign_id
         meta["rule_file_hash"] = ruleset.file_hash

@@ -13,6 +13,12 @@ from typing import Sequence
 from tailor.config import apply_defaults, setting
 
 
+#: Assets whose run config takes ``as_of`` (FeaturesConfig and its subclasses).
+AS_OF_ASSETS = (
+    "customer_features", "model_fits", "customer_predictions", "product_recommendations", "segment_membership_history",
+)
+
+
 def _as_of(value: str | None) -> datetime:
     if not value:
         now = datetime.now(timezone.utc)
@@ -57,8 +63,8 @@ def run_pipeline(as_of: datetime | None = None, raise_on_error: bool = True, log
     instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
     # The console shows warnings and errors only; every event still goes to the instance (and the UI).
     run_config: dict = {"loggers": {"console": {"config": {"log_level": log_level}}}}
-    if as_of is not None:
-        run_config["ops"] = {"customer_features": {"config": {"as_of": as_of.isoformat()}}}
+    if as_of is not None:  # every asset computed "as of" a moment sees the same one
+        run_config["ops"] = {name: {"config": {"as_of": as_of.isoformat()}} for name in AS_OF_ASSETS}
     assets = list(defs.assets or [])
     return materialize(
         assets,

@@ -80,42 +80,46 @@ else:
 
 KINDS = ("number", "string", "boolean", "datetime", "list")
 
-#: Kinds of the spec's columns (customer_profiles + customer_features + segments). Used as a fallback by
-#: :func:`field_kinds` when a column's kind cannot be told from its data (e.g. an all-null object column),
-#: and handy to validate rule files without data at hand.
-SPEC_FIELD_KINDS: dict[str, str] = {
-    # customer_profiles
-    "customer_id": "string", "email": "string", "first_name": "string", "last_name": "string",
-    "phone": "string", "country": "string", "city": "string", "postcode": "string", "timezone": "string",
-    "created_at": "datetime", "updated_at": "datetime", "source_record_count": "number",
-    "marketing_consent": "boolean", "suppressed_reason": "string",
-    # customer_features
-    "as_of": "datetime", "order_count": "number", "frequency": "number", "total_spend": "number",
-    "monetary_value": "number", "first_order_at": "datetime", "last_order_at": "datetime",
-    "recency_days": "number", "tenure_days": "number", "last_seen_at": "datetime",
-    "days_since_last_seen": "number", "product_views_30d": "number", "viewed_not_bought": "list",
-    "cart_abandoned": "boolean", "abandoned_cart_products": "list", "top_category": "string",
-    "emails_delivered": "number", "email_opens": "number", "email_clicks": "number",
-    "open_rate": "number", "click_rate": "number",
-    # derived
-    "segments": "list",
-}
+def spec_field_kinds() -> dict[str, str]:
+    """Every field rules may use -> its kind: the columns of the customer table (profiles, features, predictions,
+    recommendations) read from their pandera schemas, plus ``segments`` — see :mod:`tailor.customer_table`.
+    Adding a column to one of those schemas makes it a field; nothing here needs editing.
 
-#: Columns that are multi-valued by contract (JSON-list strings in tables, python lists in memory).
-LIST_FIELDS = frozenset(k for k, v in SPEC_FIELD_KINDS.items() if v == "list")
+    Used to validate rule files without data at hand (``tailor rules check``) and as the fallback of
+    :func:`field_kinds` when a column's kind cannot be told from its data (e.g. an all-null object column).
+    Cheap: the schemas are read with :mod:`ast` (no pandas/pandera import), once per process.
+    """
+    from tailor.customer_table import customer_field_kinds
+
+    return customer_field_kinds()
+
+
+def list_fields() -> frozenset[str]:
+    """Columns that are multi-valued by contract (JSON-list strings in tables, python lists in memory)."""
+    return frozenset(k for k, v in spec_field_kinds().items() if v == "list")
+
+
+def __getattr__(name: str) -> Any:
+    # SPEC_FIELD_KINDS / LIST_FIELDS were hand-kept literals; they stay importable, now derived from the schemas
+    if name == "SPEC_FIELD_KINDS":
+        return dict(spec_field_kinds())
+    if name == "LIST_FIELDS":
+        return list_fields()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def field_kinds(df: pd.DataFrame) -> dict[str, str]:
     """The field catalog of a frame: column name -> one of :data:`KINDS`.
 
     Decided from the dtype; object columns are inspected (bools, lists / JSON-list strings, numbers,
-    datetimes, else text). Columns whose data says nothing (all null) fall back to :data:`SPEC_FIELD_KINDS`.
+    datetimes, else text). Columns whose data says nothing (all null) fall back to :func:`spec_field_kinds`.
     """
-    return {str(col): _kind_of(str(col), df[col]) for col in df.columns}
+    spec = spec_field_kinds()
+    return {str(col): _kind_of(str(col), df[col], spec) for col in df.columns}
 
 
-def _kind_of(name: str, s: pd.Series) -> str:
-    if name in LIST_FIELDS:
+def _kind_of(name: str, s: pd.Series, spec: Mapping[str, str]) -> str:
+    if spec.get(name) == "list":
         return "list"
     dtype = s.dtype
     if pd.api.types.is_bool_dtype(dtype):
@@ -126,7 +130,7 @@ def _kind_of(name: str, s: pd.Series) -> str:
         return "number"
     sample = [v for v in s.head(500).tolist() if not _is_missing(v)][:100]
     if not sample:
-        return SPEC_FIELD_KINDS.get(name, "string")
+        return spec.get(name, "string")
     if all(isinstance(v, (bool, np.bool_)) for v in sample):
         return "boolean"
     if all(isinstance(v, (list, tuple, np.ndarray, set, frozenset)) for v in sample):
@@ -140,7 +144,7 @@ def _kind_of(name: str, s: pd.Series) -> str:
         return "number"
     if all(isinstance(v, (_dt.date, pd.Timestamp, np.datetime64)) for v in sample):
         return "datetime"
-    return SPEC_FIELD_KINDS.get(name, "string")
+    return spec.get(name, "string")
 
 
 def _is_missing(v: Any) -> bool:
@@ -613,7 +617,7 @@ class ConditionParser:
                 ok = False
             else:
                 hint = did_you_mean(key, list(self.known) + list(COMBINATORS) + [SEGMENT_KEY])
-                if not hint and key in SPEC_FIELD_KINDS:
+                if not hint and key in spec_field_kinds():
                     hint = " — it is not available in this data"
                 self.problems.add(kline, f"unknown field {key!r}{hint}")
                 ok = False

@@ -19,6 +19,13 @@ How a decision is made for one customer:
 4. Provenance per row: ``rules_fired``, ``rule_file_hash``, ``facts_used`` (the values of exactly the fields the
    rules read), ``experiment``/``variant``.
 
+A customer whose ``personalization_consent`` is not true is never posted: the defaults, reason
+``no_personalization_consent``, no rule fired, ``facts_used`` = ``{}`` (the gates of step 3 still apply first).
+
+Large inputs are decided on several processes (:func:`decide`, :func:`decision_pool`): durable_rules state is
+per process and not thread-safe. Workers come from a fork server, so a script calling :func:`decide` on a large
+frame needs the usual ``if __name__ == "__main__":`` guard (Dagster's and tailor's entry points have it).
+
 Static checks for ``tailor rules check``: :func:`check_rule_file` (all problems, no raising) and
 :func:`unreachable_rules` (rules fully overridden by higher-ranked rules whose conditions theirs implies).
 
@@ -76,12 +83,14 @@ from tailor.conditions import (
     implies,
     json_number,
     line_of,
-    list_column,
     load_yaml,
+    parse_list_value,
     to_durable,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
+    from concurrent.futures import ProcessPoolExecutor
+
     import numpy as np
     import pandas as pd
 else:   # checking rule files needs neither (see tailor.conditions.LazyModule)
@@ -117,6 +126,10 @@ EMAIL_DECISIONS_COLUMNS: tuple[str, ...] = (
 REASON_NO_RULE = "no_rule_matched"
 REASON_NO_EMAIL = "no_email"
 REASON_NO_CONSENT = "no_consent"
+#: Reason of a customer without personalization consent: the rule file's defaults, no rule evaluated, no field read
+REASON_NO_PERSONALIZATION = "no_personalization_consent"
+#: The profile column of the personalization consent purpose (docs/internal-spec.md, session 2 decisions)
+PERSONALIZATION_CONSENT = "personalization_consent"
 REASON_HOLDOUT_PREFIX = "holdout:"
 
 #: The ``variant`` recorded for customers an experiment holds out (never sent; reason ``holdout:<experiment>``).
@@ -281,6 +294,17 @@ class EmailRuleSet:
     def __repr__(self) -> str:
         return f"EmailRuleSet(campaign_id={self.campaign_id!r}, rules={[r.name for r in self.ranked]}, path={self.path!r})"
 
+    def __getstate__(self) -> dict[str, Any]:
+        # sent to decision worker processes (see decide): the compiled engine, its lock and the caches stay
+        # here — each worker compiles its own engine once (durable_rules hosts live in one process)
+        state = dict(self.__dict__)
+        state.update(_engine=None, _lock=None, _resolved={}, _experiment_of={})
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     @property
     def engine(self) -> _CompiledRules:
         with self._lock:
@@ -408,14 +432,19 @@ class _CompiledRules:
 
         return record
 
-    def fire_many(self, facts: Sequence[dict[str, Any]]) -> list[tuple[str, ...]]:
+    def fire_many(self, facts: Sequence[dict[str, Any]], *, owned: bool = False) -> list[tuple[str, ...]]:
+        """Post each fact in its own session (state deleted afterwards). ``owned``: the facts already carry the
+        marker and are ours to change (the session id is set in place instead of copying every fact)."""
         out: list[tuple[str, ...]] = []
         host, name, fired = self.host, self.name, self._fired
         with self._lock:
             for fact in facts:
                 self._sid += 1
                 sid = str(self._sid)
-                fact = {**fact, _FACT_MARKER: _FACT_MARKER_VALUE, "sid": sid}
+                if owned:
+                    fact["sid"] = sid
+                else:
+                    fact = {**fact, _FACT_MARKER: _FACT_MARKER_VALUE, "sid": sid}
                 fired.clear()
                 try:
                     host.assert_fact(name, fact)
@@ -862,8 +891,36 @@ def fact_values(s: pd.Series, kind: str) -> list[Any]:
     if kind == "boolean":
         return [None if _is_missing(v) else bool(v) for v in s.tolist()]
     if kind == "list":
-        return [[_list_item(i) for i in x] if x else None for x in list_column(s)]
+        return _list_cells(s, lambda x: [_list_item(i) for i in x] if x else None)
     raise ValueError(f"unknown kind {kind!r}")
+
+
+def _list_cells(s: pd.Series, convert: Any) -> list[Any]:
+    """``convert(parsed list)`` for every cell of a list column, computed once per distinct cell: list columns
+    repeat a few values (segment combinations, "[]"), and parsing + converting each cell was a noticeable part
+    of deciding a million customers. Equal cells share the result object (callers never mutate it)."""
+    cache: dict[Any, Any] = {}
+    out: list[Any] = []
+    append = out.append
+    values = s.tolist()
+    for pos, v in enumerate(values):
+        try:
+            key = v if isinstance(v, str) else (tuple(v) if isinstance(v, list) else None)
+            hit = cache.get(key, _MISS) if key is not None else _MISS
+        except TypeError:        # an unhashable item: no caching for this cell
+            key, hit = None, _MISS
+        if hit is _MISS:
+            try:
+                hit = convert(parse_list_value(v))
+            except (ValueError, json.JSONDecodeError) as exc:
+                raise ValueError(f"column {s.name!r}, row {pos} (index {s.index[pos]!r}): {exc}") from exc
+            if key is not None:
+                cache[key] = hit
+        append(hit)
+    return out
+
+
+_MISS = object()
 
 
 def build_facts(customers: pd.DataFrame, fields: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -872,10 +929,20 @@ def build_facts(customers: pd.DataFrame, fields: Mapping[str, str]) -> list[dict
     absent = [n for n in names if n not in customers.columns]
     if absent:
         raise ValueError(f"the customers frame lacks fields the rules use: {', '.join(absent)}")
-    columns = [fact_values(customers[n], fields[n]) for n in names]
+    return _facts(customers, names, fields, {})
+
+
+def _facts(customers: pd.DataFrame, names: list[str], fields: Mapping[str, str],
+           extra: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """:func:`build_facts` with ``extra`` keys in every fact (the engine's marker: one dict per customer, not
+    a copy with the marker added later)."""
     if not names:
-        return [{} for _ in range(len(customers))]
-    return [{k: v for k, v in zip(names, row) if v is not None} for row in zip(*columns)]
+        return [dict(extra) for _ in range(len(customers))]
+    columns = [fact_values(customers[n], fields[n]) for n in names]
+    if len(names) == 1:      # the common case (the shipped rules read `segments` only)
+        name = names[0]
+        return [{name: v, **extra} if v is not None else dict(extra) for v in columns[0]]
+    return [{**{k: v for k, v in zip(names, row) if v is not None}, **extra} for row in zip(*columns)]
 
 
 # ------------------------------------------------------------------------------------------------ decide
@@ -899,24 +966,170 @@ def _json(v: Any) -> str:
     return json.dumps(v, ensure_ascii=False, separators=(",", ":"))
 
 
-def decide(customers: pd.DataFrame, ruleset: EmailRuleSet, decided_at: datetime) -> pd.DataFrame:
-    """The ``email_decisions`` rows for ``customers`` (one per row; see :func:`build_decision_input`).
+def _personalization_allowed(customers: pd.DataFrame) -> np.ndarray | None:
+    """Per row, whether the customer allows personalization (``personalization_consent`` is exactly true), or
+    None when the frame has no such column.
+
+    Only an explicit true counts, like marketing consent: a missing value is no consent (privacy errs on the
+    safe side). TRANSITION: a table without the column is treated as consent for everyone — profiles gain the
+    column in session 2 (docs/internal-spec.md); remove this fallback once they have (docs/rules.md says so).
+    """
+    if PERSONALIZATION_CONSENT not in customers.columns:
+        return None
+    return np.fromiter((_consented(v) for v in customers[PERSONALIZATION_CONSENT].tolist()), dtype=bool,
+                       count=len(customers))
+
+
+def decision_workers() -> int:
+    """How many processes :func:`decide` uses by default: ``$TAILOR_DECISION_WORKERS``, else the CPUs this
+    process may run on."""
+    import os
+
+    raw = os.environ.get("TAILOR_DECISION_WORKERS", "").strip()
+    if raw:
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise ValueError(f"TAILOR_DECISION_WORKERS must be a whole number of at least 1, got {raw!r}")
+        return value
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:   # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+#: With automatic worker counts, a process is only worth it for at least this many customers: a worker costs
+#: ~0.1 s to start and compile the rules (plus ~2 s once per parent process for the fork server), while one
+#: core decides ~20,000 customers per second.
+MIN_CUSTOMERS_PER_WORKER = 25_000
+#: Customers per task sent to a worker: small enough to balance the load and bound memory, large enough that
+#: the per-task cost (pickling a slice of the frame and its result) stays negligible.
+CHUNK_CUSTOMERS = 20_000
+
+
+def chunk_size(n: int, workers: int) -> int:
+    """Customers per task for ``n`` customers on ``workers`` processes: about four tasks per worker (so that a
+    worker slowed down by others on the machine does not hold up the end), at most :data:`CHUNK_CUSTOMERS`."""
+    return max(1, min(CHUNK_CUSTOMERS, -(-n // (workers * 4))))
+
+
+def plan_workers(n: int, workers: int | None) -> int:
+    """The number of processes :func:`decide` uses for ``n`` customers: ``workers`` as given (at most one per
+    customer), or, when None, :func:`decision_workers` — but only as many as have
+    :data:`MIN_CUSTOMERS_PER_WORKER` customers each (1 = decide in this process)."""
+    if workers is not None:
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"decide: workers must be a whole number of at least 1, got {workers!r}")
+        return max(1, min(workers, n))
+    return max(1, min(decision_workers(), n // MIN_CUSTOMERS_PER_WORKER))
+
+
+def decide(customers: pd.DataFrame, ruleset: EmailRuleSet, decided_at: datetime, *,
+           workers: int | None = None) -> pd.DataFrame:
+    """The ``email_decisions`` rows for ``customers`` (one per row, in their order; see
+    :func:`build_decision_input`).
 
     ``decided_at`` is stored as UTC (tz-naive); an aware datetime is converted. Each row records the rules
     that fired, the rule file's hash, the values of the fields the rules read (``facts_used``) and the
-    customer's ``experiment``/``variant`` (None when no experiment applies).
+    customer's ``experiment``/``variant`` (None when no experiment applies). A customer whose
+    ``personalization_consent`` is not true gets the rule file's defaults (reason ``no_personalization_consent``,
+    no rule evaluated, ``facts_used`` = ``{}``).
+
+    ``workers``: processes to decide in (see :func:`plan_workers`; default: :func:`decision_workers`, for
+    large inputs only). durable_rules is not thread-safe, so parallelism is processes: contiguous slices of
+    the customers go to a pool whose workers compile the rules once each; results come back in input order
+    and are identical to deciding in one process.
     """
     missing = [c for c in _GATE_COLUMNS if c not in customers.columns]
     if missing:
         raise ValueError(f"decide: the customers frame lacks {', '.join(missing)} (needed for the consent and "
                          f"suppression gates)")
+    absent = [f for f in ruleset.fields if f not in customers.columns]
+    if absent:
+        raise ValueError(f"the customers frame lacks fields the rules use: {', '.join(absent)}")
     if customers["customer_id"].duplicated().any():
         dup = customers.loc[customers["customer_id"].duplicated(), "customer_id"].iloc[0]
         raise ValueError(f"decide: customer_id {dup!r} appears more than once")
     n = len(customers)
-    facts = build_facts(customers, ruleset.fields)
-    fired = ruleset.fire(facts)
-    ids = customers["customer_id"].astype(object).tolist()
+    n_workers = plan_workers(n, workers)
+    ids = customers["customer_id"].tolist()
+    if n_workers <= 1:
+        return _decisions_frame(ids, _decide_columns(customers, ruleset), ruleset, decided_at)
+    # only the columns deciding reads travel to the workers
+    needed = list(dict.fromkeys([*_GATE_COLUMNS, *ruleset.fields,
+                                 *([PERSONALIZATION_CONSENT] if PERSONALIZATION_CONSENT in customers.columns else [])]))
+    frame = customers[needed]
+    size = chunk_size(n, n_workers)
+    chunks = (frame.iloc[i:i + size] for i in range(0, n, size))
+    columns: dict[str, list[Any]] = {name: [] for name in _VARYING}
+    with decision_pool(ruleset, n_workers) as pool:
+        for part in pool.map(_decide_chunk, chunks):    # in input order
+            for name in _VARYING:
+                columns[name].extend(part[name])
+    return _decisions_frame(ids, columns, ruleset, decided_at)
+
+
+def decision_pool(ruleset: EmailRuleSet, workers: int) -> ProcessPoolExecutor:
+    """A pool of ``workers`` processes that each hold ``ruleset`` compiled once (in :data:`_WORKER_RULESET`).
+
+    Processes come from a fork server preloaded with numpy, pandas, durable_rules and this module: forking a
+    process that runs threads (Dagster's does) is unsafe, and spawning would import pandas in every worker
+    (~2 s on a small machine). The fork server starts once per parent process (~2 s), workers then in ms.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor   # here: `tailor rules check` does without multiprocessing
+
+    methods = multiprocessing.get_all_start_methods()
+    if "forkserver" in methods:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["numpy", "pandas", "durable.engine", __name__])
+    else:  # pragma: no cover - Windows
+        ctx = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(ruleset,))
+
+
+#: The rule set of a decision worker process, compiled once by :func:`_init_worker`.
+_WORKER_RULESET: EmailRuleSet | None = None
+
+
+def _init_worker(ruleset: EmailRuleSet) -> None:
+    global _WORKER_RULESET
+    _WORKER_RULESET = ruleset
+    ruleset.engine   # compile now, once per process, not inside the first task
+
+
+def _decide_chunk(customers: pd.DataFrame) -> dict[str, Any]:
+    if _WORKER_RULESET is None:  # pragma: no cover - only if a pool is built without _init_worker
+        raise RuntimeError("decision worker without a rule set")
+    return _decide_columns(customers, _WORKER_RULESET)
+
+
+#: The columns :func:`_decide_columns` returns (the others are the customer ids and per-run constants).
+_VARYING = ("send", "reason", "subject", "blocks", "params", "rules_fired", "facts_used", "experiment", "variant")
+
+
+def _decide_columns(customers: pd.DataFrame, ruleset: EmailRuleSet) -> dict[str, Any]:
+    """The per-customer columns of the decisions (see :data:`_VARYING`), in this process. A worker sends only
+    these back: the ids and the constant columns are added once by :func:`_decisions_frame`."""
+    n = len(customers)
+    ids = customers["customer_id"].tolist()
+    allowed = _personalization_allowed(customers)
+    # customers without personalization consent are not posted: no rule may read their data
+    personal = customers if allowed is None or allowed.all() else customers[allowed]
+    names_read = list(ruleset.fields)
+    fired_personal = ruleset.engine.fire_many(
+        _facts(personal, names_read, ruleset.fields, {_FACT_MARKER: _FACT_MARKER_VALUE}), owned=True)
+    used_personal = facts_used(personal, ruleset.fields)
+    if personal is customers:
+        fired: list[tuple[str, ...] | None] = fired_personal   # type: ignore[assignment]
+        used = used_personal
+    else:
+        assert allowed is not None
+        fired, used = [None] * n, ["{}"] * n
+        for i, f, u in zip(np.flatnonzero(allowed).tolist(), fired_personal, used_personal):
+            fired[i], used[i] = f, u
 
     subject: list[Any] = [None] * n
     blocks: list[str] = [""] * n
@@ -929,13 +1142,14 @@ def decide(customers: pd.DataFrame, ruleset: EmailRuleSet, decided_at: datetime)
     rendered: dict[tuple[tuple[str, ...], str | None], tuple[Any, str, str, str]] = {}
     with_experiments = bool(ruleset.experiment_rules)
     for i, names in enumerate(fired):
+        if names is None:      # no personalization consent: the defaults, as for no rule, with its own reason
+            res = ruleset.resolve(())
+            subject[i], blocks[i], params[i], rules_fired[i] = _rendered(rendered, (), None, res)
+            send[i], reason[i] = res.send, REASON_NO_PERSONALIZATION
+            continue
         v = ruleset.assign(names, ids[i]) if with_experiments else None
         res = ruleset.resolve(names, v)
-        cached = rendered.get((names, v))
-        if cached is None:
-            cached = (res.subject, _json(res.blocks), _json(res.params), _json(list(res.rules_fired)))
-            rendered[(names, v)] = cached
-        subject[i], blocks[i], params[i], rules_fired[i] = cached
+        subject[i], blocks[i], params[i], rules_fired[i] = _rendered(rendered, names, v, res)
         send[i] = res.send
         reason[i] = res.reason
         experiment[i], variant[i] = res.experiment, res.variant
@@ -953,23 +1167,32 @@ def decide(customers: pd.DataFrame, ruleset: EmailRuleSet, decided_at: datetime)
             send[i], reason[i] = False, f"suppressed:{str(s).strip()}"
         elif not _consented(consent[i]):
             send[i], reason[i] = False, REASON_NO_CONSENT
+    return {"send": send, "reason": reason, "subject": subject, "blocks": blocks, "params": params,
+            "rules_fired": rules_fired, "facts_used": used, "experiment": experiment, "variant": variant}
 
-    out = pd.DataFrame({
-        "customer_id": np.array(ids, dtype=object),
-        "campaign_id": np.full(n, ruleset.campaign_id, dtype=object),
-        "send": send,
-        "reason": np.array(reason, dtype=object),
-        "subject": np.array(subject, dtype=object),
-        "blocks": np.array(blocks, dtype=object),
-        "params": np.array(params, dtype=object),
-        "rules_fired": np.array(rules_fired, dtype=object),
-        "rule_file_hash": np.full(n, ruleset.file_hash, dtype=object),
-        "facts_used": np.array(facts_used(customers, ruleset.fields), dtype=object),
-        "experiment": np.array(experiment, dtype=object),
-        "variant": np.array(variant, dtype=object),
-        "decided_at": pd.Series([_utc_naive(decided_at)] * n, dtype="datetime64[ns]").to_numpy(),
-    })
-    return out[list(EMAIL_DECISIONS_COLUMNS)]
+
+def _decisions_frame(ids: list[Any], columns: Mapping[str, Any], ruleset: EmailRuleSet,
+                     decided_at: datetime) -> pd.DataFrame:
+    n = len(ids)
+    fixed = {"customer_id": ids, "campaign_id": [ruleset.campaign_id] * n, "rule_file_hash": [ruleset.file_hash] * n}
+    out: dict[str, np.ndarray] = {}
+    for name in EMAIL_DECISIONS_COLUMNS:      # built in the final order: no reordering copy of a million rows
+        if name == "send":
+            out[name] = np.asarray(columns[name], dtype=bool)
+        elif name == "decided_at":
+            out[name] = np.full(n, _utc_naive(decided_at).to_datetime64().astype("datetime64[ns]"))
+        else:
+            out[name] = np.array(fixed[name] if name in fixed else columns[name], dtype=object)
+    return pd.DataFrame(out, copy=False)
+
+
+def _rendered(cache: dict, names: tuple[str, ...], variant: str | None, res: Resolution) -> tuple[Any, str, str, str]:
+    """subject and the JSON texts of blocks, params and rules_fired, encoded once per distinct resolution."""
+    hit = cache.get((names, variant))
+    if hit is None:
+        hit = cache[(names, variant)] = (res.subject, _json(res.blocks), _json(res.params), _json(list(res.rules_fired)))
+    return hit
+
 
 
 # ------------------------------------------------------------------------------------------------ provenance
@@ -991,7 +1214,7 @@ def provenance_values(s: pd.Series, kind: str) -> list[Any]:
     if kind == "boolean":
         return [None if _is_missing(v) else bool(v) for v in s.tolist()]
     if kind == "list":
-        return [[_list_item(i) for i in x] for x in list_column(s)]
+        return _list_cells(s, lambda x: [_list_item(i) for i in x])
     raise ValueError(f"unknown kind {kind!r}")
 
 
@@ -1040,7 +1263,7 @@ def facts_used(customers: pd.DataFrame, fields: Mapping[str, str]) -> list[str]:
 # ------------------------------------------------------------------------------------------------ schema
 
 _REASON_RE = (r"^(rule:[A-Za-z0-9][A-Za-z0-9_-]*|holdout:[A-Za-z0-9][A-Za-z0-9_-]*|no_consent|no_email"
-              r"|no_rule_matched|suppressed:.+)$")
+              r"|no_rule_matched|no_personalization_consent|suppressed:.+)$")
 _GATED = ("no_consent", "no_email")
 
 
@@ -1222,11 +1445,11 @@ def check_rule_files(rules_dir: str | Path = "rules", known_fields: Mapping[str,
 
     Defaults to the spec's field catalog and block library. Raises :class:`RuleFileError`.
     """
-    from tailor.conditions import SPEC_FIELD_KINDS
+    from tailor.conditions import spec_field_kinds
     from tailor.segments import load_segment_definitions
 
     rules_dir = Path(rules_dir)
-    fields = dict(known_fields or SPEC_FIELD_KINDS)
+    fields = dict(known_fields or spec_field_kinds())
     definitions = load_segment_definitions(rules_dir / "segments.yaml", fields)
     return load_rule_file(rules_dir / "email_rules.yaml", fields, known_blocks or SPEC_BLOCKS,
                           known_segments=[d.name for d in definitions])
@@ -1269,6 +1492,12 @@ __all__ = [
     "check_rule_files",
     "facts_used",
     "decide",
+    "chunk_size",
+    "decision_pool",
+    "decision_workers",
+    "plan_workers",
+    "PERSONALIZATION_CONSENT",
+    "REASON_NO_PERSONALIZATION",
     "load_rule_file",
     "unreachable_rules",
 ]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dagster import Definitions, in_process_executor, multiprocess_executor
 
 from assets.delivery import delivery_assets
-from assets.features import feature_assets
+from assets.features import feature_assets, feature_history_schedule
+from assets.models import model_assets
 from assets.personalization import personalization_assets
 from assets.profiles import profile_assets
 from assets.segments import segment_assets
@@ -22,6 +23,7 @@ def build_definitions() -> Definitions:
         quarantine_asset(kind),
         *profile_assets(kind),
         *feature_assets(kind),
+        *model_assets(kind),
         *segment_assets(kind),
         *personalization_assets(kind),
         *delivery_assets(kind),
@@ -31,6 +33,7 @@ def build_definitions() -> Definitions:
     return Definitions(
         assets=assets,
         sensors=[landing_file_sensor],  # brings its refresh_from_<source> jobs along
+        schedules=[feature_history_schedule()],  # yesterday's feature history, daily (off until switched on)
         resources=build_resources(),
         executor=executor,
     )

@@ -1,6 +1,7 @@
 """`tailor rules check | test | diff`: the marketer's tools for ``rules/segments.yaml`` and ``rules/email_rules.yaml``.
 
-* ``check`` validates both files against the spec's field catalog (:data:`tailor.conditions.SPEC_FIELD_KINDS`),
+* ``check`` validates both files against the field catalog (:func:`tailor.conditions.spec_field_kinds`: the
+  columns of the customer table, read from the tables' pandera schemas without importing pandera),
   the template blocks and the segment names, and finds rules that can never change an email. It is meant to
   run on every save: it imports neither pandas nor pandera nor the MJML compiler (see
   :class:`tailor.conditions.LazyModule`), and reads the block list from the block files' headers.
@@ -21,7 +22,8 @@ import re
 import sys
 import time
 from collections import Counter
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -123,13 +125,18 @@ class CheckReport:
 
 def check_rules(rules_dir: str | Path, templates_dir: str | Path) -> CheckReport:
     """Check ``segments.yaml`` and ``email_rules.yaml`` of ``rules_dir`` (every problem of both files)."""
-    from tailor.conditions import SPEC_FIELD_KINDS, RuleFileError
+    from tailor.conditions import RuleFileError, spec_field_kinds
     from tailor.decisions import SPEC_BLOCKS, check_rule_file, unreachable_rules
     from tailor.segments import check_segment_file
 
     rules_dir = Path(rules_dir)
     problems: list[str] = []
     notes: list[str] = []
+    try:
+        fields = spec_field_kinds()
+    except RuntimeError as exc:    # SchemaReadError: a developer's schema change the catalog cannot read
+        return CheckReport(problems=[f"{exc} (the list of fields rules may use is read from it)"],
+                           summary="the field catalog could not be read; no rule file was checked")
     blocks, block_problems = template_blocks(templates_dir)
     problems += block_problems
     if not any(blocks.values()):
@@ -140,14 +147,14 @@ def check_rules(rules_dir: str | Path, templates_dir: str | Path) -> CheckReport
     segment_names: list[str] | None = None
     definitions: list[SegmentDefinition] = []
     try:
-        definitions, segment_names, seg_problems = check_segment_file(seg_path, SPEC_FIELD_KINDS)
+        definitions, segment_names, seg_problems = check_segment_file(seg_path, fields)
         problems += _problem_lines(seg_problems)
     except RuleFileError as exc:
         problems += _error_lines(exc)
 
     ruleset = None
     try:
-        ruleset, rule_problems = check_rule_file(rules_path, SPEC_FIELD_KINDS, blocks, known_segments=segment_names)
+        ruleset, rule_problems = check_rule_file(rules_path, fields, blocks, known_segments=segment_names)
         problems += _problem_lines(rule_problems)
     except RuleFileError as exc:
         problems += _error_lines(exc)
@@ -426,10 +433,14 @@ def case_input(case: Case, known_fields: Mapping[str, str], definitions: Sequenc
     import pandas as pd
 
     from tailor.conditions import SEGMENTS_FIELD
-    from tailor.decisions import build_decision_input
+    from tailor.decisions import PERSONALIZATION_CONSENT, build_decision_input
     from tailor.segments import assign_segments
 
     row: dict[str, Any] = {name: None for name in known_fields if name != SEGMENTS_FIELD}
+    if PERSONALIZATION_CONSENT in row:
+        # the profiles' default (docs/internal-spec.md): a case is about personalised content unless it says
+        # `personalization_consent: false`
+        row[PERSONALIZATION_CONSENT] = True
     row.update(case.customer)
     row["customer_id"] = case.customer.get("customer_id") or case.name
     frame = pd.DataFrame([row])
@@ -499,7 +510,7 @@ def format_result(result: CaseResult) -> list[str]:
 
 
 def cmd_test(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    from tailor.conditions import SPEC_FIELD_KINDS, RuleFileError
+    from tailor.conditions import RuleFileError, spec_field_kinds
     from tailor.decisions import load_rule_file
     from tailor.segments import load_segment_definitions
 
@@ -507,7 +518,7 @@ def cmd_test(args: argparse.Namespace, out: TextIO | None = None) -> int:
     started = time.perf_counter()
     rules_dir = Path(args.rules_dir or _default_dir("TAILOR_RULES_DIR"))
     templates_dir = Path(args.templates_dir or _default_dir("TAILOR_TEMPLATES_DIR"))
-    fields = dict(SPEC_FIELD_KINDS)
+    fields = dict(spec_field_kinds())
     blocks, block_problems = template_blocks(templates_dir)
     for line in block_problems:
         print(line, file=out)
@@ -775,11 +786,14 @@ def rule_file_kind(path: str | Path) -> str:
                               "`defaults:`, `rules:`)", getattr(data, "line", 1))
 
 
-def read_customers(warehouse: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The current customers (profiles joined with features) and their segments, from the warehouse."""
-    from assets.segments import customer_table_sql
+def read_customers(warehouse: Any = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The current customers (the customer table the rules read) and their segments, from the warehouse.
 
-    with warehouse.session() as s:
+    ``warehouse``: anything with a ``session()`` like the pipeline's resources; by default the warehouse of the
+    environment, opened read-only without Dagster (:func:`open_warehouse`)."""
+    from tailor.customer_table import customer_table_sql
+
+    with (warehouse.session() if warehouse is not None else open_warehouse()) as s:
         missing = [t for t in ("customer_profiles", "customer_features", "customer_segments") if not s.table_exists(t)]
         if missing:
             raise LookupError(f"the warehouse has no {', '.join(missing)} yet: run the pipeline once "
@@ -787,6 +801,91 @@ def read_customers(warehouse: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
         customers = s.query(customer_table_sql())
         segments = s.query("SELECT customer_id, segment FROM customer_segments")
     return customers, segments
+
+
+class _ReadSession:
+    """What ``diff`` needs of a warehouse: ``query`` (Snowflake SQL) and ``table_exists``."""
+
+    def __init__(self, query: Any, table_exists: Any):
+        self.query, self.table_exists = query, table_exists
+
+
+@contextmanager
+def open_warehouse(retry_seconds: float = 30.0) -> Iterator[_ReadSession]:
+    """The environment's warehouse (``$TAILOR_WAREHOUSE_PATH``, or Snowflake when ``$SNOWFLAKE_ACCOUNT`` is set),
+    read-only, through the drivers themselves.
+
+    The pipeline's resources (resources/warehouse.py) import Dagster and dagster-snowflake: ~14 s before the
+    first query, for a command that marketers run before every change. The SQL is the same (Snowflake dialect,
+    transpiled for DuckDB with sqlglot as the DuckDB resource does); DuckDB is opened read-only and retried while a
+    pipeline run holds the file's write lock."""
+    from tailor.config import setting, snowflake_enabled
+
+    if snowflake_enabled():
+        import snowflake.connector
+
+        optional = {k: os.environ[v] for k, v in (("warehouse", "SNOWFLAKE_WAREHOUSE"), ("role", "SNOWFLAKE_ROLE"))
+                    if os.environ.get(v)}
+        conn = snowflake.connector.connect(
+            account=os.environ["SNOWFLAKE_ACCOUNT"], user=os.environ["SNOWFLAKE_USER"],
+            password=os.environ["SNOWFLAKE_PASSWORD"], database=os.environ["SNOWFLAKE_DATABASE"],
+            schema=os.environ["SNOWFLAKE_SCHEMA"], **optional)
+
+        def sf_query(sql: str) -> pd.DataFrame:
+            cur = conn.cursor()
+            try:
+                cur.execute(sql)
+                df = cur.fetch_pandas_all()
+            finally:
+                cur.close()
+            df.columns = [str(c).lower() for c in df.columns]
+            return df
+
+        def sf_exists(name: str) -> bool:
+            out = sf_query("SELECT COUNT(*) AS n FROM information_schema.tables WHERE LOWER(table_name) = "
+                           f"'{_identifier(name)}' AND table_schema = CURRENT_SCHEMA()")
+            return bool(out["n"].iloc[0])
+
+        try:
+            yield _ReadSession(sf_query, sf_exists)
+        finally:
+            conn.close()
+        return
+
+    import duckdb
+    import sqlglot
+
+    path = setting("TAILOR_WAREHOUSE_PATH")
+    if not Path(path).exists():
+        raise LookupError(f"no warehouse at {path} yet: run the pipeline once (`tailor demo` or materialize the "
+                          f"assets), or set TAILOR_WAREHOUSE_PATH")
+    deadline = time.monotonic() + retry_seconds
+    while True:
+        try:
+            con = duckdb.connect(path, read_only=True)
+            break
+        except duckdb.IOException as exc:    # a pipeline run is writing: wait for it, as the resource does
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise LookupError(f"cannot open the warehouse {path}: {exc}") from exc
+            time.sleep(0.5)
+
+    def duck_query(sql: str) -> pd.DataFrame:
+        return con.execute(";\n".join(sqlglot.transpile(sql, read="snowflake", write="duckdb"))).df()
+
+    def duck_exists(name: str) -> bool:
+        return bool(con.execute("SELECT 1 FROM information_schema.tables WHERE table_name = ? AND table_schema = "
+                                "current_schema()", [_identifier(name)]).fetchall())
+
+    try:
+        yield _ReadSession(duck_query, duck_exists)
+    finally:
+        con.close()
+
+
+def _identifier(name: str) -> str:
+    if not re.match(r"^[a-z_][a-z0-9_]*$", name):
+        raise ValueError(f"invalid table name {name!r}")
+    return name
 
 
 def diff_rule_files(old: str | Path, new: str | Path, *, rules_dir: str | Path, templates_dir: str | Path,
@@ -853,11 +952,7 @@ def cmd_diff(args: argparse.Namespace, out: TextIO | None = None, warehouse: Any
     try:
         kind = rule_file_kind(args.old)
         new = args.new or str(rules_dir / (SEGMENTS_FILE if kind == "segments" else EMAIL_RULES_FILE))
-        if warehouse is None:
-            from resources import build_warehouse
-
-            warehouse = build_warehouse(env=os.environ.__getitem__)
-        customers, segments = read_customers(warehouse)
+        customers, segments = read_customers(warehouse)    # without Dagster unless a warehouse is given
         lines = diff_rule_files(args.old, new, rules_dir=rules_dir, templates_dir=templates_dir,
                                 customers=customers, segments=segments, examples=args.examples)
     except RuleFileError as exc:

@@ -371,3 +371,88 @@ def test_importing_the_condition_language_does_not_import_pandas():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1])
     assert out.stdout.strip() == "[]"
+
+
+# ----------------------------------------------------------------------------------------------- field catalog
+
+def _pandera_kind(column) -> str:
+    """The field kind of an imported pandera column (the truth the static reading must match)."""
+    if any(str(c.name).startswith("json_list") for c in column.checks):
+        return "list"
+    dtype = str(column.dtype).lower()
+    if dtype in ("str", "string", "object"):
+        return "string"
+    if dtype in ("bool", "boolean"):
+        return "boolean"
+    if dtype.startswith("datetime"):
+        return "datetime"
+    if dtype.rstrip("0123456789").lstrip("u") in ("int", "float"):
+        return "number"
+    raise AssertionError(f"unexpected dtype {dtype}")
+
+
+def test_field_catalog_is_read_from_the_pandera_schemas_of_the_customer_table():
+    import importlib
+
+    from tailor.customer_table import CUSTOMER_TABLES, _joined_columns, customer_field_kinds, schema_kinds
+
+    catalog = customer_field_kinds()
+    for t in CUSTOMER_TABLES:
+        imported = getattr(importlib.import_module(t.module), t.schema).to_schema()
+        truth = {name: _pandera_kind(col) for name, col in imported.columns.items()}
+        assert schema_kinds(t.module, t.schema) == truth, t.schema
+        for name in (_joined_columns(t) if t.columns else truth):
+            assert catalog[name] == truth[name]
+    # hand-checked samples of each kind, and the segments of the email rules
+    assert catalog["total_spend"] == "number" and catalog["country"] == "string" and catalog["segments"] == "list"
+    assert catalog["marketing_consent"] == "boolean" and catalog["last_order_at"] == "datetime"
+    assert catalog["viewed_not_bought"] == "list" and catalog["abandoned_cart_products"] == "list"
+    assert SPEC_FIELD_KINDS == catalog
+    assert "as_of" in catalog and list(catalog).count("customer_id") == 1
+
+
+def test_a_new_schema_column_is_a_field_without_editing_a_list(tmp_path, monkeypatch):
+    from tailor.customer_table import SchemaReadError, schema_kinds
+
+    (tmp_path / "extra_schema_mod.py").write_text('''
+import numpy as np
+import pandera.pandas as pa
+from pandera.typing import Series
+
+class ExtraSchema(pa.DataFrameModel):
+    customer_id: Series[str] = pa.Field(unique=True)
+    loyalty_points: Series[np.int64] = pa.Field(ge=0)
+    vip_since: Series[pa.DateTime] = pa.Field(nullable=True)
+    gift_wrap: Series[bool]
+    wishlist: Series[str]
+    ratio: Series["float"]
+
+    @pa.check("wishlist", name="json_list")
+    def _wishlist(cls, s): return s
+
+class Broken(pa.DataFrameModel):
+    customer_id: Series[str]
+    blob: Series[bytes]
+''')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert schema_kinds("extra_schema_mod", "ExtraSchema") == {
+        "customer_id": "string", "loyalty_points": "number", "vip_since": "datetime", "gift_wrap": "boolean",
+        "wishlist": "list", "ratio": "number"}
+    with pytest.raises(SchemaReadError, match=r"extra_schema_mod\.py:19: Broken\.blob: no field kind for the dtype 'bytes'"):
+        schema_kinds("extra_schema_mod", "Broken")
+    with pytest.raises(SchemaReadError, match="no class Missing"):
+        schema_kinds("extra_schema_mod", "Missing")
+
+
+def test_customer_table_sql_joins_the_catalogs_tables():
+    from tailor.customer_table import customer_table_sql
+
+    sql = customer_table_sql()
+    assert sql.startswith("SELECT * FROM customer_profiles LEFT JOIN customer_features USING (customer_id) ")
+    assert "LEFT JOIN (SELECT customer_id, prediction_status, " in sql and "FROM customer_predictions) predictions" in sql
+    assert "LEFT JOIN (SELECT customer_id, recommended_products FROM product_recommendations) recommendations" in sql
+    assert sql.endswith("ORDER BY customer_id")
+    # the pipeline's segments asset uses the same SQL (assets/segments.py re-exports it)
+    from assets.segments import customer_table_sql as assets_sql
+
+    assert assets_sql() == sql

@@ -29,7 +29,7 @@ from tailor.segments import assign_segments, load_segment_definitions
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES_YAML = ROOT / "rules" / "email_rules.yaml"
-SEGMENTS_YAML = ROOT / "rules" / "segments.yaml"
+SEGMENTS_YAML = ROOT / "tests" / "data" / "segments_v1.yaml"   # frozen: not the shipped file marketing edits
 DECIDED_AT = datetime(2025, 3, 1, 6, 0, 0)
 
 # A customer in no shipped segment: one order 30 days ago, a year of tenure, a few emails, some opened.
@@ -827,3 +827,201 @@ def test_shipped_rules_have_no_unreachable_rule(shipped):
 
     defs = load_segment_definitions(SEGMENTS_YAML, SPEC_FIELD_KINDS)
     assert unreachable_rules(shipped, {d.name: d.condition for d in defs}) == []
+
+
+# ----------------------------------------------------------------------------------------------- personalization consent
+
+# reads a feature (total_spend) and a segment, so that "no features used" is visible in facts_used
+CONSENT_RULES = """
+campaign: {id: c1}
+defaults: {subject: "Hello", hero: hero_default, main: bestsellers, send: true}
+rules:
+  - name: big_spender
+    priority: 90
+    when: {total_spend: {gte: 500}}
+    then: {hero: hero_vip, subject: "Big"}
+  - name: vip_test
+    priority: 80
+    when: {in_segment: vip}
+    then: {main: product_recommendations}
+    experiment:
+      name: vip_exp
+      variants: [{name: a}, {name: b, subject: "B"}]
+"""
+
+
+def test_without_personalization_consent_the_defaults_apply_and_nothing_is_read(tmp_path):
+    vip = {"frequency": 6, "total_spend": 900.0}
+    inp = make_input(
+        {"customer_id": "allowed", **vip, "personalization_consent": True},
+        {"customer_id": "revoked", **vip, "personalization_consent": False},
+        {"customer_id": "unknown", **vip, "personalization_consent": None},       # only an explicit true counts
+        {"customer_id": "revoked_no_mail", **vip, "personalization_consent": False, "marketing_consent": False},
+    )
+    rules = load_rule_file(write(tmp_path, "r.yaml", CONSENT_RULES), field_kinds(inp), SPEC_BLOCKS)
+    out = decide(inp, rules, DECIDED_AT)
+    EmailDecisionsSchema.validate(out)
+    got = {r.customer_id: (bool(r.send), r.reason, r.subject, json.loads(r.blocks), json.loads(r.rules_fired),
+                           json.loads(r.facts_used), r.experiment) for r in out.itertuples()}
+    allowed = got.pop("allowed")
+    assert allowed[1] == "rule:big_spender" and allowed[4] == ["big_spender", "vip_test"]
+    assert allowed[5] == {"segments": ["vip"], "total_spend": 900.0} and allowed[6] == "vip_exp"
+    defaults = (True, "no_personalization_consent", "Hello", {"hero": "hero_default", "main": "bestsellers"}, [], {},
+                None)
+    assert got == {
+        "revoked": defaults,
+        "unknown": defaults,
+        # the consent gate still decides whether to send (and its reason wins); the content stays the defaults
+        "revoked_no_mail": (False, "no_consent", *defaults[2:]),
+    }
+
+
+def test_a_table_without_the_consent_column_counts_as_consent_for_now(tmp_path):
+    # TRANSITION (docs/rules.md): profiles without personalization_consent are decided as before
+    inp = make_input({"frequency": 6, "total_spend": 900.0})
+    assert "personalization_consent" not in inp.columns
+    rules = load_rule_file(write(tmp_path, "r.yaml", CONSENT_RULES), field_kinds(inp), SPEC_BLOCKS)
+    d = one(decide(inp, rules, DECIDED_AT))
+    assert d["reason"] == "rule:big_spender" and d["rules_fired"] == ["big_spender", "vip_test"]
+
+
+def test_no_personalization_customers_are_never_posted_to_the_engine(tmp_path):
+    inp = make_input(*({"customer_id": f"c{i}", "personalization_consent": i % 2 == 0} for i in range(10)))
+    rules = load_rule_file(write(tmp_path, "r.yaml", CONSENT_RULES), field_kinds(inp), SPEC_BLOCKS)
+    before = rules.engine._sid
+    out = decide(inp, rules, DECIDED_AT)
+    assert rules.engine._sid - before == 5         # one session per consenting customer only
+    assert (out["reason"] == "no_personalization_consent").sum() == 5
+
+
+# ----------------------------------------------------------------------------------------------- processes
+
+def _mixed(n: int) -> pd.DataFrame:
+    rng = np.random.default_rng(23)
+    rows = [{"customer_id": f"cus_{i:06d}", "frequency": int(rng.integers(0, 8)),
+             "total_spend": float(rng.random() * 1500), "recency_days": float(rng.random() * 400),
+             "cart_abandoned": bool(rng.random() < 0.2), "tenure_days": float(rng.random() * 700),
+             "marketing_consent": bool(rng.random() < 0.9), "personalization_consent": bool(rng.random() < 0.9),
+             "email": None if rng.random() < 0.05 else f"p{i}@example.com"} for i in range(n)]
+    return make_input(*rows)
+
+
+def test_several_processes_give_exactly_the_single_process_result(experiment_rules):
+    inp = _mixed(3000).sample(frac=1.0, random_state=4).reset_index(drop=True)   # ids not sorted: order is kept
+    single = decide(inp, experiment_rules, DECIDED_AT, workers=1)
+    parallel = decide(inp, experiment_rules, DECIDED_AT, workers=2)    # 6 chunks of 375 over two processes
+    pd.testing.assert_frame_equal(parallel, single)
+    assert parallel["customer_id"].tolist() == inp["customer_id"].tolist()
+    # the comparison covers every kind of outcome
+    reasons = set(single["reason"])
+    assert {"no_personalization_consent", "no_consent", "no_email", "no_rule_matched"} <= reasons
+    assert any(r.startswith("holdout:") for r in reasons) and single["variant"].isin(["a", "b"]).any()
+    EmailDecisionsSchema.validate(parallel)
+
+
+def test_worker_counts(monkeypatch):
+    from tailor.decisions import MIN_CUSTOMERS_PER_WORKER, chunk_size, decision_workers, plan_workers
+
+    monkeypatch.setenv("TAILOR_DECISION_WORKERS", "3")
+    assert decision_workers() == 3
+    assert plan_workers(10_000, None) == 1                       # small bases stay in this process
+    assert plan_workers(2 * MIN_CUSTOMERS_PER_WORKER, None) == 2
+    assert plan_workers(1_000_000, None) == 3
+    assert plan_workers(5, 8) == 5 and plan_workers(0, 2) == 1   # explicit counts: at most one per customer
+    monkeypatch.delenv("TAILOR_DECISION_WORKERS")
+    assert decision_workers() == len(__import__("os").sched_getaffinity(0))
+    monkeypatch.setenv("TAILOR_DECISION_WORKERS", "zero")
+    with pytest.raises(ValueError, match="TAILOR_DECISION_WORKERS must be a whole number"):
+        decision_workers()
+    with pytest.raises(ValueError, match="workers must be a whole number"):
+        plan_workers(10, 0)
+    assert chunk_size(1_000_000, 2) == 20_000 and chunk_size(3000, 2) == 375 and chunk_size(1, 2) == 1
+
+
+def test_a_rule_set_travels_to_a_worker_without_its_engine(shipped):
+    import pickle
+
+    shipped.engine   # compiled here
+    copy = pickle.loads(pickle.dumps(shipped))
+    assert copy._engine is None and copy.file_hash == shipped.file_hash
+    inp = make_input({"frequency": 6})
+    pd.testing.assert_frame_equal(decide(inp, copy, DECIDED_AT), decide(inp, shipped, DECIDED_AT))
+    assert copy.engine.name != shipped.engine.name     # its own host and ruleset
+
+
+# ----------------------------------------------------------------------------------------------- reload
+
+def test_a_changed_rule_file_applies_to_the_next_run_in_the_same_process(tmp_path, monkeypatch):
+    """Materialize customer_segments + email_decisions, edit both rule files, materialize again: the second run
+    uses the new files — same process, same Definitions object, nothing re-imported."""
+    from dagster import AssetKey, materialize
+
+    import tailor.definitions
+    from resources.warehouse import DuckDBWarehouse
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    monkeypatch.setenv("TAILOR_RULES_DIR", str(rules))
+    monkeypatch.setenv("TAILOR_WAREHOUSE_PATH", str(tmp_path / "wh.duckdb"))
+    monkeypatch.delenv("SNOWFLAKE_ACCOUNT", raising=False)
+    defs = tailor.definitions.defs                      # built at import, before these rule files existed
+    (rules / "segments.yaml").write_text(SEGMENTS_YAML.read_text())
+    (rules / "email_rules.yaml").write_text(RULES_YAML.read_text())
+
+    ids = ["cus_000001", "cus_000002"]
+    inp = make_input({"customer_id": ids[0], "frequency": 6, "total_spend": 700.0},   # vip
+                     {"customer_id": ids[1], "total_spend": 600.0})                    # vip only with >= 500
+    wh = DuckDBWarehouse(path=str(tmp_path / "wh.duckdb"))
+    profile_cols = ["customer_id", *BASE_PROFILE]
+    wh.write_table("customer_profiles", inp[profile_cols])
+    wh.write_table("customer_features", inp[["customer_id", *BASE_FEATURES]])
+    for table, frame in _joined_tables(ids):
+        wh.write_table(table, frame)
+    keys = [AssetKey("customer_segments"), AssetKey("email_decisions")]
+
+    def run() -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+        # the assets as the Definitions object resolved them, with its resources bound
+        result = materialize([defs.resolve_assets_def(k) for k in keys], selection=keys)
+        assert result.success
+        meta = {e.asset_key.path[-1]: e.materialization.metadata for e in result.get_asset_materialization_events()}
+        decisions = wh.read_table("email_decisions").set_index("customer_id")
+        return wh.read_table("customer_segments"), decisions, meta
+
+    segments, decisions, meta = run()
+    assert sorted(segments.loc[segments["segment"] == "vip", "customer_id"]) == [ids[0]]
+    assert decisions.loc[ids[0], "reason"] == "rule:vip_picks" and decisions.loc[ids[1], "reason"] == "no_rule_matched"
+    old_hash = decisions.loc[ids[0], "rule_file_hash"]
+    assert meta["email_decisions"]["rule_file_hash"].value == old_hash
+
+    # marketing edits both files: vip from 500 EUR, and VIPs get the welcome hero
+    (rules / "segments.yaml").write_text(SEGMENTS_YAML.read_text().replace("total_spend: {gte: 1000}",
+                                                                           "total_spend: {gte: 500}"))
+    new_rules = RULES_YAML.read_text().replace("      hero: hero_vip\n", "      hero: hero_welcome\n")
+    assert new_rules != RULES_YAML.read_text()
+    (rules / "email_rules.yaml").write_text(new_rules)
+
+    segments, decisions, meta = run()
+    assert sorted(segments.loc[segments["segment"] == "vip", "customer_id"]) == ids
+    for cid in ids:
+        assert decisions.loc[cid, "reason"] == "rule:vip_picks"
+        assert json.loads(decisions.loc[cid, "blocks"])["hero"] == "hero_welcome"
+        assert decisions.loc[cid, "rule_file_hash"] == hashlib.sha256(new_rules.encode()).hexdigest() != old_hash
+    assert meta["email_decisions"]["rule_file_hash"].value == decisions.loc[ids[0], "rule_file_hash"]
+    # the Definitions object holds where the rules are (an environment variable), never what they say
+    content = defs.resources["content"]
+    assert "hero_vip" not in repr(content) and "rules_dir" in repr(content)
+
+
+def _joined_tables(ids: list[str]) -> list[tuple[str, pd.DataFrame]]:
+    """The other tables the customer table joins (predictions, recommendations), without values."""
+    from tailor.customer_table import CUSTOMER_TABLES, _joined_columns, schema_kinds
+
+    empty = {"number": lambda n: np.full(n, np.nan), "list": lambda n: ["[]"] * n,
+             "string": lambda n: pd.Series([None] * n, dtype="string"),
+             "boolean": lambda n: pd.Series([None] * n, dtype="boolean"),
+             "datetime": lambda n: pd.Series([pd.NaT] * n, dtype="datetime64[ns]")}
+    out = []
+    for t in CUSTOMER_TABLES[2:]:
+        kinds = schema_kinds(t.module, t.schema)
+        out.append((t.table, pd.DataFrame({"customer_id": ids, **{c: empty[kinds[c]](len(ids)) for c in _joined_columns(t)}})))
+    return out

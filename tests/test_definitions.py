@@ -29,7 +29,7 @@ def test_embedded_default(monkeypatch):
     assert defs.resolve_sensor_def("landing_file_sensor") is not None
     assert defs.resolve_job_def("refresh_from_web_events") is not None
     groups = {defs.resolve_assets_def(k).group_names_by_key[k] for k in defs.resolve_all_asset_keys()}
-    assert groups == {"sources", "profiles", "features", "segments", "personalization", "delivery"}
+    assert groups == {"sources", "profiles", "features", "models", "segments", "personalization", "delivery"}
     for key in defs.resolve_all_asset_keys():
         spec = defs.resolve_assets_def(key).specs_by_key[key]
         assert spec.description, f"{key} has no description"

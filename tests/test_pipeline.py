@@ -61,7 +61,8 @@ def test_every_asset_materialized_and_every_pandera_check_passed(demo):
     assert {
         "crm_customers", "products", "orders", "order_items", "web_events", "email_events", "consent_events",
         "quarantined_rows", "customer_identity_links", "customer_profiles", "customer_features",
-        "customer_segments", "email_decisions", "rendered_emails", "email_sends",
+        "customer_segments", "model_fits", "customer_predictions", "product_recommendations",
+        "segment_membership_history", "email_decisions", "rendered_emails", "email_sends",
     } <= materialized
     checks = result.get_asset_check_evaluations()
     assert len(checks) >= len(materialized)
