@@ -966,16 +966,17 @@ def _json(v: Any) -> str:
     return json.dumps(v, ensure_ascii=False, separators=(",", ":"))
 
 
-def _personalization_allowed(customers: pd.DataFrame) -> np.ndarray | None:
-    """Per row, whether the customer allows personalization (``personalization_consent`` is exactly true), or
-    None when the frame has no such column.
+def _personalization_allowed(customers: pd.DataFrame) -> np.ndarray:
+    """Per row, whether the customer allows personalization (``personalization_consent`` is exactly true).
 
     Only an explicit true counts, like marketing consent: a missing value is no consent (privacy errs on the
-    safe side). TRANSITION: a table without the column is treated as consent for everyone — profiles gain the
-    column in session 2 (docs/internal-spec.md); remove this fallback once they have (docs/rules.md says so).
+    safe side). A frame without the column is an error, not a silent "everyone consents".
     """
     if PERSONALIZATION_CONSENT not in customers.columns:
-        return None
+        raise ValueError(
+            f"the decision input has no {PERSONALIZATION_CONSENT!r} column (customer_profiles provides it); "
+            "without it nobody may be decided on personal data"
+        )
     return np.fromiter((_consented(v) for v in customers[PERSONALIZATION_CONSENT].tolist()), dtype=bool,
                        count=len(customers))
 
@@ -1117,7 +1118,7 @@ def _decide_columns(customers: pd.DataFrame, ruleset: EmailRuleSet) -> dict[str,
     ids = customers["customer_id"].tolist()
     allowed = _personalization_allowed(customers)
     # customers without personalization consent are not posted: no rule may read their data
-    personal = customers if allowed is None or allowed.all() else customers[allowed]
+    personal = customers if allowed.all() else customers[allowed]
     names_read = list(ruleset.fields)
     fired_personal = ruleset.engine.fire_many(
         _facts(personal, names_read, ruleset.fields, {_FACT_MARKER: _FACT_MARKER_VALUE}), owned=True)
@@ -1126,7 +1127,6 @@ def _decide_columns(customers: pd.DataFrame, ruleset: EmailRuleSet) -> dict[str,
         fired: list[tuple[str, ...] | None] = fired_personal   # type: ignore[assignment]
         used = used_personal
     else:
-        assert allowed is not None
         fired, used = [None] * n, ["{}"] * n
         for i, f, u in zip(np.flatnonzero(allowed).tolist(), fired_personal, used_personal):
             fired[i], used[i] = f, u

@@ -34,7 +34,7 @@ DECIDED_AT = datetime(2025, 3, 1, 6, 0, 0)
 
 # A customer in no shipped segment: one order 30 days ago, a year of tenure, a few emails, some opened.
 BASE_PROFILE = {"email": "x@example.com", "first_name": "Ann", "country": "DE", "marketing_consent": True,
-                "suppressed_reason": None}
+                "suppressed_reason": None, "personalization_consent": True}
 BASE_FEATURES = {"order_count": 1, "frequency": 0, "total_spend": 80.0, "monetary_value": 80.0,
                  "recency_days": 30.0, "tenure_days": 365.0, "viewed_not_bought": "[]", "cart_abandoned": False,
                  "abandoned_cart_products": "[]", "top_category": "shoes", "emails_delivered": 4,
@@ -876,13 +876,11 @@ def test_without_personalization_consent_the_defaults_apply_and_nothing_is_read(
     }
 
 
-def test_a_table_without_the_consent_column_counts_as_consent_for_now(tmp_path):
-    # TRANSITION (docs/rules.md): profiles without personalization_consent are decided as before
-    inp = make_input({"frequency": 6, "total_spend": 900.0})
-    assert "personalization_consent" not in inp.columns
+def test_a_table_without_the_consent_column_is_refused_naming_it(tmp_path):
+    inp = make_input({"frequency": 6, "total_spend": 900.0}).drop(columns=["personalization_consent"])
     rules = load_rule_file(write(tmp_path, "r.yaml", CONSENT_RULES), field_kinds(inp), SPEC_BLOCKS)
-    d = one(decide(inp, rules, DECIDED_AT))
-    assert d["reason"] == "rule:big_spender" and d["rules_fired"] == ["big_spender", "vip_test"]
+    with pytest.raises(ValueError, match="no 'personalization_consent' column"):
+        decide(inp, rules, DECIDED_AT)
 
 
 def test_no_personalization_customers_are_never_posted_to_the_engine(tmp_path):

@@ -400,7 +400,7 @@ def warehouse(tmp_path, monkeypatch):
     ids = [f"cus_{i:06d}" for i in range(n)]
     profiles = pd.DataFrame({
         "customer_id": ids, "email": [f"person{i}@example.com" for i in range(n)], "first_name": "Kim",
-        "country": "DE", "marketing_consent": rng.random(n) < 0.85, "suppressed_reason": None,
+        "country": "DE", "marketing_consent": rng.random(n) < 0.85, "suppressed_reason": None, "personalization_consent": True,
     })
     orders = rng.integers(0, 9, n)
     features = pd.DataFrame({
