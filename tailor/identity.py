@@ -12,9 +12,11 @@ rule                  a link between two records when ...
                       compatible as above
 ``fuzzy_name_address`` same country and postcode (the blocking key, plus the first letter of the last *or*
                       the first name, so blocks stay small), compatible first *and* last names (on
-                      accent-folded names; score = their mean Jaro-Winkler similarity), the
-                      same city when both have one, and no contradiction: not both a phone and different
-                      phones (two people with the same name in one postcode are told apart by them)
+                      accent-folded names), the same city when both have one, no contradiction (not both
+                      a phone and different phones), and enough evidence: the Fellegi-Sunter match
+                      probability (score) is at least ``fuzzy_min_match_probability``. A common name in
+                      a dense postcode is weak evidence (another person of that name probably lives
+                      there), a rare name or a rare spelling is strong evidence.
 ===================== ===================================================================================
 
 Guards, so that a merge never bridges two real people:
@@ -66,6 +68,16 @@ class Thresholds:
     max_records_per_key: int = 20  # an e-mail/phone on more records than this is not a person's key
     max_first_names_per_key: int = 3  # ... nor one used by more distinct first names than this
     max_block_size: int = 1_000  # a fuzzy block larger than this is skipped (counted in the stats)
+    # Fellegi-Sunter weighting of a name + address candidate (docs/identity.md "Evidence weighting"):
+    # the prior that another record in the same postcode is the same person is
+    # ``duplicates_per_record / (records in the postcode - 1)``; agreement on a name multiplies the odds by
+    # m / u, u = how often *other* records of the country carry that name (term frequency), m = how often a
+    # person's two records spell it that way (estimated from the exact-e-mail links when there are at least
+    # ``min_links_to_estimate_m`` of them, else the defaults below).
+    duplicates_per_record: float = 0.1  # ~ records per person - 1 in a CRM; the exact rules alone find 0.09 in the demo
+    m_same_spelling: float = 0.9  # P(a person's two records spell a name identically), when not estimated
+    min_links_to_estimate_m: int = 200
+    fuzzy_min_match_probability: float = 0.95  # link only when P(same person | evidence) is at least this
 
 
 THRESHOLDS = Thresholds()
