@@ -21,7 +21,7 @@ from tailor.decisions import (
     plan_workers,
 )
 from tailor.segments import load_segment_definitions
-from tailor.render_context import RenderSettings, build_render_contexts
+from tailor.render_context import RenderSettings, bestsellers_sql, build_render_contexts
 from tailor.rendering import RenderedEmailsSchema, TemplateLibrary, render_emails
 
 GROUP = "personalization"
@@ -98,27 +98,33 @@ def personalization_assets(warehouse_kind: str) -> list:
 
     @asset(
         group_name=GROUP,
-        deps=["email_decisions", "customer_profiles", "customer_features", "products", "orders", "order_items", "customer_identity_links"],
+        deps=["email_decisions", "customer_profiles", "customer_features", "product_recommendations", "products",
+              "orders", "order_items", "customer_identity_links"],  # the last three: bestsellers_sql
         kinds={"mjml", warehouse_kind},
         owners=OWNERS,
         tags={"stage": "personalization"},
         description=(
             "The email of every customer set to send: MJML layout and chosen blocks compiled once per block "
-            "combination, then filled per recipient (name, products) into HTML and a plain-text part."
+            "combination, then filled per recipient (name, products) into HTML and a plain-text part. Personal "
+            "products: viewed-not-bought first, then product_recommendations; the bestsellers block: the shop's "
+            "bestsellers by units sold, minus what the recipient bought (ranked in the warehouse)."
         ),
         check_specs=[schema_check_spec("rendered_emails")],
     )
     def rendered_emails(warehouse: Warehouse, content: MarketingContent) -> MaterializeResult:
         with warehouse.session() as s:
             decisions = s.query("SELECT * FROM email_decisions WHERE send")
-            profiles = s.query("SELECT * FROM customer_profiles")
-            features = s.query("SELECT * FROM customer_features")
+            # only the recipients' rows and the columns the contexts use
+            recipients = "SELECT DISTINCT customer_id FROM email_decisions WHERE send"
+            profiles = s.query("SELECT customer_id, email, first_name FROM customer_profiles "
+                               f"WHERE customer_id IN ({recipients})")
+            features = s.query("SELECT customer_id, viewed_not_bought, abandoned_cart_products FROM customer_features "
+                               f"WHERE customer_id IN ({recipients})")
+            recommendations = s.query("SELECT customer_id, recommendations FROM product_recommendations "
+                                      f"WHERE customer_id IN ({recipients})")
+            # url and image_url are optional in the products contract: the catalogue copes without them
             products = s.query("SELECT * FROM products")
-            order_items = s.query(
-                "SELECT i.order_id, i.product_id, i.quantity, o.status, l.customer_id FROM order_items i "
-                "JOIN orders o ON o.order_id = i.order_id "
-                "JOIN customer_identity_links l ON l.source_record_id = o.customer_ref"
-            )
+            bestsellers = s.query(bestsellers_sql())
         library = TemplateLibrary.load(content.templates_path)
         settings = RenderSettings(
             company_name=content.company_name,
@@ -127,7 +133,9 @@ def personalization_assets(warehouse_kind: str) -> list:
             preferences_base_url=content.preferences_base_url,
             shop_url=content.shop_url,
         )
-        contexts = build_render_contexts(decisions, profiles, features, products, order_items, settings)
+        contexts = build_render_contexts(
+            decisions, profiles, features, products, recommendations, bestsellers, settings
+        )
         rendered = render_emails(decisions, contexts, library)
         warehouse.write_table("rendered_emails", rendered)
         meta = table_metadata(

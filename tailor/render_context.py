@@ -1,14 +1,16 @@
 """Per-recipient render contexts (docs/internal-spec.md, "Render context per recipient").
 
-Heavy work (joins, bestseller ranking, purchase sets, catalogue lookup) is vectorised with pandas and
-done once; the per-customer part is a cheap loop over plain Python lists and dicts.
+One recommender: the personal ``products`` come from the ``product_recommendations`` table
+(tailor/recommendations.py), after the customer's viewed-not-bought products that the recommendations block
+promises first. The ``bestsellers`` block is a different thing — the shop's ranking by units sold, the same for
+everyone — and is ranked in the warehouse by ``bestsellers_sql``. Heavy work is done once (SQL, vectorised
+catalogue); the per-customer part is a cheap loop over plain Python lists and dicts.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,16 +19,15 @@ import pandas as pd
 
 from tailor.rendering import message_key, render_subject, send_mask
 
-__all__ = ["RenderSettings", "build_render_contexts", "MAX_PRODUCTS"]
+__all__ = ["RenderSettings", "build_render_contexts", "bestsellers_sql", "MAX_PRODUCTS", "BESTSELLER_CANDIDATES"]
 
+#: Products per list in a context (every product block shows three).
 MAX_PRODUCTS = 3
+#: Bestsellers considered beyond MAX_PRODUCTS per customer, to make room for the ones they already bought.
+BESTSELLER_CANDIDATES = 20
 REASON_VIEWED = "Because you viewed it"
 REASON_BESTSELLER = "Bestseller"
 REASON_CART = "In your cart"
-
-
-def _reason_category(category: str) -> str:
-    return f"Popular in {category}"
 
 
 @dataclass(frozen=True)
@@ -106,42 +107,125 @@ def _catalogue(products: pd.DataFrame, shop_url: str) -> tuple[dict[str, dict[st
     return catalogue, in_stock
 
 
-def _bestseller_ranking(order_items: pd.DataFrame, products: pd.DataFrame,
-                        in_stock: set[str]) -> tuple[list[str], dict[str, list[str]]]:
-    """In-stock products by units sold (desc, ties by product_id); overall and per category."""
-    items = order_items
-    if "status" in items.columns:
-        items = items[items["status"] == "completed"]
-    if items.empty:
-        return [], {}
-    units = items.groupby("product_id", sort=False)["quantity"].sum().rename("units").reset_index()
-    units = units[units["product_id"].isin(in_stock) & (units["units"] > 0)]
-    units = units.merge(products[["product_id", "category"]].drop_duplicates("product_id", keep="last"),
-                        on="product_id", how="inner")
-    units = units.sort_values(["units", "product_id"], ascending=[False, True], kind="mergesort")
-    overall = units["product_id"].tolist()
-    by_category = {cat: grp["product_id"].tolist() for cat, grp in units.groupby("category", sort=False)}
-    return overall, by_category
+def bestsellers_sql(max_products: int = MAX_PRODUCTS) -> str:
+    """One ``SELECT`` (Snowflake dialect): customer_id, product_id, bestseller_rank — for every customer set to
+    send in email_decisions, the first ``max_products`` shop bestsellers they have not bought, best first
+    (customers without personalization consent get the plain shop ranking: their purchases are not read).
+
+    Bestsellers: in-stock products by units sold in completed orders (desc, ties by product_id) — the same list
+    for everyone, which is what the bestsellers block shows (``#1 Bestseller``...). Only the top
+    ``max_products + BESTSELLER_CANDIDATES`` are considered, so a customer who bought more than
+    BESTSELLER_CANDIDATES of them gets fewer than ``max_products``; that bound keeps the per-customer cross join
+    small whatever the catalogue size.
+    """
+    if isinstance(max_products, bool) or not isinstance(max_products, int) or max_products < 1:
+        raise ValueError(f"bestsellers_sql: max_products must be a whole number >= 1, got {max_products!r}")
+    top = max_products + BESTSELLER_CANDIDATES
+    return f"""
+WITH
+links AS (
+    SELECT DISTINCT source_record_id AS customer_ref, customer_id
+    FROM customer_identity_links
+    WHERE source_record_id IS NOT NULL AND customer_id IS NOT NULL
+),
+stocked AS (
+    SELECT product_id
+    FROM products
+    GROUP BY product_id
+    HAVING MAX(CASE WHEN in_stock THEN 1 ELSE 0 END) = 1
+),
+sold AS (
+    -- refunded or cancelled orders are not sales
+    SELECT oi.product_id, SUM(oi.quantity) AS units
+    FROM order_items oi
+    JOIN orders o ON o.order_id = oi.order_id
+    WHERE o.status = 'completed' AND oi.product_id IS NOT NULL
+    GROUP BY oi.product_id
+    HAVING SUM(oi.quantity) > 0
+),
+top_sellers AS (
+    SELECT product_id, overall_rank
+    FROM (
+        SELECT s.product_id, ROW_NUMBER() OVER (ORDER BY s.units DESC, s.product_id) AS overall_rank
+        FROM sold s
+        JOIN stocked k ON k.product_id = s.product_id
+    ) ranked
+    WHERE overall_rank <= {top}
+),
+recipients AS (
+    -- excluding what someone bought uses their purchase data: only with personalization consent
+    SELECT DISTINCT d.customer_id, COALESCE(p.personalization_consent, FALSE) AS personalized
+    FROM email_decisions d
+    LEFT JOIN customer_profiles p ON p.customer_id = d.customer_id
+    WHERE d.send
+),
+bought AS (
+    -- what a recipient bought among the top sellers (completed orders, as in product_recommendations)
+    SELECT DISTINCT l.customer_id, oi.product_id
+    FROM orders o
+    JOIN links l ON l.customer_ref = o.customer_ref
+    JOIN recipients r ON r.customer_id = l.customer_id AND r.personalized
+    JOIN order_items oi ON oi.order_id = o.order_id
+    JOIN top_sellers t ON t.product_id = oi.product_id
+    WHERE o.status = 'completed'
+),
+not_bought AS (
+    SELECT r.customer_id, t.product_id, t.overall_rank,
+           ROW_NUMBER() OVER (PARTITION BY r.customer_id ORDER BY t.overall_rank) AS rn
+    FROM recipients r
+    CROSS JOIN top_sellers t
+    LEFT JOIN bought b ON b.customer_id = r.customer_id AND b.product_id = t.product_id
+    WHERE b.product_id IS NULL
+)
+SELECT customer_id, product_id, overall_rank AS bestseller_rank
+FROM not_bought
+WHERE rn <= {max_products}
+ORDER BY customer_id, overall_rank
+""".strip()
 
 
-def _purchases(order_items: pd.DataFrame) -> dict[str, set[str]]:
-    """customer_id -> product_ids ever ordered (needs a ``customer_id`` column in order_items)."""
-    if "customer_id" not in order_items.columns:
-        warnings.warn(
-            "order_items has no customer_id column, so already-bought products cannot be excluded from "
-            "recommendations; join orders and customer_identity_links (orders.customer_ref = "
-            "customer_identity_links.source_record_id) and select the customer_id",
-            UserWarning,
-            stacklevel=3,
-        )
-        return {}
-    if order_items.empty:
-        return {}
-    pairs = order_items[["customer_id", "product_id"]].dropna().drop_duplicates()
-    bought: dict[str, set[str]] = {}
-    for cid, pid in zip(pairs["customer_id"], pairs["product_id"], strict=True):
-        bought.setdefault(cid, set()).add(pid)
-    return bought
+def _require(frame: pd.DataFrame, table: str, columns: tuple[str, ...]) -> pd.DataFrame:
+    lower = frame.rename(columns={c: str(c).lower() for c in frame.columns})  # Snowflake returns upper case
+    missing = [c for c in columns if c not in lower.columns]
+    if missing:
+        raise ValueError(f"{table}: missing column(s) {', '.join(missing)} (needed to build render contexts)")
+    return lower
+
+
+def _capitalised(reason: str) -> str:
+    # product_recommendations writes "bought with Rain Jacket" (a phrase for rules and analysts); in the email
+    # the reason is an eyebrow label that starts with a capital, like the other reasons
+    return reason[:1].upper() + reason[1:]
+
+
+def _recommended(recommendations: pd.DataFrame) -> dict[str, list[tuple[str, str]]]:
+    """customer_id -> [(product_id, reason), ...] in the order of product_recommendations (best first)."""
+    recs = _require(recommendations, "product_recommendations", ("customer_id", "recommendations"))
+    out: dict[str, list[tuple[str, str]]] = {}
+    for cid, value in zip(recs["customer_id"], recs["recommendations"], strict=True):
+        try:
+            items = _json_list(value)
+        except ValueError as exc:
+            raise ValueError(f"product_recommendations: customer {cid!r}: recommendations is not JSON ({exc})") from exc
+        pairs: list[tuple[str, str]] = []
+        for i in items:
+            if not isinstance(i, Mapping) or not isinstance(i.get("product_id"), str) \
+                    or not isinstance(i.get("reason"), str) or not i["reason"]:
+                raise ValueError(f"product_recommendations: customer {cid!r}: every recommendation needs a "
+                                 f"product_id and a reason, got {i!r}")
+            pairs.append((i["product_id"], _capitalised(i["reason"])))
+        out[cid] = pairs
+    return out
+
+
+def _bestsellers_by_customer(bestsellers: pd.DataFrame) -> dict[str, list[tuple[str, int]]]:
+    """customer_id -> (product id, shop rank) from the rows of bestsellers_sql (ordered by bestseller_rank)."""
+    rows = _require(bestsellers, "bestsellers query", ("customer_id", "product_id", "bestseller_rank"))
+    rows = rows.sort_values(["customer_id", "bestseller_rank"], kind="stable")
+    out: dict[str, list[tuple[str, int]]] = {}
+    for cid, pid, rank in zip(rows["customer_id"], rows["product_id"], rows["bestseller_rank"], strict=True):
+        out.setdefault(cid, []).append((pid, int(rank)))
+    return out
 
 
 def _default_preheader(blocks: Mapping[str, Any], first_name: str, discount_percent: Any,
@@ -163,14 +247,15 @@ def build_render_contexts(
     profiles: pd.DataFrame,
     features: pd.DataFrame,
     products: pd.DataFrame,
-    order_items: pd.DataFrame,
+    recommendations: pd.DataFrame,
+    bestsellers: pd.DataFrame,
     settings: RenderSettings,
 ) -> dict[str, dict[str, Any]]:
     """Render context for every decision with ``send == True``, keyed by customer_id.
 
-    ``order_items`` is the order_items table; to exclude what a customer already bought it must carry
-    a ``customer_id`` column (join orders + customer_identity_links), and if it carries the order
-    ``status`` only completed orders count as sales for the bestseller ranking.
+    ``features``: customer_id, viewed_not_bought, abandoned_cart_products (customer_features);
+    ``recommendations``: customer_id, recommendations (product_recommendations);
+    ``bestsellers``: the rows of ``bestsellers_sql()``. Customers missing from any of them get empty lists.
     """
     send = decisions.loc[send_mask(decisions), ["customer_id", "campaign_id", "subject", "blocks", "params"]]
     duplicated = send["customer_id"][send["customer_id"].duplicated()]
@@ -179,59 +264,45 @@ def build_render_contexts(
                          "render contexts are keyed by customer_id (one campaign per run)")
 
     profile_cols = profiles[["customer_id", "email", "first_name"]].drop_duplicates("customer_id")
-    feature_cols = [c for c in ("viewed_not_bought", "abandoned_cart_products", "top_category") if c in features]
+    feature_cols = [c for c in ("viewed_not_bought", "abandoned_cart_products") if c in features]
     merged = send.merge(profile_cols, on="customer_id", how="left")
     merged = merged.merge(features[["customer_id", *feature_cols]].drop_duplicates("customer_id"),
                           on="customer_id", how="left")
-    for col in ("viewed_not_bought", "abandoned_cart_products", "top_category"):
+    for col in ("viewed_not_bought", "abandoned_cart_products"):
         if col not in merged:
             merged[col] = None
 
     catalogue, in_stock = _catalogue(products, settings.shop_url)
-    overall, by_category = _bestseller_ranking(order_items, products, in_stock)
-    purchased_by_customer = _purchases(order_items)
-    no_purchases: set[str] = set()
+    recommended_by_customer = _recommended(recommendations)
+    bestsellers_by_customer = _bestsellers_by_customer(bestsellers)
+    nothing: list[Any] = []
 
     def item(pid: str, reason: str) -> dict[str, Any]:
         return {**catalogue[pid], "reason": reason}
 
     contexts: dict[str, dict[str, Any]] = {}
-    for cid, campaign_id, subject_tpl, blocks_json, params_json, email, first_name, viewed_json, cart_json, top_cat in zip(
+    for cid, campaign_id, subject_tpl, blocks_json, params_json, email, first_name, viewed_json, cart_json in zip(
         merged["customer_id"], merged["campaign_id"], merged["subject"], merged["blocks"], merged["params"],
         merged["email"], merged["first_name"], merged["viewed_not_bought"], merged["abandoned_cart_products"],
-        merged["top_category"], strict=True,
+        strict=True,
     ):
-        bought = purchased_by_customer.get(cid, no_purchases)
-
-        # Recommendations: viewed-not-bought, then bestsellers of the top category, then overall bestsellers.
+        # Recommendations block: what the customer viewed and did not buy (customer_features excludes purchases),
+        # then product_recommendations in its order. In stock is checked again here because the catalogue, not
+        # the recommender, decides what a product card can show; a product appears once, with its first reason.
         recommended: list[dict[str, Any]] = []
         chosen: set[str] = set()
-        for pid in _json_list(viewed_json):
+        candidates = [(pid, REASON_VIEWED) for pid in _json_list(viewed_json)]
+        candidates += recommended_by_customer.get(cid, nothing)
+        for pid, reason in candidates:
             if len(recommended) == MAX_PRODUCTS:
                 break
-            if pid in in_stock and pid not in bought and pid not in chosen:
-                recommended.append(item(pid, REASON_VIEWED))
+            if pid in in_stock and pid not in chosen:
+                recommended.append(item(pid, reason))
                 chosen.add(pid)
-        category = _str_or_none(top_cat)
-        if category is not None and len(recommended) < MAX_PRODUCTS:
-            reason = _reason_category(category)
-            for pid in by_category.get(category, ()):
-                if len(recommended) == MAX_PRODUCTS:
-                    break
-                if pid not in bought and pid not in chosen:
-                    recommended.append(item(pid, reason))
-                    chosen.add(pid)
-        bestsellers: list[dict[str, Any]] = []
-        for pid in overall:
-            if len(bestsellers) == MAX_PRODUCTS and len(recommended) == MAX_PRODUCTS:
-                break
-            if pid in bought:
-                continue
-            if len(bestsellers) < MAX_PRODUCTS:
-                bestsellers.append(item(pid, REASON_BESTSELLER))
-            if len(recommended) < MAX_PRODUCTS and pid not in chosen:
-                recommended.append(item(pid, REASON_BESTSELLER))
-                chosen.add(pid)
+
+        # the shop's rank, not the place in this customer's list: "#3 Bestseller" is true for everyone
+        best = [{**item(pid, REASON_BESTSELLER), "rank": rank} for pid, rank in bestsellers_by_customer.get(cid, nothing)
+                if pid in in_stock][:MAX_PRODUCTS]
 
         cart: list[dict[str, Any]] = []
         seen_cart: set[str] = set()
@@ -255,7 +326,7 @@ def build_render_contexts(
             "subject": "",
             "products": recommended,
             "cart_products": cart,
-            "bestsellers": bestsellers,
+            "bestsellers": best,
             "discount_percent": discount_percent,
             "discount_code": params.get("discount_code"),
             "unsubscribe_url": _with_key(settings.unsubscribe_base_url, key),

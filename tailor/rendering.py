@@ -61,7 +61,8 @@ __all__ = [
 
 SLOTS: tuple[str, ...] = ("hero", "main", "offer", "note")
 
-PRODUCT_FIELDS: tuple[str, ...] = ("product_id", "name", "price", "currency", "url", "image_url", "reason")
+PRODUCT_FIELDS: tuple[str, ...] = ("product_id", "name", "price", "currency", "url", "image_url", "reason",
+                                   "rank")  # rank: the shop's bestseller rank (bestsellers only)
 _PRODUCT_LISTS = ("products", "cart_products", "bestsellers")
 
 # Render context (docs/internal-spec.md) plus ``shop_url`` (storefront root used by call-to-action buttons).
@@ -471,7 +472,7 @@ _SAMPLE_CONTEXTS: tuple[dict[str, Any], ...] = (
         "campaign_id": "sample", "subject": "Sample", "preheader": "Sample preheader",
         "products": [_sample_product(i, "Because you viewed it") for i in (1, 2, 3)],
         "cart_products": [_sample_product(i, "In your cart") for i in (4, 5)],
-        "bestsellers": [_sample_product(i, "Bestseller") for i in (6, 7, 8)],
+        "bestsellers": [{**_sample_product(i, "Bestseller"), "rank": i - 5} for i in (6, 7, 8)],
         "discount_percent": 10, "discount_code": "SAMPLE10",
         "unsubscribe_url": "https://shop.example/unsubscribe?m=0", "preferences_url": "https://shop.example/p?m=0",
         "company_name": "Tailor Shop", "company_address": "Main St 1, Berlin", "shop_url": "https://shop.example",

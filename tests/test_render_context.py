@@ -1,16 +1,25 @@
-"""Tests for tailor.render_context with hand-made tiny frames."""
+"""Tests for tailor.render_context with hand-made tiny frames.
+
+Catalogue: P1 Trail Running Shoe, P3 Wool Socks, P4 Leather Boots, P5 Sold-out Sneaker (OUT OF STOCK) — Shoes;
+P2 Rain Jacket (Outerwear), P6 Canvas Tote (Bags), P7 Beanie (Accessories, no url).
+
+Completed units sold: P6 11 (O1 10 + O9 1), P3 6, P4 5, P7 3, P1 2; P5 (50) is out of stock, P2's 100 units were
+refunded and Anna's P6 order was cancelled -> bestsellers P6, P3, P4, P7, P1.
+Bought (completed): Anna (cus_1, through her shop ref) P3; Ben (cus_2) P6, P4.
+"""
 
 from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from tailor.render_context import RenderSettings, build_render_contexts
+from tailor.render_context import RenderSettings, bestsellers_sql, build_render_contexts
 from tailor.rendering import TemplateLibrary, message_key, render_emails
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "email_templates"
@@ -42,25 +51,64 @@ def products_frame() -> pd.DataFrame:
     return frame
 
 
-def order_items_frame() -> pd.DataFrame:
-    # (order_id, customer_id, status, product_id, quantity)
+def order_tables() -> dict[str, pd.DataFrame]:
+    """orders, order_items and customer_identity_links behind the bestseller ranking."""
+    # (order_id, customer_ref, status, product_id, quantity)
     rows = [
-        ("O1", "cus_9", "completed", "P6", 10),
-        ("O2", "cus_9", "completed", "P3", 5),
-        ("O3", "cus_1", "completed", "P3", 1),  # Anna bought the socks
-        ("O4", "cus_9", "completed", "P4", 4),
-        ("O5", "cus_9", "completed", "P7", 3),
-        ("O6", "cus_9", "completed", "P1", 2),
-        ("O7", "cus_9", "completed", "P5", 50),  # bestseller but out of stock
-        ("O8", "cus_9", "refunded", "P2", 100),  # refunded: does not count as sold
-        ("O9", "cus_2", "completed", "P6", 1),
-        ("O9", "cus_2", "completed", "P4", 1),
+        ("O1", "crm-9", "completed", "P6", 10),
+        ("O2", "crm-9", "completed", "P3", 5),
+        ("O3", "shop-1", "completed", "P3", 1),  # Anna bought the socks (shop account, linked to cus_1)
+        ("O4", "crm-9", "completed", "P4", 4),
+        ("O5", "crm-9", "completed", "P7", 3),
+        ("O6", "crm-9", "completed", "P1", 2),
+        ("O7", "crm-9", "completed", "P5", 50),  # bestseller but out of stock
+        ("O8", "crm-9", "refunded", "P2", 100),  # refunded: not sold
+        ("O9", "crm-2", "completed", "P6", 1),
+        ("O9", "crm-2", "completed", "P4", 1),
+        ("O10", "crm-1", "cancelled", "P6", 1),  # cancelled: Anna did not buy the tote
     ]
-    frame = pd.DataFrame(rows, columns=["order_id", "customer_id", "status", "product_id", "quantity"])
-    frame["line_no"] = frame.groupby("order_id").cumcount() + 1
-    frame["unit_price"] = 10.0
-    frame["line_total"] = frame["unit_price"] * frame["quantity"]
-    return frame
+    frame = pd.DataFrame(rows, columns=["order_id", "customer_ref", "status", "product_id", "quantity"])
+    orders = frame[["order_id", "customer_ref", "status"]].drop_duplicates("order_id").reset_index(drop=True)
+    items = frame[["order_id", "product_id", "quantity"]].copy()
+    items["line_no"] = items.groupby("order_id").cumcount() + 1
+    links = pd.DataFrame({
+        "source": ["crm", "shop", "crm", "crm"],
+        "source_record_id": ["crm-1", "shop-1", "crm-2", "crm-9"],
+        "customer_id": ["cus_1", "cus_1", "cus_2", "cus_9"],
+    })
+    return {"orders": orders, "order_items": items, "customer_identity_links": links}
+
+
+def bestsellers_frame() -> pd.DataFrame:
+    """What bestsellers_sql() returns for these tables (asserted in test_bestsellers_sql_hand_checked)."""
+    rows = [("cus_1", "P6", 1), ("cus_1", "P4", 3), ("cus_1", "P7", 4),   # P3 (#2) bought
+            ("cus_2", "P3", 2), ("cus_2", "P7", 4), ("cus_2", "P1", 5),   # P6 (#1), P4 (#3) bought
+            ("cus_3", "P6", 1), ("cus_3", "P3", 2), ("cus_3", "P4", 3)]
+    return pd.DataFrame(rows, columns=["customer_id", "product_id", "bestseller_rank"])
+
+
+def recommendations_frame() -> pd.DataFrame:
+    """product_recommendations as tailor/recommendations.py writes it (cus_3 has no row)."""
+    def recs(*items):
+        return json.dumps([{"product_id": pid, "reason": reason, "source": source, "anchor_product_id": anchor}
+                           for pid, reason, source, anchor in items])
+
+    return pd.DataFrame({
+        "customer_id": ["cus_1", "cus_2", "cus_4"],
+        "as_of": pd.Timestamp("2025-03-01"),
+        "recommended_products": ['["P1","P4","P6"]', '["P5","P3","P1","P7"]', '["P2"]'],
+        "recommendations": [
+            recs(("P1", "viewed with Rain Jacket", "viewed_with", "P2"),  # also viewed: shown once, as viewed
+                 ("P4", "bought with Wool Socks", "bought_with", "P3"),
+                 ("P6", "popular in Bags", "popular", None)),
+            recs(("P5", "popular in Shoes", "popular_in_category", None),  # out of stock since
+                 ("P3", "popular in Shoes", "popular_in_category", None),
+                 ("P1", "popular in Shoes", "popular_in_category", None),
+                 ("P7", "popular in Accessories", "popular", None)),
+            recs(("P2", "popular in Outerwear", "popular", None)),
+        ],
+        "recommendation_count": [3, 4, 1],
+    })
 
 
 def profiles_frame() -> pd.DataFrame:
@@ -77,7 +125,6 @@ def features_frame() -> pd.DataFrame:
         "customer_id": ["cus_1", "cus_2", "cus_4"],
         "viewed_not_bought": ['["P5", "P9", "P2", "P1"]', "[]", '["P1"]'],
         "abandoned_cart_products": ['["P5", "P6"]', "[]", "[]"],
-        "top_category": ["Shoes", "Shoes", None],
     })
 
 
@@ -96,10 +143,16 @@ def decisions_frame() -> pd.DataFrame:
     ])
 
 
+def build(decisions=None, recommendations=None, settings=SETTINGS) -> dict:
+    return build_render_contexts(
+        decisions_frame() if decisions is None else decisions, profiles_frame(), features_frame(), products_frame(),
+        recommendations_frame() if recommendations is None else recommendations, bestsellers_frame(), settings,
+    )
+
+
 @pytest.fixture(scope="module")
 def contexts() -> dict:
-    return build_render_contexts(decisions_frame(), profiles_frame(), features_frame(), products_frame(),
-                                 order_items_frame(), SETTINGS)
+    return build()
 
 
 def ids_and_reasons(items: list[dict]) -> list[tuple[str, str]]:
@@ -110,36 +163,42 @@ def test_only_send_true_customers_get_a_context(contexts: dict) -> None:
     assert list(contexts) == ["cus_1", "cus_2", "cus_3"]
 
 
-def test_viewed_not_bought_first_then_category_bestsellers(contexts: dict) -> None:
-    # P5 out of stock and P9 unknown are skipped; P3 (Shoes bestseller) was bought by Anna
+def test_viewed_not_bought_first_then_product_recommendations(contexts: dict) -> None:
+    # viewed: P5 out of stock and P9 unknown are skipped; recommendations: P1 is already there (as viewed)
     assert ids_and_reasons(contexts["cus_1"]["products"]) == [
         ("P2", "Because you viewed it"),
         ("P1", "Because you viewed it"),
-        ("P4", "Popular in Shoes"),
+        ("P4", "Bought with Wool Socks"),
     ]
 
 
-def test_category_then_global_bestsellers_excluding_purchases(contexts: dict) -> None:
-    # Ben bought P6 and P4; Shoes ranking is P3 (6 units), P4 (5), P1 (2); P5 is out of stock
+def test_recommendations_in_their_order_in_stock_only(contexts: dict) -> None:
+    # nothing viewed; P5 went out of stock after product_recommendations ran
     assert ids_and_reasons(contexts["cus_2"]["products"]) == [
         ("P3", "Popular in Shoes"),
         ("P1", "Popular in Shoes"),
-        ("P7", "Bestseller"),
+        ("P7", "Popular in Accessories"),
     ]
 
 
-def test_customer_without_features_gets_global_bestsellers(contexts: dict) -> None:
+def test_customer_without_features_or_recommendations(contexts: dict) -> None:
     cleo = contexts["cus_3"]
-    assert ids_and_reasons(cleo["products"]) == [("P6", "Bestseller"), ("P3", "Bestseller"), ("P4", "Bestseller")]
+    assert cleo["products"] == [] and cleo["cart_products"] == []
+    assert ids_and_reasons(cleo["bestsellers"]) == [("P6", "Bestseller"), ("P3", "Bestseller"), ("P4", "Bestseller")]
     assert cleo["first_name"] == "there"
     assert cleo["subject"] == "Welcome, there"
 
 
-def test_bestsellers_rank_by_units_completed_orders_only(contexts: dict) -> None:
-    # P2 had 100 refunded units, P5 is out of stock: neither is a bestseller
-    assert [p["product_id"] for p in contexts["cus_3"]["bestsellers"]] == ["P6", "P3", "P4"]
-    assert [p["product_id"] for p in contexts["cus_1"]["bestsellers"]] == ["P6", "P4", "P7"]  # P3 bought
-    assert all(p["reason"] == "Bestseller" for p in contexts["cus_1"]["bestsellers"])
+def test_bestsellers_per_customer_in_rank_order(contexts: dict) -> None:
+    assert [p["product_id"] for p in contexts["cus_1"]["bestsellers"]] == ["P6", "P4", "P7"]
+    assert [p["product_id"] for p in contexts["cus_2"]["bestsellers"]] == ["P3", "P7", "P1"]
+    # the shop's rank travels with each product ("#2 Bestseller" means the same for everyone)
+    assert [p["rank"] for p in contexts["cus_2"]["bestsellers"]] == [2, 4, 5]
+    # the rows may come back unordered (a warehouse without ORDER BY guarantees): bestseller_rank decides
+    shuffled = bestsellers_frame().iloc[::-1]
+    ctx = build_render_contexts(decisions_frame(), profiles_frame(), features_frame(), products_frame(),
+                                recommendations_frame(), shuffled, SETTINGS)
+    assert [p["product_id"] for p in ctx["cus_1"]["bestsellers"]] == ["P6", "P4", "P7"]
 
 
 def test_product_shape_and_values(contexts: dict) -> None:
@@ -173,18 +232,68 @@ def test_cart_params_urls_and_settings(contexts: dict) -> None:
 def test_base_url_with_query_string() -> None:
     settings = RenderSettings(unsubscribe_base_url="https://shop.example/u?lang=de",
                               preferences_base_url="https://shop.example/p")
-    ctx = build_render_contexts(decisions_frame().iloc[:1], profiles_frame(), features_frame(), products_frame(),
-                                order_items_frame(), settings)
+    ctx = build(decisions=decisions_frame().iloc[:1], settings=settings)
     assert ctx["cus_1"]["unsubscribe_url"] == f"https://shop.example/u?lang=de&m={message_key(CAMPAIGN, 'cus_1')}"
 
 
-def test_order_items_without_customer_id_warns_and_cannot_exclude_purchases() -> None:
-    items = order_items_frame().drop(columns=["customer_id"])
-    with pytest.warns(UserWarning, match="order_items has no customer_id column"):
-        ctx = build_render_contexts(decisions_frame(), profiles_frame(), features_frame(), products_frame(), items,
-                                    SETTINGS)
-    # Anna's bought socks (P3) are no longer known as bought
-    assert ids_and_reasons(ctx["cus_1"]["products"])[2] == ("P3", "Popular in Shoes")
+def test_bad_recommendations_are_a_clear_error() -> None:
+    broken = recommendations_frame()
+    broken.loc[1, "recommendations"] = '[{"product_id": "P3"'
+    with pytest.raises(ValueError, match="product_recommendations: customer 'cus_2': recommendations is not JSON"):
+        build(recommendations=broken)
+    broken.loc[1, "recommendations"] = '[{"product_id": "P3"}]'
+    with pytest.raises(ValueError, match="customer 'cus_2': every recommendation needs a product_id and a reason"):
+        build(recommendations=broken)
+    with pytest.raises(ValueError, match=r"product_recommendations: missing column\(s\) recommendations"):
+        build(recommendations=recommendations_frame().drop(columns=["recommendations"]))
+
+
+def write_bestseller_tables(write) -> None:
+    decisions = decisions_frame()[["customer_id", "send"]]
+    profiles = pd.DataFrame({"customer_id": decisions["customer_id"], "personalization_consent": True})
+    for name, df in {**order_tables(), "products": products_frame(), "email_decisions": decisions,
+                     "customer_profiles": profiles}.items():
+        write(name, df)
+
+
+def test_bestsellers_sql_hand_checked(warehouse) -> None:
+    write_bestseller_tables(warehouse.write_table)
+    assert warehouse.query(bestsellers_sql()).to_dict("records") == bestsellers_frame().to_dict("records")
+    # one each: the top seller each recipient has not bought
+    one = warehouse.query(bestsellers_sql(1))
+    assert list(zip(one["customer_id"], one["product_id"], strict=True)) == [
+        ("cus_1", "P6"), ("cus_2", "P3"), ("cus_3", "P6")]
+    with pytest.raises(ValueError, match="max_products must be a whole number >= 1, got 0"):
+        bestsellers_sql(0)
+
+
+def test_bestsellers_ignore_purchases_of_customers_without_personalization_consent(warehouse) -> None:
+    write_bestseller_tables(warehouse.write_table)
+    warehouse.execute("UPDATE customer_profiles SET personalization_consent = FALSE WHERE customer_id = 'cus_2'")
+    rows = warehouse.query(bestsellers_sql())
+    # cus_2 bought P6 (#1) and P4 (#3), but may not be profiled: the plain shop ranking
+    assert rows[rows["customer_id"] == "cus_2"]["product_id"].tolist() == ["P6", "P3", "P4"]
+    assert rows[rows["customer_id"] == "cus_1"]["product_id"].tolist() == ["P6", "P4", "P7"]
+
+
+def test_bestsellers_sql_runs_unchanged_on_snowflake_through_fakesnow() -> None:
+    fakesnow = pytest.importorskip("fakesnow")
+    import snowflake.connector
+    import snowflake.connector.pandas_tools
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        with fakesnow.patch():
+            conn = snowflake.connector.connect(database="tailor", schema="analytics")
+            write_bestseller_tables(lambda name, df: snowflake.connector.pandas_tools.write_pandas(
+                conn, df, name, auto_create_table=True, use_logical_type=True, quote_identifiers=False))
+            cur = conn.cursor()
+            cur.execute(bestsellers_sql())
+            raw = cur.fetch_pandas_all()
+            conn.close()
+    raw.columns = [c.lower() for c in raw.columns]
+    assert list(zip(raw["customer_id"], raw["product_id"], raw["bestseller_rank"].astype(int), strict=True)) == \
+        list(bestsellers_frame().itertuples(index=False, name=None))
 
 
 def test_contexts_render_end_to_end(contexts: dict) -> None:
@@ -195,9 +304,11 @@ def test_contexts_render_end_to_end(contexts: dict) -> None:
     assert anna["subject"] == "Anna, picked for you"
     for name in ("Rain Jacket", "Trail Running Shoe", "Leather Boots"):
         assert name in anna["html"] and name in anna["text"]
+    assert "Bought with Wool Socks" in anna["html"] and "Bought with Wool Socks" in anna["text"]
     assert "VIP10" in anna["html"]
     assert contexts["cus_1"]["unsubscribe_url"] in anna["text"]
-    assert "Canvas Tote" in out.iloc[2]["html"]  # bestsellers block for Cleo
+    cleo = out.iloc[2]["html"]  # bestsellers block
+    assert "#1 Bestseller" in cleo and cleo.index("Canvas Tote") < cleo.index("Wool Socks") < cleo.index("Leather Boots")
     assert library.compile_count == 3
 
 
@@ -213,17 +324,20 @@ def test_build_10000_contexts_fast() -> None:
         "image_url": [f"https://cdn.shop.example/{p}.jpg" for p in pids],
     })
     cids = [f"cus_{i:06d}" for i in range(n_customers)]
-    n_items = 60_000
-    order_items = pd.DataFrame({
-        "order_id": [f"O{i // 2}" for i in range(n_items)],
-        "customer_id": rng.choice(cids, n_items), "status": "completed",
-        "product_id": rng.choice(pids, n_items), "quantity": rng.integers(1, 4, n_items),
+    stocked = [p for p, ok in zip(pids, products["in_stock"], strict=True) if ok]
+    reasons = ["bought with Product 1", "viewed with Product 2", "popular in Cat3", "popular in Cat4"]
+    recommendations = pd.DataFrame({
+        "customer_id": cids,
+        "recommendations": [json.dumps([{"product_id": str(p), "reason": reasons[j % 4], "source": "popular",
+                                         "anchor_product_id": None}
+                                        for j, p in enumerate(rng.choice(stocked, 5, replace=False))]) for _ in cids],
     })
+    bestsellers = pd.DataFrame({"customer_id": np.repeat(cids, 3), "product_id": stocked[:3] * n_customers,
+                                "bestseller_rank": [1, 2, 3] * n_customers})
     features = pd.DataFrame({
         "customer_id": cids,
         "viewed_not_bought": [json.dumps(list(rng.choice(pids, rng.integers(0, 6)))) for _ in cids],
         "abandoned_cart_products": [json.dumps(list(rng.choice(pids, rng.integers(0, 3)))) for _ in cids],
-        "top_category": [f"Cat{i % 12}" if i % 5 else None for i in range(n_customers)],
     })
     profiles = pd.DataFrame({"customer_id": cids, "email": [f"{c}@example.com" for c in cids],
                              "first_name": [f"Name{i}" for i in range(n_customers)]})
@@ -234,9 +348,12 @@ def test_build_10000_contexts_fast() -> None:
         "params": '{"discount_percent": 10, "discount_code": "SPRING10"}',
     })
     start = time.perf_counter()
-    contexts = build_render_contexts(decisions, profiles, features, products, order_items, SETTINGS)
+    contexts = build_render_contexts(decisions, profiles, features, products, recommendations, bestsellers,
+                                     SETTINGS)
     elapsed = time.perf_counter() - start
     print(f"\nbuild_render_contexts: {len(contexts):,} contexts in {elapsed:.2f} s")
     assert len(contexts) == 9_000
+    # 5 distinct in-stock recommendations each (the recommender's promise): always 3 products
     assert all(len(c["products"]) == 3 for c in contexts.values())
+    assert all(len(c["bestsellers"]) == 3 for c in contexts.values())
     assert elapsed < 3.0
