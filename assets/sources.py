@@ -81,7 +81,8 @@ def _source_asset(contract: SourceContract, warehouse_kind: str):
         repeats = key_repeats(warehouse, contract)
         for table in tables:
             # Every row passed the contract in SQL; pandera re-checks every new row of a small run and a seeded
-            # sample of PANDERA_ROWS_PER_FILE rows per file of a big one. Key uniqueness: SQL over the whole table.
+            # sample of PANDERA_ROWS_PER_RUN rows per source and run, shared by its files (at least
+            # PANDERA_MIN_ROWS_PER_FILE each). Key uniqueness: SQL over the whole table.
             checked = report.samples(table)
             if checked.empty:
                 checked = empty_table(contract, table)

@@ -11,10 +11,12 @@ local, in-memory DuckDB does the heavy part for every file: the NDJSON lines are
 string column (zero-copy over the file's bytes, so physical line numbers are exact), JSON fields are pulled
 out with ``json_extract_string`` as text, and one generated SQL statement types every column and gives each
 row its reason (NULL for a good row). Only lines DuckDB cannot parse as JSON go through Python's ``json``,
-to word the reason. CSV files are read by Python's csv module (C code; exact line numbers even with quoted
-newlines), then typed by the same SQL. Good rows are written to a Parquet file; the warehouse loads it
-(``append_parquet``: DuckDB reads it natively; on Snowflake it goes through ``write_pandas``, which stages
-Parquet and runs COPY INTO — see docs/data-contracts.md, "Ingestion at scale").
+to word the reason (and lines with a bare NaN/Infinity, which DuckDB would accept). Files are parsed on
+several threads at once, one single-threaded DuckDB each (PARSE_WORKERS). CSV files are read by Python's csv
+module (C code; exact line numbers even with quoted newlines), then typed by the same SQL. Good rows are
+written to a Parquet file; the warehouse loads it (``append_parquet``: DuckDB reads it natively; on Snowflake
+it goes through ``write_pandas``, which stages Parquet and runs COPY INTO — see docs/data-contracts.md,
+"Ingestion at scale").
 
 Files are tracked by path and content hash in the ``landing_files`` manifest: unchanged files are skipped,
 new ones are loaded, and a changed file replaces every row of its earlier version. Deduplication of event
@@ -27,7 +29,9 @@ import csv
 import hashlib
 import io
 import json
+import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -49,15 +53,29 @@ MANIFEST_COLUMNS = [
 ]
 QUARANTINE_COLUMNS = ["source", "file", "line", "raw", "reason"]
 DUPLICATE_COLUMNS = ["source", "file", "line", "key", "first_file", "first_line", "content_differs"]
-# Pandera checks every new row when a run brings at most this many, else a seeded sample of this many per
-# file: every row has already passed the same rules in SQL, pandera is the independent second look.
-PANDERA_ROWS_PER_FILE = 50_000
+# Pandera checks every new row of a file when the run's budget allows, else a seeded sample: the budget is
+# PANDERA_ROWS_PER_RUN rows per source and run, shared by its files (never fewer than PANDERA_MIN_ROWS_PER_FILE
+# each). Every row has already passed the same rules in SQL, pandera is the independent second look; the
+# samples are held as DataFrames until the run ends, so a fixed 50k per file cost 5M rows (~3 GB) at 1M
+# customers.
+PANDERA_ROWS_PER_RUN = 200_000
+PANDERA_MIN_ROWS_PER_FILE = 2_000
+PANDERA_ROWS_PER_FILE = 50_000  # a single file parsed on its own (parse_landing_file's default)
+# Files are parsed by this many threads at once, each with its own single-threaded DuckDB (which releases the
+# GIL): a file of 200k lines is too small for DuckDB to spread one query over the cores itself.
+PARSE_WORKERS = max(1, min(4, os.cpu_count() or 1))
+# Each parse connection's own cap (its tables are one file's rows; above it DuckDB spills to the temp folder).
+PARSE_MEMORY_LIMIT = "1GB"
 _TRUE = ("true", "1", "yes", "y", "t")
 _FALSE = ("false", "0", "no", "n", "f")
 # What Python's datetime.fromisoformat reads (the documented rule), minus its exotic forms; TRY_CAST does
 # the calendar check (2025-02-30 fails), the pattern keeps out what DuckDB alone would accept ('infinity').
 _ISO_TIMESTAMP = r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}([.,]\d{1,9})?)?)?\s*([Zz]|[+-]\d{2}(:?\d{2})?)?"
 _DECIMAL = r"[+-]?\d+(\.\d+)?"
+# DuckDB's JSON reader accepts NaN, Infinity and -Infinity as numbers; JSON (RFC 8259) has no such values. A
+# line holding one of the words outside a string (strings are cut out first) goes to the Python fallback.
+_JSON_STRING = r'"(?:[^"\\]|\\.)*"'
+_NON_JSON_NUMBER = f"regexp_matches(regexp_replace(text, '{_JSON_STRING}', '', 'g'), 'NaN|Infinity')"
 
 
 class QuarantineSchema(pa.DataFrameModel):
@@ -96,7 +114,7 @@ class ParsedFile:
     parquet: dict[str, Path]  # valid rows per warehouse table (not yet deduplicated across files)
     rows_valid: int  # rows that passed the contract (main table)
     quarantined: pd.DataFrame
-    samples: dict[str, pd.DataFrame]  # rows for pandera: all of them, or a seeded sample (PANDERA_ROWS_PER_FILE)
+    samples: dict[str, pd.DataFrame]  # rows for pandera: all of them, or a seeded sample (see PANDERA_ROWS_PER_RUN)
     stamp: str = ""  # size:mtime_ns when parsed; an unchanged stamp spares hashing the file next time
     rows_duplicate: int = 0  # set when loaded: valid rows whose key was already loaded
     duplicates: pd.DataFrame | None = None  # a few of them, with where they first appeared
@@ -275,13 +293,17 @@ def _ndjson_lines(data: bytes, file: str) -> pa_arrow.Table:
     return pa_arrow.table({"line": pa_arrow.array(np.arange(1, n + 1, dtype=np.int64)), "text": texts})
 
 
+def _reject_constant(word: str) -> Any:
+    raise ValueError(f"{word} is not a JSON value (JSON has no NaN or Infinity; send null or a string)")
+
+
 def _json_problem(line: str) -> str:
     """Why DuckDB could not read a line as a JSON object, in Python's words (the per-line fallback)."""
     try:
-        value = json.loads(line)
+        value = json.loads(line, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         return f"not valid JSON: {exc.msg} at column {exc.colno}"
-    except ValueError as exc:  # pragma: no cover - e.g. a number too large for Python
+    except ValueError as exc:  # NaN/Infinity, or e.g. a number too large for Python
         return f"not valid JSON: {exc}"
     if isinstance(value, dict):
         return "not strict JSON (NaN, Infinity or similar are not allowed)"
@@ -349,8 +371,13 @@ def _trimmed(expr: str) -> str:
     return f"NULLIF(trim({expr}), '')"  # blanks at either end are no data; an empty value is missing
 
 
-def _connect() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
+def _connect(threads: int | None = None, temp_dir: Path | None = None) -> duckdb.DuckDBPyConnection:
+    config: dict[str, Any] = {"memory_limit": PARSE_MEMORY_LIMIT}
+    if threads:
+        config["threads"] = threads
+    if temp_dir is not None:
+        config["temp_directory"] = str(temp_dir)  # not DuckDB's default '.tmp' in the working directory
+    con = duckdb.connect(config=config)
     con.execute("SET TimeZone = 'UTC'")
     con.register("_cur_df", pd.DataFrame(list(currency_minor_units().items()), columns=["code", "minor_units"]))
     con.execute("CREATE TABLE _cur AS SELECT code, minor_units::INTEGER AS minor_units FROM _cur_df")
@@ -358,19 +385,21 @@ def _connect() -> duckdb.DuckDBPyConnection:
 
 
 def parse_landing_file(
-    contract: SourceContract, path: Path, file: str, out_dir: Path, fx_rates: pd.DataFrame | None = None
+    contract: SourceContract, path: Path, file: str, out_dir: Path, fx_rates: pd.DataFrame | None = None,
+    sample_rows: int = PANDERA_ROWS_PER_FILE, threads: int | None = None,
 ) -> ParsedFile:
     """Parse one file of ``contract``; ``file`` is its name relative to the landing folder.
 
     Valid rows go to Parquet files in ``out_dir``; ``fx_rates`` (rate_date, currency, eur_per_unit) is
-    needed for orders (a non-EUR order without a rate on or before its UTC date is quarantined).
+    needed for orders (a non-EUR order without a rate on or before its UTC date is quarantined). At most
+    ``sample_rows`` valid rows per table are kept for pandera; ``threads``: the parse connection's DuckDB threads.
     """
     stamp = _stamp(path)
     data = path.read_bytes()
     sha256 = hashlib.sha256(data).hexdigest()
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    with _connect() as con:
+    with _connect(threads, out_dir) as con:
         pre_bad: list[dict[str, Any]] = []
         if contract.file_format == "csv":
             parsed = _read_csv(data, file, contract)
@@ -402,6 +431,8 @@ def parse_landing_file(
                 SELECT line, v IS NOT NULL AS _ok, {fields}
                 FROM (
                     SELECT line, CASE WHEN NOT json_valid(text) THEN NULL
+                                      WHEN (contains(text, 'NaN') OR contains(text, 'Infinity'))
+                                           AND {_NON_JSON_NUMBER} THEN NULL
                                       WHEN starts_with(text, '{{') THEN {extract}
                                       WHEN json_type(text) = 'OBJECT' THEN {extract} END AS v
                     FROM _lines
@@ -481,7 +512,7 @@ def parse_landing_file(
             n = con.execute("SELECT COUNT(*) FROM read_parquet(?)", [str(target)]).fetchone()[0]
             if table == contract.name or (contract.nested and table == "orders"):
                 rows_valid = n
-            sample = "" if n <= PANDERA_ROWS_PER_FILE else f" USING SAMPLE reservoir({PANDERA_ROWS_PER_FILE} ROWS) REPEATABLE (42)"
+            sample = "" if n <= sample_rows else f" USING SAMPLE reservoir({sample_rows} ROWS) REPEATABLE (42)"
             booleans = tuple(c.table_name for c in contract.columns if c.kind == "boolean")
             samples[table] = _ns(con.execute(f"SELECT * FROM read_parquet(?){sample}", [str(target)]).df(), booleans)
     return ParsedFile(
@@ -785,11 +816,18 @@ def ingest_source(contract: SourceContract, landing_dir: Path, warehouse: _Wareh
                     break
                 reload |= extra
 
-    loaded: list[ParsedFile] = []
+    files = sorted(reload)
+    sample_rows = max(PANDERA_MIN_ROWS_PER_FILE, PANDERA_ROWS_PER_RUN // max(1, len(files)))
+    workers = min(PARSE_WORKERS, len(files)) or 1
     with tempfile.TemporaryDirectory(prefix=f"tailor-ingest-{contract.name}-") as tmp:
-        for file in sorted(reload):
-            # raises before anything is written
-            loaded.append(parse_landing_file(contract, by_file[file], file, Path(tmp), fx_rates=fx))
+        def parse(file: str) -> ParsedFile:
+            return parse_landing_file(contract, by_file[file], file, Path(tmp), fx_rates=fx, sample_rows=sample_rows,
+                                      threads=1 if workers > 1 else None)
+
+        # Parsing writes nothing to the warehouse, so a broken file raises before anything is loaded; map()
+        # gives the results (and the first error) in file order, as a sequential loop would.
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tailor-parse") as pool:
+            loaded = list(pool.map(parse, files))
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         with warehouse.session() as s:
             counts = _load(s, contract, loaded, version, now)
@@ -901,11 +939,18 @@ def _load_deduplicated(s: _Session, contract: SourceContract, loaded: list[Parse
     s.execute(
         f"""
         CREATE OR REPLACE TABLE {dups} AS
-        WITH staged AS (
-            SELECT *, ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY _source_file, _source_line) AS rn FROM {stage}
+        WITH existing AS (
+            SELECT t.* FROM {main} t WHERE t.{key} IN (SELECT {key} FROM {stage})
         ),
-        existing AS (
-            SELECT t.* FROM {main} t JOIN (SELECT DISTINCT {key} FROM {stage}) k ON k.{key} = t.{key}
+        repeated AS (
+            SELECT {key} FROM {stage} GROUP BY {key} HAVING COUNT(*) > 1
+        ),
+        staged AS (
+            -- Only rows whose key was loaded before or comes twice in this batch can be duplicates: the window
+            -- (which holds whole rows) runs over those few, not over the 20M staged rows of a first load.
+            SELECT *, ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY _source_file, _source_line) AS rn
+            FROM {stage}
+            WHERE {key} IN (SELECT {key} FROM repeated) OR {key} IN (SELECT {key} FROM existing)
         ),
         firsts AS (
             SELECT {key}, _source_file, _source_line, {', '.join(_COMPARED[main])} FROM existing

@@ -443,3 +443,27 @@ def test_a_manifest_from_before_duplicate_counts_rebuilds_the_sources_once(tmp_p
     warehouse.write_table("web_events", pd.DataFrame({"event_id": ["stale"]}))
     report = ingest_source(WEB_EVENTS, landing, warehouse)
     assert sorted(warehouse.read_table("web_events")["event_id"]) == ["e1", "e2"] and report.rows_accepted == 2
+
+
+def test_nan_and_infinity_are_not_json_even_though_duckdb_reads_them(tmp_path):
+    # DuckDB's JSON reader takes NaN / Infinity / -Infinity as numbers; RFC 8259 has no such values. The same
+    # words inside a string are data and stay (line 4), also next to an escaped quote (line 5).
+    path = tmp_path / "e.ndjson"
+    body = (
+        events("e1")
+        + '{"event_id": "e2", "event_type": "product_view", "occurred_at": "2026-01-01T00:00:00Z", "product_id": NaN}\n'
+        + '{"event_id": "e3", "event_type": "product_view", "occurred_at": "2026-01-01T00:00:00Z", "session_id": -Infinity}\n'
+        + '{"event_id": "e4", "event_type": "product_view", "occurred_at": "2026-01-01T00:00:00Z", "product_id": "NaN Infinity"}\n'
+        + '{"event_id": "e5", "event_type": "product_view", "occurred_at": "2026-01-01T00:00:00Z", "product_id": "a\\"NaN"}\n'
+    )
+    path.write_text(body)
+    parsed = parse_landing_file(WEB_EVENTS, path, "events/e.ndjson", tmp_path)
+    good = parsed.table("web_events")
+    assert good["event_id"].tolist() == ["e1", "e4", "e5"]
+    assert good["product_id"].tolist()[1:] == ["NaN Infinity", 'a"NaN']
+    assert (parsed.rows_read, parsed.rows_valid, parsed.rows_quarantined) == (5, 3, 2)
+    assert parsed.quarantined[["line", "reason"]].values.tolist() == [
+        [2, "not valid JSON: NaN is not a JSON value (JSON has no NaN or Infinity; send null or a string)"],
+        [3, "not valid JSON: -Infinity is not a JSON value (JSON has no NaN or Infinity; send null or a string)"],
+    ]
+    assert parsed.quarantined["raw"].tolist() == body.splitlines()[1:3]
