@@ -1,11 +1,17 @@
 """Stage 2 — profiles: one cleaned, deduplicated profile per real customer, with its consent state."""
 
 
-from dagster import MaterializeResult, MetadataValue, asset
+from dagster import AssetSpec, MaterializeResult, MetadataValue, asset, multi_asset
 
 from assets.metadata import schema_check_result, schema_check_spec, table_metadata
 from resources.warehouse import Warehouse
-from tailor.identity import RULES, CustomerIdentityLinksSchema, resolve_identities
+from tailor.identity import (
+    RULES,
+    CrmNormalizedSchema,
+    CustomerIdentityLinksSchema,
+    normalize_records,
+    resolve_identities,
+)
 from tailor.profiles import (
     HARD_SUPPRESSION_EVENTS,
     UNSUBSCRIBE_EVENTS,
@@ -22,24 +28,48 @@ CRM_COLUMNS = ("customer_ref, email, first_name, last_name, phone, country, city
 def profile_assets(warehouse_kind: str) -> list:
     kinds = {"pandas", warehouse_kind}
 
-    @asset(
-        group_name=GROUP,
-        deps=["crm_customers"],
-        kinds=kinds,
-        owners=OWNERS,
-        tags={"stage": "profiles"},
-        description=(
-            "Which CRM record became which master customer, by which rule (exact_email, exact_phone, "
-            "fuzzy_name_address or single_record), with the score and the record it matched_with. Placeholder "
-            "and shared family e-mails/phones never merge people (tailor/identity.py, docs/identity.md)."
-        ),
-        check_specs=[schema_check_spec("customer_identity_links")],
+    @multi_asset(
+        name="customer_identity",
+        specs=[
+            AssetSpec(
+                "customer_identity_links",
+                group_name=GROUP,
+                deps=["crm_customers"],
+                kinds=kinds,
+                owners=OWNERS,
+                tags={"stage": "profiles"},
+                description=(
+                    "Which CRM record became which master customer, by which rule (exact_email, exact_phone, "
+                    "fuzzy_name_address or single_record), with the score (for name + address: the "
+                    "Fellegi-Sunter match probability) and the record it matched_with. Placeholder and shared "
+                    "family e-mails/phones never merge people; a common name in a dense postcode alone does "
+                    "not either (tailor/identity.py, docs/identity.md)."
+                ),
+            ),
+            AssetSpec(
+                "crm_normalized",
+                group_name=GROUP,
+                deps=["crm_customers"],
+                kinds=kinds,
+                owners=OWNERS,
+                tags={"stage": "profiles"},
+                description=(
+                    "The matching view of every CRM record that identity resolution computed (normalised "
+                    "e-mail, placeholder flag, domain typo suggestion, ISO country, E.164 phone, name, postcode "
+                    "and city keys), kept so that customer_profiles reads it instead of normalising again."
+                ),
+            ),
+        ],
+        check_specs=[schema_check_spec("customer_identity_links"), schema_check_spec("crm_normalized")],
     )
-    def customer_identity_links(warehouse: Warehouse) -> MaterializeResult:
+    def customer_identity(warehouse: Warehouse):
         crm = warehouse.query(f"SELECT {CRM_COLUMNS} FROM crm_customers")
         stats: dict = {}
-        links = resolve_identities(crm, stats=stats)
+        # normalise once: resolution uses it now, profiles reads it back from crm_normalized
+        norm = normalize_records(crm)
+        links = resolve_identities(crm, normalized=norm, stats=stats)
         warehouse.write_table("customer_identity_links", links)
+        warehouse.write_table("crm_normalized", norm)
         # Counts only: precision and recall need the demo's ground truth (bench/, tests), not production data.
         meta = table_metadata(
             links,
@@ -53,14 +83,27 @@ def profile_assets(warehouse_kind: str) -> list:
             k: v for k, v in stats.items()
             if k.endswith("_keys_rejected") or k.endswith("_name_mismatch") or k.startswith("fuzzy_")
         })
-        return MaterializeResult(
+        yield MaterializeResult(
+            asset_key="customer_identity_links",
             metadata=meta,
             check_results=[schema_check_result("customer_identity_links", CustomerIdentityLinksSchema, links)],
+        )
+        # no preview: every column but the flags is personal data
+        yield MaterializeResult(
+            asset_key="crm_normalized",
+            metadata={
+                "dagster/row_count": MetadataValue.int(len(norm)),
+                "with_email": MetadataValue.int(int(norm["email_norm"].notna().sum())),
+                "placeholder_emails": MetadataValue.int(int(norm["email_placeholder"].sum())),
+                "with_phone": MetadataValue.int(int(norm["phone_e164"].notna().sum())),
+                "without_country": MetadataValue.int(int(norm["country_iso"].isna().sum())),
+            },
+            check_results=[schema_check_result("crm_normalized", CrmNormalizedSchema, norm)],
         )
 
     @asset(
         group_name=GROUP,
-        deps=["crm_customers", "customer_identity_links", "consent_events", "email_events"],
+        deps=["crm_customers", "crm_normalized", "customer_identity_links", "consent_events", "email_events"],
         kinds=kinds,
         owners=OWNERS,
         tags={"stage": "profiles"},
@@ -77,10 +120,13 @@ def profile_assets(warehouse_kind: str) -> list:
         with warehouse.session() as s:
             crm = s.query(f"SELECT {CRM_COLUMNS} FROM crm_customers")
             links = s.query("SELECT source_record_id, customer_id FROM customer_identity_links")
+            # the identity step's normalised values (aligned by customer_ref): not normalised a second time
+            norm = s.query("SELECT customer_ref, email_norm, email_placeholder, email_typo_suggestion, country_iso, "
+                           "phone_e164 FROM crm_normalized")
             consent = s.query("SELECT email, purpose, status, changed_at FROM consent_events")
             # Only the events that change consent are needed: filter in the warehouse, not in pandas.
             esp = s.query(f"SELECT email, event_type, occurred_at FROM email_events WHERE event_type IN ({suppressing})")
-        profiles = build_customer_profiles(crm, links, consent, esp)
+        profiles = build_customer_profiles(crm, links, consent, esp, normalized=norm)
         warehouse.write_table("customer_profiles", profiles)
         meta = table_metadata(
             profiles,
@@ -100,4 +146,4 @@ def profile_assets(warehouse_kind: str) -> list:
             check_results=[schema_check_result("customer_profiles", CustomerProfilesSchema, profiles)],
         )
 
-    return [customer_identity_links, customer_profiles]
+    return [customer_identity, customer_profiles]

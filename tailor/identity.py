@@ -50,7 +50,7 @@ from scipy.sparse.csgraph import connected_components
 from tailor.normalize import email_columns, map_distinct, name_key_column, normalize_country, phone_column
 
 __all__ = [
-    "CustomerIdentityLinksSchema", "RULES", "THRESHOLDS", "Thresholds", "customer_id_for", "linkage_quality",
+    "CrmNormalizedSchema", "CustomerIdentityLinksSchema", "RULES", "THRESHOLDS", "Thresholds", "customer_id_for", "linkage_quality",
     "normalize_records", "ref_order", "resolve_identities",
 ]
 
@@ -71,13 +71,12 @@ class Thresholds:
     # Fellegi-Sunter weighting of a name + address candidate (docs/identity.md "Evidence weighting"):
     # the prior that another record in the same postcode is the same person is
     # ``duplicates_per_record / (records in the postcode - 1)``; agreement on a name multiplies the odds by
-    # m / u, u = how often *other* records of the country carry that name (term frequency), m = how often a
-    # person's two records spell it that way (estimated from the exact-e-mail links when there are at least
-    # ``min_links_to_estimate_m`` of them, else the defaults below).
-    duplicates_per_record: float = 0.1  # ~ records per person - 1 in a CRM; the exact rules alone find 0.09 in the demo
-    m_same_spelling: float = 0.9  # P(a person's two records spell a name identically), when not estimated
-    min_links_to_estimate_m: int = 200
-    fuzzy_min_match_probability: float = 0.95  # link only when P(same person | evidence) is at least this
+    # 1 / u, u = the share of the country's *other* records that carry that name (term frequency), smoothed
+    # towards ``name_prior_share`` with the weight of ``name_prior_records`` records.
+    duplicates_per_record: float = 0.1  # other records per person in a CRM (the exact rules alone find 0.09 in the demo)
+    name_prior_share: float = 0.01  # before a country has records: a name is carried by 1 % of people ...
+    name_prior_records: float = 100.0  # ... a belief worth 100 records
+    fuzzy_min_match_probability: float = 0.8  # link only when P(same person | evidence) is at least this (odds 4:1)
 
 
 THRESHOLDS = Thresholds()
@@ -92,6 +91,25 @@ class CustomerIdentityLinksSchema(pa.DataFrameModel):
     rule: Series[str] = pa.Field(isin=list(RULES))
     score: Series[float] = pa.Field(ge=0, le=1)
     matched_with: Series[str] = pa.Field(nullable=True)
+
+    class Config:
+        strict = True
+        ordered = True
+
+
+class CrmNormalizedSchema(pa.DataFrameModel):
+    """The matching view of the CRM records (:func:`normalize_records`), kept so profiles need not redo it."""
+
+    customer_ref: Series[str] = pa.Field(unique=True)
+    email_norm: Series[str] = pa.Field(nullable=True)
+    email_placeholder: Series[bool]
+    email_typo_suggestion: Series[str] = pa.Field(nullable=True)
+    country_iso: Series[str] = pa.Field(nullable=True, str_length={"min_value": 2, "max_value": 2})
+    phone_e164: Series[str] = pa.Field(nullable=True, str_startswith="+")
+    first_key: Series[str] = pa.Field(nullable=True)
+    last_key: Series[str] = pa.Field(nullable=True)
+    postcode_key: Series[str] = pa.Field(nullable=True)
+    city_key: Series[str] = pa.Field(nullable=True)
 
     class Config:
         strict = True
@@ -178,7 +196,24 @@ def _exact_links(norm: pd.DataFrame, key: pd.Series, rule: str, t: Thresholds, s
     return pd.DataFrame({"i": i[ok], "j": j[ok], "rule": rule, "score": np.round(sim[ok], 4)})
 
 
-def _fuzzy_links(norm: pd.DataFrame, t: Thresholds, stats: dict) -> pd.DataFrame:
+def _name_u(key: np.ndarray, count: np.ndarray, i: np.ndarray, j: np.ndarray, country_size: np.ndarray,
+            t: Thresholds) -> np.ndarray:
+    """u of paired names: how likely a *different* person of the country carries the pair's name.
+
+    The share of the country's other records with that name; when the two spellings differ, of the rarer
+    one (a different person would have to carry exactly that spelling: "Maxmilian" is rare evidence, while
+    a typo'd record's namesakes are handled per customer in :func:`_fuzzy_links`), smoothed towards
+    ``name_prior_share`` with the weight of ``name_prior_records`` records, so a country with a handful of
+    records does not make every name look common."""
+    same = key[i] == key[j]
+    others = np.maximum(np.where(same, count[i] - 2, np.minimum(count[i], count[j]) - 1), 0)
+    population = np.maximum(country_size[i] - 2, 0)
+    return (others + t.name_prior_records * t.name_prior_share) / (population + t.name_prior_records)
+
+
+def _fuzzy_links(norm: pd.DataFrame, exact_cluster: np.ndarray, t: Thresholds, stats: dict) -> pd.DataFrame:
+    """Name + address links between records that the exact keys left in different clusters (``exact_cluster``:
+    the cluster of each record by the exact links), weighted as below."""
     base = norm["country_iso"].str.cat(norm["postcode_key"], sep="|")
     parts = []
     skipped = 0
@@ -200,11 +235,60 @@ def _fuzzy_links(norm: pd.DataFrame, t: Thresholds, stats: dict) -> pd.DataFrame
     city = norm["city_key"].to_numpy(dtype=object)
     city_conflict = ~(pd.isna(city[i]) | pd.isna(city[j])) & (city[i] != city[j])
     i, j = i[~conflict & ~city_conflict], j[~conflict & ~city_conflict]
-    keep, fs = _compatible(first[i], first[j], t)
-    i, j, fs = i[keep], j[keep], fs[keep]
-    keep, ls = _compatible(last[i], last[j], t)
-    score = np.round((fs[keep] + ls[keep]) / 2, 4)
-    return pd.DataFrame({"i": i[keep], "j": j[keep], "rule": "fuzzy_name_address", "score": score})
+    keep, _ = _compatible(first[i], first[j], t)
+    i, j = i[keep], j[keep]
+    keep, _ = _compatible(last[i], last[j], t)
+    i, j = i[keep], j[keep]
+    stats["fuzzy_compatible_pairs"] = int(len(i))
+
+    # Fellegi-Sunter with term frequencies. Odds that j is i's other record, given both live in one postcode
+    # of ``block`` records and carry compatible names:
+    #   prior  duplicates_per_record / (block - 1)
+    #   x      m_first / u_first  x  m_last / u_last
+    # m = P(the names agree | one person) ~ 1 (the name rules already allow a typo);
+    # u = P(a different person there has this name) = the name's share among the country's other records.
+    # So  odds = duplicates_per_record / E  with  E = (block - 1) * u_first * u_last,  the number of *other*
+    # people expected in the postcode with these names: Lena Weber in a dense Berlin postcode is
+    # ambiguous, Maximilian Hoffmann in a village is not.
+    country = norm["country_iso"]
+    country_size = country.map(country.value_counts()).fillna(0).to_numpy(dtype=np.float64)
+    block = base.map(base.value_counts()).fillna(0).to_numpy(dtype=np.float64)
+    phone_present = np.flatnonzero(~pd.isna(phone))
+    ci, cj = exact_cluster[i], exact_cluster[j]
+    i, j, ci, cj = i[ci != cj], j[ci != cj], ci[ci != cj], cj[ci != cj]  # already one customer by a key
+    prob = np.ones(len(i))
+    if len(i):
+        f_count = norm.groupby(["country_iso", "first_key"])["first_key"].transform("size").fillna(0).to_numpy(dtype=np.float64)
+        l_count = norm.groupby(["country_iso", "last_key"])["last_key"].transform("size").fillna(0).to_numpy(dtype=np.float64)
+        u_f = _name_u(first, f_count, i, j, country_size, t)
+        u_l = _name_u(last, l_count, i, j, country_size, t)
+        expected = (block[i] - 1) * u_f * u_l
+        odds = t.duplicates_per_record / np.maximum(expected, 1e-12)
+        # Evidence between two customers (exact clusters), not just two records: every candidate pair of
+        # their records must support the merge, so the customer's *weakest* pair counts. Otherwise a typo'd
+        # record of one Niklas Neumann ("Nkilas", a rare spelling) would vouch for another Niklas Neumann.
+        lo, hi = np.minimum(ci, cj), np.maximum(ci, cj)
+        frame = pd.DataFrame({"a": lo, "b": hi, "odds": odds})
+        per_pair = frame.groupby(["a", "b"], sort=False)["odds"].min()
+        cluster_odds = frame.join(per_pair.rename("cluster_odds"), on=["a", "b"])["cluster_odds"].to_numpy()
+        # Two customers who both have phones and share none are two people (the record-level guard, lifted
+        # to the customer: a record without a phone may not bridge them).
+        has_phone = np.bincount(exact_cluster[phone_present], minlength=int(exact_cluster.max()) + 1) > 0
+        veto = has_phone[ci] & has_phone[cj]
+        stats["fuzzy_pairs_phone_conflict_in_customer"] = int(veto.sum())
+        cluster_odds = np.where(veto, 0.0, cluster_odds)
+        per_pair = pd.Series(cluster_odds, index=pd.MultiIndex.from_arrays([lo, hi])).groupby(level=[0, 1]).first()
+        # Competing candidates: a person has (at most) one other customer record here, so when several
+        # customers fit the same one, the odds are shared among them, plus "none of them":
+        # P(same person) = odds / (1 + the odds of all of its candidates), the smaller of the two views.
+        a = per_pair.index.get_level_values(0).to_numpy()
+        b = per_pair.index.get_level_values(1).to_numpy()
+        total = np.bincount(np.concatenate([a, b]), weights=np.tile(per_pair.to_numpy(), 2),
+                            minlength=int(exact_cluster.max()) + 1)
+        prob = cluster_odds / (1 + np.maximum(total[ci], total[cj]))
+    keep = prob >= t.fuzzy_min_match_probability
+    stats["fuzzy_pairs_too_weak"] = int((~keep).sum())
+    return pd.DataFrame({"i": i[keep], "j": j[keep], "rule": "fuzzy_name_address", "score": np.round(prob[keep], 4)})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -232,14 +316,17 @@ def resolve_identities(crm: pd.DataFrame, thresholds: Thresholds = THRESHOLDS,
     norm = normalize_records(crm) if normalized is None else normalized.reset_index(drop=True)
     n = len(crm)
     email_key = norm["email_norm"].where(~norm["email_placeholder"].astype(bool), None)
-    links = pd.concat(
+    exact = pd.concat(
         [
             _exact_links(norm, email_key, "exact_email", thresholds, stats),
             _exact_links(norm, norm["phone_e164"], "exact_phone", thresholds, stats),
-            _fuzzy_links(norm, thresholds, stats),
         ],
         ignore_index=True,
     )
+    _, exact_cluster = connected_components(coo_matrix(
+        (np.ones(len(exact)), (exact["i"].to_numpy(dtype=np.int64), exact["j"].to_numpy(dtype=np.int64))),
+        shape=(n, n)), directed=False)
+    links = pd.concat([exact, _fuzzy_links(norm, exact_cluster, thresholds, stats)], ignore_index=True)
     for rule in _PRIORITY:
         stats[f"{rule}_links"] = int((links["rule"] == rule).sum())
     i, j = links["i"].to_numpy(dtype=np.int64), links["j"].to_numpy(dtype=np.int64)

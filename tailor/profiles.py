@@ -213,15 +213,30 @@ def purpose_consent(consent_events: pd.DataFrame, emails: pd.DataFrame, purpose:
     return latest
 
 
+def _aligned(normalized: pd.DataFrame, crm: pd.DataFrame) -> pd.DataFrame:
+    """``normalized`` in the row order of ``crm`` (by customer_ref); an error names refs it lacks."""
+    refs = crm["customer_ref"].astype(str)
+    norm = normalized.reset_index(drop=True)
+    if "customer_ref" not in norm.columns or norm["customer_ref"].astype(str).equals(refs):
+        return norm
+    norm = norm.set_index(norm["customer_ref"].astype(str)).reindex(refs)
+    if norm["customer_ref"].isna().any():
+        missing = refs[norm["customer_ref"].isna().to_numpy()].head(5).tolist()
+        raise ValueError(f"build_customer_profiles: CRM records without normalised values, e.g. {missing}")
+    return norm.reset_index(drop=True)
+
+
 def build_customer_profiles(
     crm: pd.DataFrame, links: pd.DataFrame, consent_events: pd.DataFrame, email_events: pd.DataFrame,
     normalized: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per master customer, cleaned, merged by ``SURVIVORSHIP``, with consent per purpose.
 
-    ``normalized`` (``tailor.identity.normalize_records(crm)``) may be passed to avoid normalising twice."""
+    ``normalized`` (``tailor.identity.normalize_records(crm)``, e.g. the ``crm_normalized`` table the
+    identity step wrote) may be passed to avoid normalising twice; its rows are matched to ``crm`` by
+    ``customer_ref``, so the two may come from the warehouse in any order."""
     crm = crm.reset_index(drop=True)
-    norm = normalize_records(crm) if normalized is None else normalized.reset_index(drop=True)
+    norm = normalize_records(crm) if normalized is None else _aligned(normalized, crm)
     customer_of = links.set_index("source_record_id")["customer_id"]
     records = pd.DataFrame({"customer_id": crm["customer_ref"].astype(str).map(customer_of)})
     if records["customer_id"].isna().any():

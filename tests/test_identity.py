@@ -97,7 +97,11 @@ def test_fuzzy_name_and_address_finds_a_typo_duplicate_with_a_new_email():
                     ("CRM-000003", "m.h@example.net", "Maximilian", "Hoffmann", None, "DE", "Berlin", "10117"))  # other postcode
     assert links.loc["CRM-000002", ["customer_id", "rule", "matched_with"]].tolist() == [
         "cus_000001", "fuzzy_name_address", "CRM-000001"]
-    assert 0.9 < links.loc["CRM-000002", "score"] < 1.0
+    # Fellegi-Sunter: DE has 3 records; both names differ by a typo, and no other German has the rarer
+    # spellings: u = (0 + 100 x 1 %) / (1 + 100) each; one other record in the postcode: E = 1 x (1/101)^2,
+    # odds = 0.1 / E, P = odds / (1 + odds)
+    odds = 0.1 * 101**2
+    assert links.loc["CRM-000002", "score"] == pytest.approx(round(odds / (1 + odds), 4))
     assert links.loc["CRM-000003", "rule"] == "single_record"
 
 
@@ -107,6 +111,51 @@ def test_fuzzy_needs_both_names_and_no_conflicting_phone():
                     ("CRM-000003", "c@example.com", "Lena", "Schulz", None, "DE", "Berlin", "10115"),
                     ("CRM-000004", "d@example.com", "Paul", "Weber", None, "DE", "Berlin", "10115"))  # her son
     assert links["customer_id"].nunique() == 4
+
+
+SURNAMES = ["Schmidt", "Schneider", "Fischer", "Meyer", "Wagner", "Becker", "Schulz", "Koch", "Richter", "Klein",
+            "Wolf", "Neumann", "Schwarz", "Zimmermann", "Braun", "Krueger", "Hartmann", "Lange", "Vogel"]
+FIRST_NAMES = ["Anna", "Paul", "Emma", "Felix", "Mia", "Jonas", "Sophie", "Lukas", "Marie", "Elias", "Hannah", "Noah",
+               "Karl", "Ben", "Clara", "Finn", "Greta", "Emil", "Ida"]
+
+
+def dense_germany() -> list[tuple]:
+    """102 German records: in Berlin 10115 (11 records) two Lena Webers (one without a phone) and a rare name
+    typed twice (Maximilian Hoffmann / Maxmilian Hofmann); in Hamburg 19 other Lenas and 19 other Webers, so
+    that 21 of the 102 Germans are called Lena and 21 Weber."""
+    rows = [("CRM-000001", "lena.w@example.com", "Lena", "Weber", None, "DE", "Berlin", "10115"),
+            ("CRM-000002", "lweber@example.org", "Lena", "Weber", "+49 30 55512345", "DE", "Berlin", "10115"),
+            ("CRM-000003", "max.h@example.com", "Maximilian", "Hoffmann", None, "DE", "Berlin", "10115"),
+            ("CRM-000004", "mh88@example.net", "Maxmilian", "Hofmann", "+49 30 55567890", "DE", "Berlin", "10115")]
+    rows += [(f"CRM-1{k:05d}", f"b{k}@example.com", None, None, None, "DE", "Berlin", "10115") for k in range(7)]
+    rows += [(f"CRM-2{k:05d}", f"l{k}@example.com", "Lena", s, None, "DE", "Hamburg", "20095") for k, s in enumerate(SURNAMES)]
+    rows += [(f"CRM-3{k:05d}", f"w{k}@example.com", f, "Weber", None, "DE", "Hamburg", "20095") for k, f in enumerate(FIRST_NAMES)]
+    rows += [(f"CRM-4{k:05d}", f"x{k}@example.com", None, None, None, "DE", "Hannover", "30159") for k in range(53)]
+    return rows
+
+
+def test_a_common_name_in_a_dense_postcode_is_not_enough_evidence():
+    stats: dict = {}
+    links = resolve(*dense_germany(), stats=stats)
+    # u(lena) = u(weber) = (19 other records + 100 x 1 %) / (100 other Germans + 100) = 0.1; 10 other records in
+    # the postcode: E = 10 x 0.1 x 0.1 = 0.1 other Lena Webers expected there; odds = 0.1 / E = 1,
+    # P = odds / (1 + odds) = 0.5 < 0.8
+    assert links.loc["CRM-000001", "rule"] == links.loc["CRM-000002", "rule"] == "single_record"
+    assert stats["fuzzy_pairs_too_weak"] == 1 and stats["fuzzy_name_address_links"] == 1
+    # the same pair is linked, with its probability as the score, when one accepts a coin toss
+    loose = resolve(*dense_germany(), thresholds=Thresholds(fuzzy_min_match_probability=0.5))
+    assert loose.loc["CRM-000001", ["customer_id", "rule", "matched_with"]].tolist() == [
+        "cus_000001", "fuzzy_name_address", "CRM-000002"]
+    assert loose.loc["CRM-000001", "score"] == pytest.approx(0.5)
+
+
+def test_a_rare_name_with_typos_in_the_same_dense_postcode_is_linked():
+    links = resolve(*dense_germany())
+    # the rarer spellings Maxmilian and Hofmann: no other German has them, u = (0 + 1) / 200 each;
+    # E = 10 x 0.005^2 = 0.00025, odds = 0.1 / E = 400, P = 400 / 401 = 0.9975
+    assert links.loc["CRM-000004", ["customer_id", "rule", "matched_with"]].tolist() == [
+        "cus_000003", "fuzzy_name_address", "CRM-000003"]
+    assert links.loc["CRM-000004", "score"] == pytest.approx(0.9975)
 
 
 def test_linkage_quality_is_pairwise():
@@ -156,3 +205,27 @@ def test_generated_placeholders_and_families_are_never_merged_with_another_perso
     # the duplicates that only name + address can find are found
     changed = m[m["case"] == "changed_email_duplicate"]
     assert (changed["rule"] != "single_record").mean() >= 0.95
+
+
+def test_a_typo_of_one_person_does_not_vouch_for_a_namesake():
+    # Niklas Neumann's two records (one e-mail, the second with a typo "Nkilas") and another Niklas Neumann
+    # without a phone in the same postcode; 102 Germans, 21 called Niklas and 21 Neumann
+    rows = [("CRM-000001", "nn@example.com", "Niklas", "Neumann", "+49 30 55512345", "DE", "Berlin", "10115"),
+            ("CRM-000002", "nn@example.com", "Nkilas", "Neumann", None, "DE", "Berlin", "10115"),
+            ("CRM-000003", "niklas.n@example.org", "Niklas", "Neumann", None, "DE", "Berlin", "10115"),
+            ("CRM-000004", "someone@example.org", None, None, None, "DE", "Berlin", "10115")]
+    others = [name if name != "Neumann" else "Weber" for name in SURNAMES]
+    rows += [(f"CRM-2{k:05d}", f"l{k}@example.com", "Niklas", s, None, "DE", "Hamburg", "20095") for k, s in enumerate(others)]
+    rows += [(f"CRM-3{k:05d}", f"w{k}@example.com", f, "Neumann", None, "DE", "Hamburg", "20095") for k, f in enumerate(FIRST_NAMES[:18])]
+    rows += [(f"CRM-4{k:05d}", f"x{k}@example.com", None, None, None, "DE", "Hannover", "30159") for k in range(61)]
+    stats: dict = {}
+    links = resolve(*rows, stats=stats)
+    assert links.loc["CRM-000002", ["customer_id", "rule"]].tolist() == ["cus_000001", "exact_email"]
+    # record 3 vs the customer {1, 2} (4 records in the postcode): the pair 3-2 alone (rarer spelling Nkilas:
+    # u = 1/200, Neumann 20/200, E = 3 x 0.0005, odds 66.7) would give P = 0.985; the weakest pair 3-1
+    # (Niklas Neumann: u = 20/200 each, E = 3 x 0.01 = 0.03, odds 10/3) counts for the customer: P = 10/13 < 0.8
+    assert links.loc["CRM-000003", "rule"] == "single_record"
+    assert stats["fuzzy_pairs_too_weak"] == 2
+    loose = resolve(*rows, thresholds=Thresholds(fuzzy_min_match_probability=0.75))
+    assert loose.loc["CRM-000003", ["customer_id", "rule"]].tolist() == ["cus_000001", "fuzzy_name_address"]
+    assert loose.loc["CRM-000003", "score"] == pytest.approx(round(10 / 13, 4))
