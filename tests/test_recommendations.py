@@ -22,12 +22,14 @@ import json
 import warnings
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from tailor.recommendations import (
     ProductRecommendationsSchema,
     compute_recommendations,
+    naive_recommendations_sql,
     pack_recommendations,
     recommendations_sql,
 )
@@ -233,3 +235,96 @@ def test_product_recommendations_asset(warehouse):
     assert as_tuples(warehouse.read_table("product_recommendations")) == EXPECTED
     meta = result.asset_materializations_for_node("product_recommendations")[0].metadata
     assert meta["bought_with"].value == 2 and meta["viewed_with"].value == 3 and meta["popular"].value == 12
+
+
+def random_shop(seed: int) -> dict[str, pd.DataFrame]:
+    """A shop where the trimming of recommendations_sql matters: heavy buyers (up to 14 of 24 products), skewed
+    popularity (ties in scores), out-of-stock products, products sold but not in the catalogue, customers with no
+    features, anonymous sessions, orders after as_of and views outside the window."""
+    rng = np.random.default_rng(seed)
+    n_customers, n_products = 120, 24
+    ids = [f"cus_{i:06d}" for i in range(n_customers)]
+    refs = [f"CRM-{i:06d}" for i in range(n_customers)]
+    products = pd.DataFrame({
+        "product_id": [f"P{i:02d}" for i in range(n_products)],
+        "name": [f'Name "{i}" ü' for i in range(n_products)],  # JSON escaping of the reasons
+        "category": [f"cat{i % 3}" for i in range(n_products)],
+        "brand": "B", "price": 10.0, "currency": "EUR",
+        "in_stock": [i % 7 != 3 for i in range(n_products)],
+    })
+    weights = 1.0 / np.arange(1, n_products + 3) ** 0.8  # two more products, unknown to the catalogue
+    weights /= weights.sum()
+    names = [f"P{i:02d}" for i in range(n_products + 2)]
+    orders, items = [], []
+    for c in range(n_customers):
+        for o in range(int(rng.choice([0, 1, 2, 4, 7], p=[0.25, 0.3, 0.2, 0.15, 0.1]))):
+            oid = f"O{c}-{o}"
+            when = T("2024-01-01") + pd.Timedelta(days=int(rng.integers(0, 200)))  # some after as_of
+            status = "completed" if rng.random() < 0.9 else "cancelled"
+            picked = rng.choice(names, size=int(rng.integers(1, 4)), replace=False, p=weights)
+            orders.append((oid, refs[c], when, "EUR", status, 10.0, 10.0, len(picked)))
+            items += [(oid, i + 1, p, 1, 10.0, 10.0, 10.0) for i, p in enumerate(picked)]
+    events = []
+    for s in range(300):
+        who = refs[int(rng.integers(0, n_customers))] if rng.random() < 0.6 else None
+        when = T("2024-06-29") - pd.Timedelta(days=int(rng.integers(0, 120)))
+        for p in rng.choice(names, size=int(rng.integers(1, 5)), replace=False, p=weights):
+            events.append((f"E{len(events)}", who, f"anon-{s}", "product_view", p, when, "web", f"S{s}"))
+    tables_ = tables()
+    tables_.update(
+        customer_identity_links=pd.DataFrame({"source": "crm", "source_record_id": refs, "customer_id": ids,
+                                              "rule": "single_record", "score": 1.0}),
+        customer_profiles=pd.DataFrame({"customer_id": ids}),
+        customer_features=pd.DataFrame({"customer_id": ids[:100],
+                                        "top_category": [None if i % 5 == 0 else f"cat{i % 4}" for i in range(100)]}),
+        products=products,
+        orders=pd.DataFrame(orders, columns=tables_["orders"].columns),
+        order_items=pd.DataFrame(items, columns=tables_["order_items"].columns),
+        web_events=pd.DataFrame(events, columns=tables_["web_events"].columns),
+    )
+    return tables_
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_trimmed_sql_gives_the_rows_of_the_plain_definition(warehouse, monkeypatch, seed):
+    # short neighbour lists (4) so that lists are cut, tiers run out and later tiers are needed
+    monkeypatch.setattr("tailor.recommendations.NEIGHBOURS_PER_PRODUCT", 4)
+    for name, df in random_shop(seed).items():
+        warehouse.write_table(name, df)
+    ids = warehouse.query("SELECT customer_id FROM customer_profiles")["customer_id"]
+    sources_seen = set()
+    for options in ({}, {"max_products": 1}, {"max_products": 3, "min_support": 1}, {"max_products": 8},
+                    {"min_support": 3, "view_window_days": 30}):
+        order = ["customer_id", "rec_rank"]
+        fast = warehouse.query(recommendations_sql(AS_OF, **options)).sort_values(order, ignore_index=True)
+        plain = warehouse.query(naive_recommendations_sql(AS_OF, **options)).sort_values(order, ignore_index=True)
+        pd.testing.assert_frame_equal(fast, plain, check_dtype=False)
+        packed = compute_recommendations(warehouse.query, ids, AS_OF, **options)
+        ProductRecommendationsSchema.validate(packed)
+        reference = plain.groupby("customer_id")["product_id"].agg(list).to_dict()
+        assert {c: json.loads(p) for c, p in zip(packed["customer_id"], packed["recommended_products"])} == {
+            c: reference.get(c, []) for c in ids}
+        sources_seen |= set(plain["source"])
+    # every tier was reached, so every trimming rule was exercised
+    assert sources_seen == {"bought_with", "viewed_with", "popular_in_category", "popular"}
+
+
+def test_pack_encodes_like_json_dumps():
+    long = pd.DataFrame({
+        "CUSTOMER_ID": ["x", "y", "x", "y", "x"], "REC_RANK": [2, 1, 1, 2, 3],
+        "PRODUCT_ID": ["P2", "P1", "P1", "P3", "P4"],
+        "SOURCE": ["viewed_with", "bought_with", "bought_with", "popular", "popular"],
+        "ANCHOR_PRODUCT_ID": ["P9", "P8", "P8", None, np.nan],
+        "REASON": ['viewed with Sh"oe\\ é', "bought with A\nB", "bought with A\nB", "popular in x", "popular in x"],
+        "SCORE": [3, 4, 4, 9, 8],
+    })
+    out = pack_recommendations(long, ["y", "x", "z"], AS_OF).set_index("customer_id")
+    expect_x = [{"product_id": "P1", "reason": "bought with A\nB", "source": "bought_with", "anchor_product_id": "P8"},
+                {"product_id": "P2", "reason": 'viewed with Sh"oe\\ é', "source": "viewed_with",
+                 "anchor_product_id": "P9"},
+                {"product_id": "P4", "reason": "popular in x", "source": "popular", "anchor_product_id": None}]
+    assert out.loc["x", "recommendations"] == json.dumps(expect_x, separators=(",", ":"), ensure_ascii=False)
+    assert out.loc["x", "recommended_products"] == '["P1","P2","P4"]'
+    assert out.loc["y", "recommended_products"] == '["P1","P3"]'
+    assert out.loc["z", "recommendations"] == "[]" and out.loc["z", "recommendation_count"] == 0
+    assert out["recommendation_count"].tolist() == [3, 2, 0]
