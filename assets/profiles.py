@@ -12,17 +12,10 @@ from tailor.identity import (
     normalize_records,
     resolve_identities,
 )
-from tailor.profiles import (
-    HARD_SUPPRESSION_EVENTS,
-    UNSUBSCRIBE_EVENTS,
-    CustomerProfilesSchema,
-    build_customer_profiles,
-)
+from tailor.profiles import CRM_COLUMNS, CustomerProfilesSchema, profiles_from_warehouse
 
 GROUP = "profiles"
 OWNERS = ["team:data-engineering"]
-CRM_COLUMNS = ("customer_ref, email, first_name, last_name, phone, country, city, postcode, timezone, "
-               "created_at, updated_at, source_system")
 
 
 def profile_assets(warehouse_kind: str) -> list:
@@ -116,17 +109,8 @@ def profile_assets(warehouse_kind: str) -> list:
         check_specs=[schema_check_spec("customer_profiles")],
     )
     def customer_profiles(warehouse: Warehouse) -> MaterializeResult:
-        suppressing = ", ".join(f"'{e}'" for e in (*UNSUBSCRIBE_EVENTS, *HARD_SUPPRESSION_EVENTS))
         with warehouse.session() as s:
-            crm = s.query(f"SELECT {CRM_COLUMNS} FROM crm_customers")
-            links = s.query("SELECT source_record_id, customer_id FROM customer_identity_links")
-            # the identity step's normalised values (aligned by customer_ref): not normalised a second time
-            norm = s.query("SELECT customer_ref, email_norm, email_placeholder, email_typo_suggestion, country_iso, "
-                           "phone_e164 FROM crm_normalized")
-            consent = s.query("SELECT email, purpose, status, changed_at FROM consent_events")
-            # Only the events that change consent are needed: filter in the warehouse, not in pandas.
-            esp = s.query(f"SELECT email, event_type, occurred_at FROM email_events WHERE event_type IN ({suppressing})")
-        profiles = build_customer_profiles(crm, links, consent, esp, normalized=norm)
+            profiles = profiles_from_warehouse(s.query)
         warehouse.write_table("customer_profiles", profiles)
         meta = table_metadata(
             profiles,
@@ -138,7 +122,7 @@ def profile_assets(warehouse_kind: str) -> list:
             sms_consent=int(profiles["sms_consent"].sum()),
             personalization_consent=int(profiles["personalization_consent"].sum()),
             suppressed=int(profiles["suppressed_reason"].notna().sum()),
-            source_records=len(crm),
+            source_records=int(profiles["source_record_count"].sum()),
         )
         meta["countries"] = MetadataValue.json(profiles["country"].value_counts().head(15).to_dict())
         return MaterializeResult(

@@ -55,10 +55,9 @@ def generate(customers: int, seed: int, events_per_file: int, landing: Path) -> 
 
 
 def run_identity_and_profiles(warehouse) -> dict[str, float]:
-    """The calls of assets/profiles.py (part A's functions); adapt here if their signatures change."""
-    from assets.profiles import CRM_COLUMNS
+    """What the customer_identity and customer_profiles assets do, step by step, timed."""
     from tailor.identity import normalize_records, resolve_identities
-    from tailor.profiles import HARD_SUPPRESSION_EVENTS, UNSUBSCRIBE_EVENTS, build_customer_profiles
+    from tailor.profiles import CRM_COLUMNS, profiles_from_warehouse
 
     times = {}
     t = time.perf_counter()
@@ -71,15 +70,8 @@ def run_identity_and_profiles(warehouse) -> dict[str, float]:
     times["identity"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    suppressing = ", ".join(f"'{e}'" for e in (*UNSUBSCRIBE_EVENTS, *HARD_SUPPRESSION_EVENTS))
     with warehouse.session() as s:
-        crm = s.query(f"SELECT {CRM_COLUMNS} FROM crm_customers")
-        links = s.query("SELECT source_record_id, customer_id FROM customer_identity_links")
-        norm = s.query("SELECT customer_ref, email_norm, email_placeholder, email_typo_suggestion, country_iso, "
-                       "phone_e164 FROM crm_normalized")
-        consent = s.query("SELECT email, purpose, status, changed_at FROM consent_events")
-        esp = s.query(f"SELECT email, event_type, occurred_at FROM email_events WHERE event_type IN ({suppressing})")
-    profiles = build_customer_profiles(crm, links, consent, esp, normalized=norm)
+        profiles = profiles_from_warehouse(s.query)
     warehouse.write_table("customer_profiles", profiles)
     times["profiles"] = time.perf_counter() - t
     return times

@@ -7,6 +7,7 @@ Normalisation lives in ``tailor.normalize`` and identity resolution (which recor
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -283,3 +284,24 @@ def build_customer_profiles(
     for column in text_columns:
         profiles[column] = profiles[column].astype(object).where(profiles[column].notna(), None)
     return profiles[PROFILE_COLUMNS].reset_index(drop=True)
+
+
+#: The CRM columns identity and profiles read (the warehouse table has lineage columns besides).
+CRM_COLUMNS = ("customer_ref, email, first_name, last_name, phone, country, city, postcode, timezone, "
+               "created_at, updated_at, source_system")
+
+
+def profiles_from_warehouse(query: Callable[[str], pd.DataFrame]) -> pd.DataFrame:
+    """Read what customer_profiles needs through ``query`` (one warehouse session) and build the profiles.
+
+    The identity step's normalised values (``crm_normalized``) are reused, not computed a second time, and only
+    the e-mail events that change consent are read: filtered in the warehouse, not in pandas.
+    """
+    suppressing = ", ".join(f"'{e}'" for e in (*UNSUBSCRIBE_EVENTS, *HARD_SUPPRESSION_EVENTS))
+    crm = query(f"SELECT {CRM_COLUMNS} FROM crm_customers")
+    links = query("SELECT source_record_id, customer_id FROM customer_identity_links")
+    norm = query("SELECT customer_ref, email_norm, email_placeholder, email_typo_suggestion, country_iso, "
+                 "phone_e164 FROM crm_normalized")
+    consent = query("SELECT email, purpose, status, changed_at FROM consent_events")
+    esp = query(f"SELECT email, event_type, occurred_at FROM email_events WHERE event_type IN ({suppressing})")
+    return build_customer_profiles(crm, links, consent, esp, normalized=norm)
