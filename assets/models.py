@@ -30,6 +30,7 @@ from tailor.recommendations import (
     ProductRecommendationsSchema,
     compute_recommendations,
 )
+from tailor.warehouse_sql import timestamp_literal
 
 GROUP = "models"
 OWNERS = ["team:data-science"]
@@ -58,10 +59,6 @@ def run_as_of(context: AssetExecutionContext, config: FeaturesConfig) -> datetim
     if record is not None and record.start_time is not None:
         default = datetime.fromtimestamp(record.start_time, tz=timezone.utc)
     return resolve_as_of(config.as_of, default)
-
-
-def _ts_literal(moment: datetime) -> str:
-    return f"TIMESTAMP '{moment.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
 
 
 def model_assets(warehouse_kind: str) -> list:
@@ -121,7 +118,7 @@ def model_assets(warehouse_kind: str) -> list:
     def customer_predictions(context: AssetExecutionContext, config: FeaturesConfig, warehouse: Warehouse) -> MaterializeResult:
         as_of = run_as_of(context, config)
         with warehouse.session() as s:
-            fits = s.query(f"SELECT * FROM model_fits WHERE as_of = {_ts_literal(as_of)}")
+            fits = s.query(f"SELECT * FROM model_fits WHERE as_of = {timestamp_literal(as_of)}")
             customers = s.query("SELECT customer_id FROM customer_profiles ORDER BY customer_id")
         if fits.empty:
             raise ValueError(

@@ -29,8 +29,6 @@ OWNERS = ["team:marketing"]
 
 
 def personalization_assets(warehouse_kind: str) -> list:
-    kinds = {"pandas", warehouse_kind}
-
     @asset(
         group_name=GROUP,
         # the tables customer_table_sql joins, and the segments

@@ -30,6 +30,8 @@ import pandera.pandas as pa
 from pandera.typing import Series
 from scipy import optimize, special
 
+from tailor.warehouse_sql import utc_naive
+
 log = logging.getLogger(__name__)
 
 #: Internal time scale of the BG/NBD fit (days per unit); only conditioning and the L2 penalty depend on it.
@@ -678,13 +680,6 @@ def customer_lifetime_value(
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _as_of_utc_naive(as_of: Any) -> pd.Timestamp:
-    ts = pd.Timestamp(as_of)
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert(timezone.utc).tz_localize(None)
-    return ts
-
-
 class RFMSummarySchema(pa.DataFrameModel):
     """Output of :func:`rfm_summary`: one row per customer with a purchase up to ``as_of``; times in days."""
 
@@ -735,7 +730,7 @@ def rfm_summary(
     missing = [c for c in (customer_col, datetime_col, monetary_col) if c not in transactions.columns]
     if missing:
         raise ValueError(f"rfm_summary: transactions lack column(s) {missing}; have {list(transactions.columns)}")
-    cutoff = _as_of_utc_naive(as_of)
+    cutoff = utc_naive(as_of)
     ts = pd.to_datetime(transactions[datetime_col])
     if getattr(ts.dt, "tz", None) is not None:
         ts = ts.dt.tz_convert(timezone.utc).dt.tz_localize(None)

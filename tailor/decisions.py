@@ -71,7 +71,6 @@ from tailor.conditions import (
     ConditionParser,
     LazyModule,
     LineDict,
-    Problem,
     Problems,
     check_named_item,
     RuleFileError,
@@ -87,6 +86,7 @@ from tailor.conditions import (
     parse_list_value,
     to_durable,
 )
+from tailor.warehouse_sql import utc_naive
 
 if TYPE_CHECKING:  # pragma: no cover
     from concurrent.futures import ProcessPoolExecutor
@@ -646,7 +646,7 @@ def _parse_experiment(raw: Any, line: int | None, label: str, outcome_parser: _O
     if not _is_number(holdout) or not (0 <= holdout < 1):
         tip = ""
         if isinstance(holdout, str) and holdout.strip().endswith("%"):
-            tip = f"; write a share such as 0.1 for 10%"
+            tip = "; write a share such as 0.1 for 10%"
         elif _is_number(holdout) and 1 <= holdout < 100:
             tip = f"; write a share, e.g. {holdout / 100:g} for {holdout:g}%"
         problems.add(line_of(raw, "holdout", line), f"{exp_label}: holdout must be a number from 0 up to (not "
@@ -950,13 +950,6 @@ def _facts(customers: pd.DataFrame, names: list[str], fields: Mapping[str, str],
 _GATE_COLUMNS = ("customer_id", "email", "marketing_consent", "suppressed_reason")
 
 
-def _utc_naive(ts: datetime) -> pd.Timestamp:
-    t = pd.Timestamp(ts)
-    if t.tzinfo is not None:
-        t = t.tz_convert("UTC").tz_localize(None)
-    return t
-
-
 def _consented(v: Any) -> bool:
     """Only an explicit true is consent (None/NaN/False/anything else is not)."""
     return v is True or (isinstance(v, np.bool_) and bool(v))
@@ -1180,7 +1173,7 @@ def _decisions_frame(ids: list[Any], columns: Mapping[str, Any], ruleset: EmailR
         if name == "send":
             out[name] = np.asarray(columns[name], dtype=bool)
         elif name == "decided_at":
-            out[name] = np.full(n, _utc_naive(decided_at).to_datetime64().astype("datetime64[ns]"))
+            out[name] = np.full(n, utc_naive(decided_at).to_datetime64().astype("datetime64[ns]"))
         else:
             out[name] = np.array(fixed[name] if name in fixed else columns[name], dtype=object)
     return pd.DataFrame(out, copy=False)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Protocol
 from urllib.parse import urlencode
 
@@ -32,6 +32,7 @@ from pandera.typing import Series
 
 from tailor.masking import mask_email, mask_emails_in_text
 from tailor.messages import OutgoingEmail
+from tailor.warehouse_sql import utc_naive
 
 SEND_STATUSES = ("sent", "skipped_already_sent", "blocked_no_consent", "failed")
 PROVIDERS = ("outbox", "sendgrid")
@@ -98,13 +99,6 @@ def _blank(value: object) -> bool:
 def _is_true(value: object) -> bool:
     """Consent must be an actual boolean True; None/NaN/'true'/1 do not count."""
     return value is True or (isinstance(value, np.bool_) and bool(value))
-
-
-def _to_utc_naive(now: datetime) -> pd.Timestamp:
-    ts = pd.Timestamp(now)
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert(timezone.utc).tz_localize(None)
-    return ts
 
 
 def _unsubscribe_url(row: dict, base_url: str) -> str:
@@ -212,7 +206,7 @@ def deliver(
     if chunk_size < 1:
         raise ValueError(f"deliver(): chunk_size must be >= 1, got {chunk_size}")
 
-    sent_at = _to_utc_naive(now)
+    sent_at = utc_naive(now)
     by_customer = {str(p["customer_id"]): p for p in profiles.to_dict("records")}
     send_many = getattr(sender, "send_many", None)
     records = rendered.to_dict("records")

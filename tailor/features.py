@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -35,6 +35,8 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
+
+from tailor.warehouse_sql import CUSTOMER_LINKS_CTE, timestamp_literal, utc_naive
 
 #: Column order of ``customer_features``: the internal spec's columns first, issue 5's appended after them.
 FEATURE_COLUMNS: list[str] = [
@@ -116,20 +118,6 @@ _FLOAT_COLUMNS = ["monetary_value", "recency_days", "tenure_days", "days_since_l
 _TS_COLUMNS = ["first_order_at", "last_order_at", "last_seen_at"]
 _JSON_COLUMNS = ["viewed_not_bought", "abandoned_cart_products", "category_affinity", "brand_affinity"]
 AFFINITY_SHARE_DECIMALS = 4
-
-
-def _as_of_utc_naive(as_of: datetime) -> pd.Timestamp:
-    """``as_of`` as a tz-naive UTC ``Timestamp`` (naive input is already UTC by convention)."""
-    ts = pd.Timestamp(as_of)
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert(timezone.utc).tz_localize(None)
-    return ts
-
-
-def _timestamp_literal(as_of: datetime) -> str:
-    ts = _as_of_utc_naive(as_of)
-    fmt = "%Y-%m-%d %H:%M:%S.%f" if ts.microsecond else "%Y-%m-%d %H:%M:%S"
-    return f"TIMESTAMP '{ts.strftime(fmt)}'"
 
 
 def _rfm_score(rank: str, n: str) -> str:
@@ -215,7 +203,7 @@ def customer_features_sql(as_of: datetime, cart_grace_hours: int = CART_GRACE_HO
         raise ValueError(
             f"customer_features: cart_grace_hours must be an integer in [0, {24 * CART_WINDOW_DAYS}), got {cart_grace_hours!r}"
         )
-    t = _timestamp_literal(as_of)
+    t = timestamp_literal(as_of)
     view_from = f"DATEADD(day, -{VIEW_WINDOW_DAYS}, {t})"
     cart_from = f"DATEADD(day, -{CART_WINDOW_DAYS}, {t})"
     cart_to = f"DATEADD(hour, -{cart_grace_hours}, {t})"
@@ -227,12 +215,7 @@ def customer_features_sql(as_of: datetime, cart_grace_hours: int = CART_GRACE_HO
     half_life_s = INTENT_HALF_LIFE_HOURS * 3600.0
     return f"""
 WITH
-links AS (
-    -- source customer_ref -> golden customer_id (several refs may map to one customer)
-    SELECT DISTINCT source_record_id AS customer_ref, customer_id
-    FROM customer_identity_links
-    WHERE source_record_id IS NOT NULL AND customer_id IS NOT NULL
-),
+{CUSTOMER_LINKS_CTE},
 customer_emails AS (
     SELECT customer_id, LOWER(TRIM(email)) AS email_norm
     FROM customer_profiles
@@ -486,7 +469,7 @@ def send_hour_counts_sql(as_of: datetime) -> str:
     zones are offset by 30 or 45 minutes (India +05:30, Nepal +05:45): the local hour of 03:40 UTC in
     Asia/Kolkata is 09, of 03:20 UTC it is 08. :func:`preferred_send_hours` converts them per event date.
     """
-    t = _timestamp_literal(as_of)
+    t = timestamp_literal(as_of)
     kinds = ", ".join(f"'{k}'" for k in SEND_HOUR_EVENTS)
     quarter = "DATEADD(minute, 15 * FLOOR(MINUTE(ee.occurred_at) / 15), DATE_TRUNC('hour', ee.occurred_at))"
     return f"""
@@ -650,7 +633,7 @@ def finalize_features(raw: pd.DataFrame, as_of: datetime, *, send_hour_counts: p
 
     out = pd.DataFrame(index=df.index)
     out["customer_id"] = df["customer_id"].astype(object)
-    out["as_of"] = pd.Series(_as_of_utc_naive(as_of), index=df.index).astype("datetime64[ns]")
+    out["as_of"] = pd.Series(utc_naive(as_of), index=df.index).astype("datetime64[ns]")
     for col in _INT_COLUMNS:
         out[col] = pd.to_numeric(df[col]).fillna(0).astype("int64")
     out["total_spend"] = df["total_spend"].astype("float64").fillna(0.0)

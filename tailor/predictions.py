@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,7 @@ from tailor.clv import (
     predict_with_params,
     probability_alive,
 )
+from tailor.warehouse_sql import CUSTOMER_LINKS_CTE, timestamp_literal, utc_naive
 
 #: Prediction horizon of ``expected_purchases_90d`` (days).
 HORIZON_DAYS = 90
@@ -78,19 +79,6 @@ PREDICTION_FIELD_KINDS: dict[str, str] = {
 }
 
 
-def _utc_naive(moment: datetime | pd.Timestamp | str) -> pd.Timestamp:
-    ts = pd.Timestamp(moment)
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert(timezone.utc).tz_localize(None)
-    return ts
-
-
-def _timestamp_literal(moment: datetime | pd.Timestamp) -> str:
-    ts = _utc_naive(moment)
-    fmt = "%Y-%m-%d %H:%M:%S.%f" if ts.microsecond else "%Y-%m-%d %H:%M:%S"
-    return f"TIMESTAMP '{ts.strftime(fmt)}'"
-
-
 # ------------------------------------------------------------------------------------------------ model inputs
 
 
@@ -100,14 +88,10 @@ def rfm_summary_sql(as_of: datetime | pd.Timestamp) -> str:
     (tested equal): purchases grouped into UTC calendar days, frequency = purchase days - 1, recency = days from
     the first to the last purchase day, T = days from the first purchase day to the day of ``as_of``,
     monetary_value = mean EUR value of the repeat purchase days (0 without repeats)."""
-    t = _timestamp_literal(as_of)
+    t = timestamp_literal(as_of)
     return f"""
 WITH
-links AS (
-    SELECT DISTINCT source_record_id AS customer_ref, customer_id
-    FROM customer_identity_links
-    WHERE source_record_id IS NOT NULL AND customer_id IS NOT NULL
-),
+{CUSTOMER_LINKS_CTE},
 purchase_days AS (
     -- several orders on one day are one purchase (their values summed), as in the CLV literature
     SELECT l.customer_id, CAST(o.ordered_at AS DATE) AS day, SUM(o.order_total_eur) AS value
@@ -214,7 +198,7 @@ def model_fits_frame(
 ) -> pd.DataFrame:
     """The two rows (BG/NBD, Gamma-Gamma) of ``model_fits`` for one fit. ``fit_id`` = ``<model>@<as_of ISO>``:
     one fit per model and ``as_of`` (a rerun for the same as_of replaces it)."""
-    as_of_ts = _utc_naive(as_of)
+    as_of_ts = utc_naive(as_of)
     usable = {"bgnbd": fitted.bgnbd is not None, "gamma_gamma": fitted.gamma_gamma is not None}
     rows = []
     for fit in fitted.fits:
@@ -223,7 +207,7 @@ def model_fits_frame(
                 "fit_id": f"{fit.model}@{as_of_ts.isoformat()}",
                 "model": fit.model,
                 "as_of": as_of_ts,
-                "fitted_at": _utc_naive(fitted_at),
+                "fitted_at": utc_naive(fitted_at),
                 "params": _json_params(fit.params),
                 "log_likelihood": float(fit.log_likelihood),
                 "customers": int(fit.customers),
@@ -354,7 +338,7 @@ def score_customers(
         summary_now, bg, gg, HORIZON_DAYS, CLV_HORIZON_DAYS, discount_rate_annual=discount_rate_annual
     ).set_index("customer_id")
     out = pd.DataFrame(index=ids)
-    out["as_of"] = _utc_naive(as_of)
+    out["as_of"] = utc_naive(as_of)
     buyer = ids.isin(now.index)
     status = np.where(buyer, STATUS_PREDICTED if bg is not None else STATUS_NO_MODEL, STATUS_NO_PURCHASE)
     out["prediction_status"] = status.astype(object)

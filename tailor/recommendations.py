@@ -36,6 +36,8 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from tailor.warehouse_sql import CUSTOMER_LINKS_CTE, timestamp_literal
+
 #: Products per customer.
 DEFAULT_MAX_PRODUCTS = 5
 #: Fewest co-occurrences (customers for co-purchase, sessions for co-view) for a pair to count: one shared
@@ -63,14 +65,6 @@ RECOMMENDATION_COLUMNS = ["customer_id", "as_of", "recommended_products", "recom
 RECOMMENDATION_FIELD_KINDS = {"recommended_products": "list"}
 
 
-def _timestamp_literal(moment: datetime) -> str:
-    ts = pd.Timestamp(moment)
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert(timezone.utc).tz_localize(None)
-    fmt = "%Y-%m-%d %H:%M:%S.%f" if ts.microsecond else "%Y-%m-%d %H:%M:%S"
-    return f"TIMESTAMP '{ts.strftime(fmt)}'"
-
-
 def _positive_int(name: str, value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"recommendations: {name} must be a whole number >= 1, got {value!r}")
@@ -87,15 +81,11 @@ def _checked_options(max_products: int, min_support: int, view_window_days: int)
 
 def _shared_ctes(as_of: datetime, min_support: int, view_window_days: int) -> str:
     """The CTEs both SQL texts share: purchases, views, neighbour lists, popularity (Snowflake dialect)."""
-    t = _timestamp_literal(as_of)
+    t = timestamp_literal(as_of)
     view_from = f"DATEADD(day, -{view_window_days}, {t})"
     k = NEIGHBOURS_PER_PRODUCT
     return f"""
-links AS (
-    SELECT DISTINCT source_record_id AS customer_ref, customer_id
-    FROM customer_identity_links
-    WHERE source_record_id IS NOT NULL AND customer_id IS NOT NULL
-),
+{CUSTOMER_LINKS_CTE},
 product_dim AS (
     SELECT product_id, MIN(name) AS name, MIN(category) AS category,
            MAX(CASE WHEN in_stock THEN 1 ELSE 0 END) AS in_stock

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from tailor.rendering import message_key, render_subject, send_mask
+from tailor.warehouse_sql import CUSTOMER_LINKS_CTE
 
 __all__ = ["RenderSettings", "build_render_contexts", "bestsellers_sql", "MAX_PRODUCTS", "BESTSELLER_CANDIDATES"]
 
@@ -123,11 +124,7 @@ def bestsellers_sql(max_products: int = MAX_PRODUCTS) -> str:
     top = max_products + BESTSELLER_CANDIDATES
     return f"""
 WITH
-links AS (
-    SELECT DISTINCT source_record_id AS customer_ref, customer_id
-    FROM customer_identity_links
-    WHERE source_record_id IS NOT NULL AND customer_id IS NOT NULL
-),
+{CUSTOMER_LINKS_CTE},
 stocked AS (
     SELECT product_id
     FROM products
