@@ -68,6 +68,16 @@ def resolve_as_of(value: str, default: datetime) -> datetime:
     return moment
 
 
+def run_as_of(context: AssetExecutionContext, config: FeaturesConfig) -> datetime:
+    """``config.as_of``, or the start of the run: the run's recorded start time, identical for every asset of the
+    run (so customer_predictions finds the fit model_fits made in the same run), else the current time."""
+    default = datetime.now(timezone.utc)
+    record = context.instance.get_run_record_by_id(context.run_id)
+    if record is not None and record.start_time is not None:
+        default = datetime.fromtimestamp(record.start_time, tz=timezone.utc)
+    return resolve_as_of(config.as_of, default)
+
+
 def _figures_and_priors(features) -> dict:
     figures = feature_summary(features)
     for name, (alpha, beta) in population_priors(features).items():
@@ -92,8 +102,7 @@ def feature_assets(warehouse_kind: str) -> list:
         check_specs=[schema_check_spec("customer_features")],
     )
     def customer_features(context: AssetExecutionContext, config: CustomerFeaturesConfig, warehouse: Warehouse) -> MaterializeResult:
-        run_start = datetime.now(timezone.utc)
-        as_of = resolve_as_of(config.as_of, run_start)
+        as_of = run_as_of(context, config)
         features = compute_customer_features(warehouse.query, as_of, config.cart_abandon_hours)
         warehouse.write_table("customer_features", features)
         meta = table_metadata(features, **_figures_and_priors(features))

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from assets.features import FeaturesConfig, resolve_as_of
+from assets.features import FeaturesConfig, run_as_of
 from assets.metadata import schema_check_result, schema_check_spec, table_metadata
 from resources.warehouse import Warehouse
 from tailor.clv import DEFAULT_MIN_REPEAT_CUSTOMERS
@@ -49,16 +49,6 @@ class RecommendationsConfig(FeaturesConfig):
     max_products: int = DEFAULT_MAX_PRODUCTS
     min_support: int = DEFAULT_MIN_SUPPORT
     view_window_days: int = DEFAULT_VIEW_WINDOW_DAYS
-
-
-def run_as_of(context: AssetExecutionContext, config: FeaturesConfig) -> datetime:
-    """``config.as_of``, or the start of the run: the run's recorded start time, identical for every asset of the
-    run (so customer_predictions finds the fit model_fits made in the same run), else the current time."""
-    default = datetime.now(timezone.utc)
-    record = context.instance.get_run_record_by_id(context.run_id)
-    if record is not None and record.start_time is not None:
-        default = datetime.fromtimestamp(record.start_time, tz=timezone.utc)
-    return resolve_as_of(config.as_of, default)
 
 
 def model_assets(warehouse_kind: str) -> list:

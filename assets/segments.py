@@ -5,9 +5,8 @@ from datetime import datetime, timezone
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from assets.features import FeaturesConfig
+from assets.features import FeaturesConfig, run_as_of
 from assets.metadata import schema_check_result, schema_check_spec, table_metadata
-from assets.models import run_as_of
 from resources.content import MarketingContent
 from resources.warehouse import Warehouse
 from tailor.conditions import field_kinds
