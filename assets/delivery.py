@@ -7,9 +7,9 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 
 from assets.metadata import schema_check_result, schema_check_spec, table_metadata
 from resources.content import MarketingContent
-from resources.email_sender import EmailSender
 from resources.warehouse import Warehouse
-from tailor.delivery import EmailSendsSchema, deliver
+from tailor.delivery.deliver import EmailSendsSchema, deliver
+from resources.email_sender import EmailSenderResource
 
 GROUP = "delivery"
 OWNERS = ["team:crm"]
@@ -29,7 +29,7 @@ def delivery_assets(warehouse_kind: str) -> list:
         check_specs=[schema_check_spec("email_sends")],
     )
     def email_sends(
-        context: AssetExecutionContext, warehouse: Warehouse, email_sender: EmailSender, content: MarketingContent
+        context: AssetExecutionContext, warehouse: Warehouse, email_sender: EmailSenderResource, content: MarketingContent
     ) -> MaterializeResult:
         with warehouse.session() as s:
             rendered = s.query("SELECT * FROM rendered_emails")
@@ -37,7 +37,7 @@ def delivery_assets(warehouse_kind: str) -> list:
         sends = deliver(
             rendered,
             profiles,
-            email_sender,
+            email_sender.build(),
             from_email=email_sender.from_email,
             from_name=email_sender.from_name,
             now=datetime.now(timezone.utc).replace(tzinfo=None),

@@ -23,7 +23,8 @@ from pandera.errors import SchemaErrors
 
 from assets.metadata import schema_check_result, schema_check_spec, table_metadata
 from resources.warehouse import Warehouse
-from tailor.feature_history import (
+from tailor.features.customer_features import CustomerFeaturesSchema, compute_customer_features
+from tailor.features.history import (
     HISTORY_START_DATE,
     HISTORY_TABLE,
     CustomerFeaturesHistorySchema,
@@ -32,7 +33,8 @@ from tailor.feature_history import (
     partition_as_of,
     write_partition,
 )
-from tailor.features import CART_GRACE_HOURS, CustomerFeaturesSchema, compute_customer_features, population_priors
+from tailor.features.priors import population_priors
+from tailor.features.settings import CART_GRACE_HOURS
 
 GROUP = "features"
 OWNERS = ["team:data-engineering"]

@@ -8,7 +8,7 @@ import pandera.pandas as pa
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, MetadataValue
 from pandera.errors import SchemaErrors
 
-from tailor.masking import mask_email, mask_emails_in_text
+from tailor.governance.masking import mask_email, mask_emails_in_text
 
 SCHEMA_CHECK = "pandera_schema"
 _PERSONAL_COLUMNS = {"email", "to_email", "phone", "first_name", "last_name", "postcode", "raw", "html", "text"}

@@ -12,8 +12,8 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 from assets.features import FeaturesConfig, run_as_of
 from assets.metadata import schema_check_result, schema_check_spec, table_metadata
 from resources.warehouse import Warehouse
-from tailor.clv import DEFAULT_MIN_REPEAT_CUSTOMERS
-from tailor.predictions import (
+from tailor.models.clv import DEFAULT_MIN_REPEAT_CUSTOMERS
+from tailor.models.predictions import (
     STATUS_NO_MODEL,
     STATUS_NO_PURCHASE,
     STATUS_PREDICTED,
@@ -23,14 +23,14 @@ from tailor.predictions import (
     fit_metadata,
     predict_from_warehouse,
 )
-from tailor.recommendations import (
+from tailor.models.recommendations import (
     DEFAULT_MAX_PRODUCTS,
     DEFAULT_MIN_SUPPORT,
     DEFAULT_VIEW_WINDOW_DAYS,
     ProductRecommendationsSchema,
     compute_recommendations,
 )
-from tailor.warehouse_sql import timestamp_literal
+from tailor.warehouse.sql import timestamp_literal
 
 GROUP = "models"
 OWNERS = ["team:data-science"]

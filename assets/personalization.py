@@ -9,20 +9,16 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 from assets.metadata import schema_check_result, schema_check_spec, table_metadata
 from resources.content import MarketingContent
 from resources.warehouse import Warehouse
-from tailor.conditions import field_kinds
-from tailor.customer_table import customer_table_sql
-from tailor.decisions import (
-    PERSONALIZATION_CONSENT,
-    REASON_NO_PERSONALIZATION,
-    EmailDecisionsSchema,
-    build_decision_input,
-    decide,
-    load_rule_file,
-    plan_workers,
-)
-from tailor.segments import load_segment_definitions
-from tailor.render_context import RenderSettings, bestsellers_sql, build_render_contexts
-from tailor.rendering import RenderedEmailsSchema, TemplateLibrary, render_emails
+from tailor.content.context import RenderSettings, bestsellers_sql, build_render_contexts
+from tailor.content.library import TemplateLibrary
+from tailor.content.render import RenderedEmailsSchema, render_emails
+from tailor.rules.customer_table import customer_table_sql
+from tailor.rules.decide import decide, plan_workers
+from tailor.rules.decisions_schema import PERSONALIZATION_CONSENT, REASON_NO_PERSONALIZATION, EmailDecisionsSchema
+from tailor.rules.email_rules import load_rule_file
+from tailor.rules.facts import build_decision_input
+from tailor.rules.fields import field_kinds
+from tailor.rules.segments import load_segment_definitions
 
 GROUP = "personalization"
 OWNERS = ["team:marketing"]

@@ -5,14 +5,14 @@ from dagster import AssetSpec, MaterializeResult, MetadataValue, asset, multi_as
 
 from assets.metadata import schema_check_result, schema_check_spec, table_metadata
 from resources.warehouse import Warehouse
-from tailor.identity import (
+from tailor.identity.profiles import CRM_COLUMNS, CustomerProfilesSchema, profiles_from_warehouse
+from tailor.identity.resolve import (
     RULES,
     CrmNormalizedSchema,
     CustomerIdentityLinksSchema,
     normalize_records,
     resolve_identities,
 )
-from tailor.profiles import CRM_COLUMNS, CustomerProfilesSchema, profiles_from_warehouse
 
 GROUP = "profiles"
 OWNERS = ["team:data-engineering"]

@@ -9,12 +9,13 @@ from assets.features import FeaturesConfig, run_as_of
 from assets.metadata import schema_check_result, schema_check_spec, table_metadata
 from resources.content import MarketingContent
 from resources.warehouse import Warehouse
-from tailor.conditions import field_kinds
+
 # customer_table_sql() — profiles + features + predictions + recommended_products, the fields segment and email rules
 # see — lives in a plain module (no Dagster import for `tailor rules`); re-exported here, where its users import it
-from tailor.customer_table import customer_table_sql  # noqa: F401
-from tailor.segment_history import SegmentMembershipHistorySchema, as_day, file_hash, record_day, size_metadata
-from tailor.segments import CustomerSegmentsSchema, assign_segments, check_segment_file, load_segment_definitions
+from tailor.rules.customer_table import customer_table_sql
+from tailor.rules.fields import field_kinds
+from tailor.rules.segment_history import SegmentMembershipHistorySchema, as_day, file_hash, record_day, size_metadata
+from tailor.rules.segments import CustomerSegmentsSchema, assign_segments, check_segment_file, load_segment_definitions
 
 GROUP = "segments"
 OWNERS = ["team:marketing"]

@@ -18,8 +18,9 @@ from dagster import (
 )
 
 from resources.landing import LandingZone
-from tailor.contracts import ALL_SOURCES, SourceContract
-from tailor.ingest import discover_files, file_sha256, output_tables
+from tailor.sources.contracts import ALL_SOURCES, SourceContract
+from tailor.sources.files import discover_files, file_sha256
+from tailor.sources.tables import output_tables
 
 
 def refresh_job_name(contract: SourceContract) -> str:

@@ -17,13 +17,12 @@ from dagster import (
 from assets.metadata import SCHEMA_CHECK, masked_preview, schema_check_result, schema_check_spec, table_metadata
 from resources.landing import LandingZone
 from resources.warehouse import Warehouse
-from tailor.contracts import ALL_SOURCES, SourceContract
-from tailor.ingest import (
+from tailor.sources.contracts import ALL_SOURCES, SourceContract
+from tailor.sources.load import ingest_source, key_repeats
+from tailor.sources.tables import (
     QUARANTINE_COLUMNS,
     QuarantineSchema,
     empty_table,
-    ingest_source,
-    key_repeats,
     output_tables,
     quarantine_table,
     table_schema,

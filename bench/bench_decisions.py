@@ -10,7 +10,7 @@ shipped ``rules/segments.yaml`` and the decisions with the shipped ``rules/email
 
 Four timings, each on every customer:
 
-* ``decide() x N``  — :func:`tailor.decisions.decide` with N worker processes (the pipeline's path: facts built
+* ``decide() x N``  — :func:`tailor.rules.decide.decide` with N worker processes (the pipeline's path: facts built
   from the frame, durable_rules, priorities and experiments, the gates, provenance JSON, the output frame);
 * ``decide() x 1``  — the same in this process;
 * ``bare x N`` / ``bare x 1`` — durable_rules alone: the SAME facts (built beforehand, not timed) posted to the
@@ -33,21 +33,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import json  # noqa: E402
+
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-import tailor.decisions as decisions  # noqa: E402
-from tailor.conditions import field_kinds, spec_field_kinds  # noqa: E402
-from tailor.decisions import (  # noqa: E402
-    SPEC_BLOCKS,
-    build_decision_input,
-    build_facts,
-    chunk_size,
-    decide,
-    decision_pool,
-    load_rule_file,
-)
-from tailor.segments import assign_segments, load_segment_definitions  # noqa: E402
+import tailor.rules.decide as decisions  # noqa: E402
+from tailor.content.vocabulary import template_blocks
+from tailor.rules.decide import chunk_size, decide, decision_pool
+from tailor.rules.email_rules import load_rule_file
+from tailor.rules.engine import FACT_MARKER, FACT_MARKER_VALUE  # noqa: E402
+from tailor.rules.facts import build_decision_input, build_facts
+from tailor.rules.fields import field_kinds, spec_field_kinds
+from tailor.rules.segments import assign_segments, load_segment_definitions
 
 DECIDED_AT = datetime(2025, 3, 1, 6, 0, 0)
 
@@ -136,14 +134,14 @@ def main(argv: list[str] | None = None) -> int:
     segments = assign_segments(customers, definitions)
     inp = build_decision_input(customers, segments=segments)
     t_segments = time.perf_counter() - t0
-    ruleset = load_rule_file(ROOT / "rules" / "email_rules.yaml", field_kinds(inp), SPEC_BLOCKS,
+    ruleset = load_rule_file(ROOT / "rules" / "email_rules.yaml", field_kinds(inp), template_blocks(ROOT / "email_templates")[0],
                              known_segments=[d.name for d in definitions])
     print(f"{n:,} synthetic customers in {t_data:.1f}s; segments ({len(segments):,} memberships) and decision "
           f"input in {t_segments:.1f}s; rules read: {sorted(ruleset.fields)}")
 
     # the SAME facts for the bare runs: as decide() builds them, with the marker and session id it adds
     facts = build_facts(inp, ruleset.fields)
-    marker = {decisions._FACT_MARKER: decisions._FACT_MARKER_VALUE}
+    marker = {FACT_MARKER: FACT_MARKER_VALUE}
     facts = [{**f, **marker, "sid": str(i + 1)} for i, f in enumerate(facts)]
 
     t0 = time.perf_counter()
@@ -181,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # the runs did the same work: the same rules fired for every customer
     expected = [list(f) for f in bare_fired]
-    got = [decisions.json.loads(x) for x in ours["rules_fired"].tolist()]
+    got = [json.loads(x) for x in ours["rules_fired"].tolist()]
     assert got == expected, "decide() and bare durable_rules disagree"
     t = {label: min(v) for label, v in times.items()}   # best of the rounds: the least disturbed run
     print(f"best of {args.repeat} round{'s' if args.repeat > 1 else ''}:")

@@ -30,8 +30,8 @@ def main() -> None:
         TAILOR_SEND_LEDGER_PATH=str(root / "ledger.sqlite"),
     )
     os.environ.pop("DAGSTER_HOME", None)
-    from tailor.cli import pipeline_summary, run_pipeline
-    from tailor.demo_data import write_demo_data
+    from tailor.demo.generator import write_demo_data
+    from tailor.demo.run import pipeline_summary, run_pipeline
 
     as_of = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
     t0 = time.perf_counter()

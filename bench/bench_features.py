@@ -163,7 +163,7 @@ TABLES = ["customer_profiles", "customer_identity_links", "products", "orders", 
 
 # ------------------------------------------------------------------------------------------------- SQL
 def duckdb_query(con):
-    from resources.warehouse import snowflake_to_duckdb
+    from tailor.warehouse.sql import snowflake_to_duckdb
 
     return lambda sql: con.execute(snowflake_to_duckdb(sql)).df()
 
@@ -171,7 +171,7 @@ def duckdb_query(con):
 def phase_sql(args: argparse.Namespace) -> dict:
     import duckdb
 
-    from tailor.features import compute_customer_features
+    from tailor.features.customer_features import compute_customer_features
 
     con = duckdb.connect(str(Path(args.dir) / f"bench_{args.customers}.duckdb"), read_only=True)
     start = time.perf_counter()
@@ -209,11 +209,11 @@ def pandas_features(t: dict, as_of: datetime, cart_grace_hours: int = 1):
     import numpy as np
     import pandas as pd
 
-    from tailor import features as F
+    from tailor.features import customer_features, priors, send_hour, settings
 
     enc = json.JSONEncoder(separators=(",", ":"))
     ts = pd.Timestamp(as_of)
-    view_from = ts - pd.Timedelta(days=F.VIEW_WINDOW_DAYS)
+    view_from = ts - pd.Timedelta(days=settings.VIEW_WINDOW_DAYS)
     prof = t["customer_profiles"]
     links = (t["customer_identity_links"][["source_record_id", "customer_id"]].dropna().drop_duplicates()
              .rename(columns={"source_record_id": "customer_ref"}))
@@ -232,13 +232,13 @@ def pandas_features(t: dict, as_of: datetime, cart_grace_hours: int = 1):
     for col, src in (("rfm_recency_score", "last_order_at"), ("rfm_frequency_score", "frequency"),
                      ("rfm_monetary_score", "monetary_value")):
         r = stats[src].rank(method="min").astype("int64")
-        stats[col] = (F.RFM_BUCKETS * r + nb - 1) // nb
+        stats[col] = (settings.RFM_BUCKETS * r + nb - 1) // nb
     items = purch[["customer_id", "order_id"]].merge(
         t["order_items"][["order_id", "product_id", "quantity", "line_total_eur"]], on="order_id")
     items = items[items["product_id"].notna()].merge(pdim, on="product_id", how="left")
     bought = items[["customer_id", "product_id"]].drop_duplicates()
     d = items[(items["list_price_eur"] > 0) & (items["quantity"] > 0) & items["line_total_eur"].notna()]
-    d = d.assign(disc=np.where(d["line_total_eur"] < (1 - F.DISCOUNT_TOLERANCE) * d["list_price_eur"] * d["quantity"],
+    d = d.assign(disc=np.where(d["line_total_eur"] < (1 - settings.DISCOUNT_TOLERANCE) * d["list_price_eur"] * d["quantity"],
                                d["quantity"], 0))
     disc = d.groupby("customer_id").agg(units_bought=("quantity", "sum"), units_bought_discounted=("disc", "sum"))
 
@@ -247,18 +247,18 @@ def pandas_features(t: dict, as_of: datetime, cart_grace_hours: int = 1):
     views = recent[recent["event_type"] == "product_view"]
     views_30d = views.groupby("customer_id")["event_id"].nunique().rename("product_views_30d")
     sessions = recent[recent["session_id"].notna()].groupby("customer_id")["session_id"].nunique().rename("sessions_30d")
-    iw = web[web["occurred_at"] >= ts - pd.Timedelta(days=F.INTENT_WINDOW_DAYS)].drop_duplicates(
+    iw = web[web["occurred_at"] >= ts - pd.Timedelta(days=settings.INTENT_WINDOW_DAYS)].drop_duplicates(
         ["customer_id", "event_id", "event_type", "occurred_at"])
     age = (ts - iw["occurred_at"]).dt.total_seconds()
-    score = iw["event_type"].map(F.INTENT_WEIGHTS).fillna(0.0) * np.power(0.5, age / (F.INTENT_HALF_LIFE_HOURS * 3600))
+    score = iw["event_type"].map(settings.INTENT_WEIGHTS).fillna(0.0) * np.power(0.5, age / (settings.INTENT_HALF_LIFE_HOURS * 3600))
     intent = score.groupby(iw["customer_id"]).sum().rename("browsing_intent_score")
     rv = views[views["product_id"].notna()].groupby(["customer_id", "product_id"], as_index=False)["occurred_at"].max()
     rv = rv.merge(bought, on=["customer_id", "product_id"], how="left", indicator=True)
     rv = _top_by(rv[rv["_merge"] == "left_only"], "customer_id", ["occurred_at", "product_id"], [False, True],
-                 F.VIEWED_NOT_BOUGHT_MAX)
+                 settings.VIEWED_NOT_BOUGHT_MAX)
     vnb = rv.groupby("customer_id")["product_id"].agg(lambda s: enc.encode(list(s))).rename("viewed_not_bought")
     adds = web[(web["event_type"] == "add_to_cart") & web["product_id"].notna()
-               & (web["occurred_at"] >= ts - pd.Timedelta(days=F.CART_WINDOW_DAYS))
+               & (web["occurred_at"] >= ts - pd.Timedelta(days=settings.CART_WINDOW_DAYS))
                & (web["occurred_at"] <= ts - pd.Timedelta(hours=cart_grace_hours))]
     adds = adds.merge(stats["last_order_at"], left_on="customer_id", right_index=True, how="left")
     adds = adds[adds["last_order_at"].isna() | (adds["last_order_at"] < adds["occurred_at"])]
@@ -274,7 +274,7 @@ def pandas_features(t: dict, as_of: datetime, cart_grace_hours: int = 1):
     top_category = cs.set_index("customer_id")["category"].combine_first(cv.set_index("customer_id")["category"])
 
     aff_views = web[(web["event_type"] == "product_view")
-                    & (web["occurred_at"] >= ts - pd.Timedelta(days=F.AFFINITY_VIEW_WINDOW_DAYS))].merge(
+                    & (web["occurred_at"] >= ts - pd.Timedelta(days=settings.AFFINITY_VIEW_WINDOW_DAYS))].merge(
         pdim, on="product_id")
     affinity = {}
     for dim in ("category", "brand"):
@@ -283,14 +283,14 @@ def pandas_features(t: dict, as_of: datetime, cart_grace_hours: int = 1):
         vw = aff_views[aff_views[dim].notna()].groupby(["customer_id", dim], as_index=False)["event_id"].nunique()
         vw = vw.rename(columns={"event_id": "amount"})
         parts = []
-        for frame, weight in ((sp, F.AFFINITY_SPEND_WEIGHT), (vw, F.AFFINITY_VIEW_WEIGHT)):
+        for frame, weight in ((sp, settings.AFFINITY_SPEND_WEIGHT), (vw, settings.AFFINITY_VIEW_WEIGHT)):
             parts.append(frame.assign(part=weight * frame["amount"] / frame.groupby("customer_id")["amount"].transform("sum")))
         sc = pd.concat(parts).groupby(["customer_id", dim], as_index=False)["part"].sum()
         sc["share"] = sc["part"] / sc.groupby("customer_id")["part"].transform("sum")
-        sc["shown"] = sc["share"].round(F.AFFINITY_SHARE_DECIMALS)
-        sc = _top_by(sc, "customer_id", ["shown", dim], [False, True], F.AFFINITY_TOP_N)
+        sc["shown"] = sc["share"].round(settings.AFFINITY_SHARE_DECIMALS)
+        sc = _top_by(sc, "customer_id", ["shown", dim], [False, True], settings.AFFINITY_TOP_N)
         affinity[dim] = sc.groupby("customer_id").apply(
-            lambda x, dim=dim: enc.encode([{dim: n, "share": round(float(s), F.AFFINITY_SHARE_DECIMALS)}
+            lambda x, dim=dim: enc.encode([{dim: n, "share": round(float(s), settings.AFFINITY_SHARE_DECIMALS)}
                                            for n, s in zip(x[dim], x["share"])]), include_groups=False)
 
     ee = t["email_events"]
@@ -301,7 +301,7 @@ def pandas_features(t: dict, as_of: datetime, cart_grace_hours: int = 1):
     msg = msg.assign(o=msg["d"] & msg["o"], c=msg["d"] & msg["c"]).groupby("email_norm").agg(
         emails_sent=("d", "size"), emails_delivered=("d", "sum"), email_opens=("o", "sum"), email_clicks=("c", "sum"))
     pe = prof[["customer_id", "email", "timezone"]].assign(email_norm=prof["email"].str.strip().str.lower())
-    engaged = ee[ee["event_type"].isin(F.SEND_HOUR_EVENTS)].merge(pe[["customer_id", "email_norm", "timezone"]],
+    engaged = ee[ee["event_type"].isin(settings.SEND_HOUR_EVENTS)].merge(pe[["customer_id", "email_norm", "timezone"]],
                                                                   on="email_norm")
     seen = pd.concat([web[["customer_id", "occurred_at"]], orders[["customer_id", "ordered_at"]].rename(
         columns={"ordered_at": "occurred_at"}), engaged[["customer_id", "occurred_at"]]])
@@ -330,27 +330,27 @@ def pandas_features(t: dict, as_of: datetime, cart_grace_hours: int = 1):
     out["as_of"] = ts
     out["open_rate"] = (out["email_opens"] + 1) / (out["emails_delivered"] + 2)
     out["click_rate"] = (out["email_clicks"] + 1) / (out["emails_delivered"] + 2)
-    priors = F.population_priors(out)
-    out["discount_sensitivity"] = F.smoothed_rate(out["units_bought_discounted"], out["units_bought"],
+    priors = priors.population_priors(out)
+    out["discount_sensitivity"] = priors.smoothed_rate(out["units_bought_discounted"], out["units_bought"],
                                                   priors["discount_sensitivity"])
-    out["open_rate_eb"] = F.smoothed_rate(out["email_opens"], out["emails_delivered"], priors["open_rate_eb"])
-    out["click_rate_eb"] = F.smoothed_rate(out["email_clicks"], out["emails_delivered"], priors["click_rate_eb"])
+    out["open_rate_eb"] = priors.smoothed_rate(out["email_opens"], out["emails_delivered"], priors["open_rate_eb"])
+    out["click_rate_eb"] = priors.smoothed_rate(out["email_clicks"], out["emails_delivered"], priors["click_rate_eb"])
     q = engaged["occurred_at"].dt.floor("15min")
     counts = engaged.assign(utc_quarter=q).groupby(["customer_id", "timezone", "utc_quarter"], dropna=False,
                                                    as_index=False).size().rename(columns={"size": "events"})
-    hours = F.preferred_send_hours(counts, out["customer_id"])
+    hours = send_hour.preferred_send_hours(counts, out["customer_id"])
     out["preferred_send_hour"] = hours["preferred_send_hour"].to_numpy()
     out["send_hour_events"] = hours["send_hour_events"].to_numpy()
     for col in ("as_of", "first_order_at", "last_order_at", "last_seen_at"):
         out[col] = out[col].astype("datetime64[ns]")
-    return out[F.FEATURE_COLUMNS].sort_values("customer_id").reset_index(drop=True)
+    return out[customer_features.FEATURE_COLUMNS].sort_values("customer_id").reset_index(drop=True)
 
 
 def phase_subset(args: argparse.Namespace) -> dict:
     import duckdb
     import pandas as pd
 
-    from tailor.features import CustomerFeaturesSchema, compute_customer_features
+    from tailor.features.customer_features import CustomerFeaturesSchema, compute_customer_features
 
     con = duckdb.connect(str(Path(args.dir) / f"bench_{args.customers}.duckdb"), read_only=True)
     k = min(args.pandas_customers, args.customers)

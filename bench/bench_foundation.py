@@ -56,8 +56,8 @@ def generate(customers: int, seed: int, events_per_file: int, landing: Path) -> 
 
 def run_identity_and_profiles(warehouse) -> dict[str, float]:
     """What the customer_identity and customer_profiles assets do, step by step, timed."""
-    from tailor.identity import normalize_records, resolve_identities
-    from tailor.profiles import CRM_COLUMNS, profiles_from_warehouse
+    from tailor.identity.profiles import CRM_COLUMNS, profiles_from_warehouse
+    from tailor.identity.resolve import normalize_records, resolve_identities
 
     times = {}
     t = time.perf_counter()
@@ -81,15 +81,15 @@ def identity_quality(warehouse, truth_csv: Path) -> dict:
     """Pairwise precision / recall of the master ids against the generator's true identities."""
     import pandas as pd
 
-    from tailor.identity import linkage_quality
+    from tailor.identity.resolve import linkage_quality
 
     links = warehouse.query("SELECT source_record_id, customer_id FROM customer_identity_links")
     return linkage_quality(links, pd.read_csv(truth_csv, dtype=str))
 
 
 def ingest_all(warehouse, landing: Path) -> tuple[dict[str, float], dict[str, object]]:
-    from tailor.contracts import ALL_SOURCES
-    from tailor.ingest import ingest_source
+    from tailor.sources.contracts import ALL_SOURCES
+    from tailor.sources.load import ingest_source
 
     times, reports = {}, {}
     for contract in ALL_SOURCES:
@@ -103,7 +103,7 @@ def pandas_baseline(files: list[Path]) -> tuple[float, int]:
     """Plain pandas on the same web-event rules: per-line json.loads, a DataFrame, vectorised checks, dedup."""
     import pandas as pd
 
-    from tailor.contracts import WEB_EVENTS
+    from tailor.sources.contracts import WEB_EVENTS
 
     types = next(c.choices for c in WEB_EVENTS.columns if c.name == "event_type")
     t = time.perf_counter()

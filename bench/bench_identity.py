@@ -29,8 +29,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tailor.identity import linkage_quality, normalize_records, ref_order, resolve_identities  # noqa: E402
-from tailor.profiles import HARD_SUPPRESSION_EVENTS, UNSUBSCRIBE_EVENTS, build_customer_profiles  # noqa: E402
+from tailor.identity.consent import HARD_SUPPRESSION_EVENTS, UNSUBSCRIBE_EVENTS
+from tailor.identity.profiles import build_customer_profiles
+from tailor.identity.resolve import linkage_quality, normalize_records, ref_order, resolve_identities
 
 GENERATE = """
 import sys

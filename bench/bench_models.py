@@ -32,14 +32,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from resources.warehouse import snowflake_to_duckdb  # noqa: E402
-from tailor.clv import fit_models  # noqa: E402
-from tailor.predictions import load_rfm_summary, lookback, score_customers  # noqa: E402
-from tailor.recommendations import (  # noqa: E402
-    RECOMMENDATION_COLUMNS,
-    compute_recommendations,
-    naive_recommendations_sql,
-)
+from tailor.models.clv import fit_models
+from tailor.models.predictions import load_rfm_summary, lookback, score_customers
+from tailor.models.recommendations import RECOMMENDATION_COLUMNS, compute_recommendations, naive_recommendations_sql
+from tailor.warehouse.sql import snowflake_to_duckdb
 
 AS_OF = datetime(2025, 12, 31, 12)
 

@@ -9,7 +9,7 @@ from dagster import EnvVar
 from dagster_snowflake import SnowflakeResource
 
 from resources.content import MarketingContent
-from resources.email_sender import EmailSender
+from resources.email_sender import EmailSenderResource
 from resources.landing import LandingZone
 from resources.warehouse import DuckDBWarehouse, SnowflakeWarehouse, Warehouse
 from tailor.config import apply_defaults, sendgrid_enabled, snowflake_enabled
@@ -56,7 +56,7 @@ def build_resources() -> dict[str, Any]:
             preferences_base_url=EnvVar("TAILOR_PREFERENCES_BASE_URL"),
             shop_url=EnvVar("TAILOR_SHOP_URL"),
         ),
-        "email_sender": EmailSender(
+        "email_sender": EmailSenderResource(
             outbox_dir=EnvVar("TAILOR_OUTBOX_DIR"),
             ledger_path=EnvVar("TAILOR_SEND_LEDGER_PATH"),
             from_email=EnvVar("TAILOR_FROM_EMAIL"),

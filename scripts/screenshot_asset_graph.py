@@ -6,7 +6,6 @@ Playwright (no browser is downloaded).
 
 from __future__ import annotations
 
-import json
 import sys
 
 from playwright.sync_api import sync_playwright

@@ -1,0 +1,275 @@
+"""Email rendering: MJML layout + blocks -> HTML and plain text, compiled once per block combination.
+
+Design (see docs/templates.md):
+
+* ``TemplateLibrary.load`` reads ``layout.mjml`` and ``blocks/*.mjml`` and validates every file up front
+  (slot declaration, Jinja syntax and variables, only supported MJML components in allowed places,
+  known attributes, real MJML compilation, a smoke render). Problems raise :class:`TemplateError`
+  naming the file and, where possible, the line.
+* MJML -> HTML is slow (~25 ms), so it runs once per distinct block combination. Before compiling,
+  every Jinja tag is replaced by an inert placeholder token (``TLRJ<file>Z<n>Q``); tags standing between
+  MJML components (``{% for %}`` around columns, ``{% if %}`` around sections) are wrapped into
+  ``<mj-raw>`` so MJML keeps them in place instead of dropping them. After compilation the tokens are
+  checked (control tags must survive exactly once) and restored, giving a Jinja template of the final
+  HTML. The same tokenised HTML is converted with html2text into a Jinja template for the text part.
+* Per recipient only Jinja runs (autoescape on for HTML).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import jinja2.meta
+import jinja2.nodes
+from mjml import mjml_to_html
+
+from tailor.content.environment import make_env
+from tailor.content.errors import TemplateError
+from tailor.content.subject import render_subject
+from tailor.content.templates import (
+    SLOT_MARKER_RE,
+    TOKEN_RE,
+    TemplateSource,
+    check_jinja,
+    check_layout_slots,
+    check_structure,
+    guess_line,
+    parse_header,
+    protect_jinja,
+    read_template,
+)
+from tailor.content.text import html_to_raw_text, html_to_text, tidy_text
+from tailor.content.vocabulary import BLOCK_NAME_RE, CONTEXT_DEFAULTS, PRODUCT_FIELDS, PRODUCT_LISTS, SLOTS
+
+# The layout must contain these (legal footer / one-click unsubscribe).
+_LAYOUT_REQUIRED_VARIABLES = ("unsubscribe_url", "preferences_url", "company_address")
+
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    html: str
+    text: str
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    key: tuple[str | None, ...]
+    html_template: jinja2.Template
+    text_template: jinja2.Template | None  # None: fall back to html2text per recipient
+
+
+def _sample_product(i: int, reason: str) -> dict[str, Any]:
+    return {"product_id": f"P{i:04d}", "name": f"Sample product {i}", "price": 10.0 * i, "currency": "EUR",
+            "url": f"https://shop.example/p/P{i:04d}", "image_url": f"https://shop.example/img/P{i:04d}.jpg",
+            "reason": reason}
+
+
+_SAMPLE_CONTEXTS: tuple[dict[str, Any], ...] = (
+    {
+        **CONTEXT_DEFAULTS, "first_name": "Anna", "email": "anna@example.com", "customer_id": "cus_000001",
+        "campaign_id": "sample", "subject": "Sample", "preheader": "Sample preheader",
+        "products": [_sample_product(i, "Because you viewed it") for i in (1, 2, 3)],
+        "cart_products": [_sample_product(i, "In your cart") for i in (4, 5)],
+        "bestsellers": [{**_sample_product(i, "Bestseller"), "rank": i - 5} for i in (6, 7, 8)],
+        "discount_percent": 10, "discount_code": "SAMPLE10",
+        "unsubscribe_url": "https://shop.example/unsubscribe?m=0", "preferences_url": "https://shop.example/p?m=0",
+        "company_name": "Tailor Shop", "company_address": "Main St 1, Berlin", "shop_url": "https://shop.example",
+    },
+    {**CONTEXT_DEFAULTS},
+)
+
+
+class TemplateLibrary:
+    """Validated layout + blocks; renders emails with a compile-once cache per block combination."""
+
+    def __init__(self, templates_dir: Path, layout: TemplateSource, blocks: dict[str, TemplateSource]) -> None:
+        self.templates_dir = templates_dir
+        self._layout = layout
+        self._blocks = blocks
+        self._cache: dict[tuple[str | None, ...], _Compiled] = {}
+        self._lock = threading.Lock()
+        self._html_env = make_env(autoescape=True)
+        self._text_env = make_env(autoescape=False)
+        #: Number of MJML compilations done for the render cache (validation compilations not included).
+        self.compile_count = 0
+        #: MJML compilations done while validating at load time.
+        self.validation_compile_count = 0
+
+    # ---------------------------------------------------------------- loading / validation
+    @classmethod
+    def load(cls, templates_dir: Path | str) -> TemplateLibrary:
+        templates_dir = Path(templates_dir)
+        layout_path = templates_dir / "layout.mjml"
+        if not layout_path.is_file():
+            raise TemplateError("layout file not found", layout_path)
+        env = make_env(autoescape=True)
+
+        layout = TemplateSource(path=layout_path, name="layout", text=read_template(layout_path))
+        check_jinja(layout, env)
+        protect_jinja(layout, 0, layout.text)
+        check_structure(layout, root_parent="document", allow_slots=True)
+        check_layout_slots(layout)
+        for var in _LAYOUT_REQUIRED_VARIABLES:
+            if var not in layout.variables:
+                raise TemplateError(f"the layout must use {{{{ {var} }}}} (legal footer)", layout_path)
+
+        blocks: dict[str, TemplateSource] = {}
+        block_dir = templates_dir / "blocks"
+        paths = sorted(block_dir.glob("*.mjml")) if block_dir.is_dir() else []
+        for index, path in enumerate(paths, start=1):
+            name = path.stem
+            if not BLOCK_NAME_RE.match(name):
+                raise TemplateError("block file names must be lower_snake_case (letters, digits, _)", path)
+            src = TemplateSource(path=path, name=name, text=read_template(path))
+            work = parse_header(src)
+            check_jinja(src, env)
+            protect_jinja(src, index, work)
+            check_structure(src, root_parent="mj-body", allow_slots=False)
+            blocks[name] = src
+
+        library = cls(templates_dir, layout, blocks)
+        library._validate_compilation()
+        return library
+
+    def _validate_compilation(self) -> None:
+        """Compile the empty layout and every block (alone, in its slot) and smoke-render them."""
+        combos: list[tuple[tuple[str | None, ...], TemplateSource]] = [((None,) * len(SLOTS), self._layout)]
+        for src in self._blocks.values():
+            key = tuple(src.name if slot == src.slot else None for slot in SLOTS)
+            combos.append((key, src))
+        for key, src in combos:
+            compiled = self._compile(key, blame=src.path)
+            self.validation_compile_count += 1
+            for sample in _SAMPLE_CONTEXTS:
+                try:
+                    html = compiled.html_template.render(sample)
+                    if compiled.text_template is not None:
+                        compiled.text_template.render(sample)
+                except jinja2.TemplateError as exc:
+                    raise TemplateError(f"rendering with a sample context failed: {exc}", src.path,
+                                        guess_line(src.text, str(exc))) from exc
+                if "TLRJ" in html:  # pragma: no cover - defensive
+                    raise TemplateError("internal placeholder left in output", src.path)
+
+    # ---------------------------------------------------------------- public API
+    @property
+    def blocks_by_slot(self) -> dict[str, set[str]]:
+        result: dict[str, set[str]] = {slot: set() for slot in SLOTS}
+        for src in self._blocks.values():
+            result[src.slot].add(src.name)  # type: ignore[index]
+        return result
+
+    def block_description(self, name: str) -> str:
+        return self._blocks[name].description
+
+    def render(self, blocks: Mapping[str, str | None] | str | None, context: Mapping[str, Any]) -> RenderedEmail:
+        key = self._key(blocks)
+        compiled = self._get_compiled(key)
+        ctx = _prepare_context(context)
+        html = compiled.html_template.render(ctx)
+        if compiled.text_template is not None:
+            text = tidy_text(compiled.text_template.render(ctx))
+        else:
+            text = html_to_text(html)
+        return RenderedEmail(html=html, text=text)
+
+    def render_subject(self, subject_template: str, context: Mapping[str, Any]) -> str:
+        """Render a subject line (Jinja, sandboxed, no autoescape); whitespace is collapsed."""
+        return render_subject(subject_template, context)
+
+    # ---------------------------------------------------------------- internals
+    def _key(self, blocks: Mapping[str, str | None] | str | None) -> tuple[str | None, ...]:
+        if blocks is None:
+            blocks = {}
+        elif isinstance(blocks, str):
+            blocks = json.loads(blocks) if blocks.strip() else {}
+        unknown_slots = set(blocks) - set(SLOTS)
+        if unknown_slots:
+            raise TemplateError(f"unknown slot(s) {sorted(unknown_slots)}; slots are {list(SLOTS)}")
+        key: list[str | None] = []
+        for slot in SLOTS:
+            name = blocks.get(slot) or None
+            if name is not None:
+                src = self._blocks.get(name)
+                if src is None:
+                    raise TemplateError(f"unknown block {name!r} for slot {slot!r} "
+                                        f"(known: {sorted(self.blocks_by_slot[slot])})")
+                if src.slot != slot:
+                    raise TemplateError(f"block {name!r} belongs to slot {src.slot!r}, not {slot!r}", src.path)
+            key.append(name)
+        return tuple(key)
+
+    def _get_compiled(self, key: tuple[str | None, ...]) -> _Compiled:
+        compiled = self._cache.get(key)
+        if compiled is None:
+            with self._lock:
+                compiled = self._cache.get(key)
+                if compiled is None:
+                    compiled = self._compile(key)
+                    self.compile_count += 1
+                    self._cache[key] = compiled
+        return compiled
+
+    def _compile(self, key: tuple[str | None, ...], blame: Path | None = None) -> _Compiled:
+        """Compile one block combination to Jinja templates (HTML + text). ``blame``: the file to name
+        in errors that cannot be traced to one Jinja tag (default: all files of the combination)."""
+        sources = [self._layout] + [self._blocks[name] for name in key if name]
+        files = str(blame) if blame is not None else ", ".join(str(s.path) for s in sources)
+        bodies = {slot: (self._blocks[name].protected if name else "") for slot, name in zip(SLOTS, key)}
+        document = SLOT_MARKER_RE.sub(lambda m: bodies[m.group(1)], self._layout.protected)
+        try:
+            result = mjml_to_html(document)
+        except Exception as exc:  # mjml raises KeyError/ValueError/AssertionError on bad input
+            raise TemplateError(f"MJML compilation failed: {type(exc).__name__}: {exc}", files) from exc
+        html = result.html
+        if result.errors:
+            raise TemplateError(f"MJML compilation errors: {'; '.join(result.errors)}", files)
+
+        tags = [tag for src in sources for tag in src.tags]
+        counts = Counter(TOKEN_RE.findall(html))
+        for tag in tags:
+            seen = counts.get(tag.token, 0)
+            if tag.kind == "stmt" and seen != 1:
+                how = "dropped" if seen == 0 else f"duplicated {seen} times"
+                raise TemplateError(f"Jinja tag {tag.source!r} was {how} by MJML compilation; control tags "
+                                    "must stand between components or inside content components", tag.file, tag.line)
+            if tag.kind == "expr" and seen == 0:
+                raise TemplateError(f"Jinja expression {tag.source!r} was dropped by MJML compilation (MJML "
+                                    "parses this attribute itself, e.g. width/padding/height)", tag.file, tag.line)
+        by_token = {tag.token: tag.source for tag in tags}
+
+        def restore(text: str) -> str:
+            return TOKEN_RE.sub(lambda m: by_token[m.group()], text)
+
+        try:
+            html_template = self._html_env.from_string(restore(html))
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(f"compiled template is not valid Jinja: {exc.message}", files) from exc
+
+        text_template: jinja2.Template | None = None
+        text_source = html_to_raw_text(html)
+        text_counts = Counter(TOKEN_RE.findall(text_source))
+        if all(text_counts.get(t.token, 0) == 1 for t in tags if t.kind == "stmt"):
+            try:
+                text_template = self._text_env.from_string(restore(text_source))
+            except jinja2.TemplateSyntaxError:  # pragma: no cover - falls back to per-recipient html2text
+                text_template = None
+        return _Compiled(key=key, html_template=html_template, text_template=text_template)
+
+
+def _prepare_context(context: Mapping[str, Any]) -> dict[str, Any]:
+    ctx = {**CONTEXT_DEFAULTS, **context}
+    if not ctx.get("first_name"):
+        ctx["first_name"] = "there"
+    for key in PRODUCT_LISTS:
+        items = ctx.get(key) or []
+        ctx[key] = [{**dict.fromkeys(PRODUCT_FIELDS), **item} for item in items]
+    return ctx

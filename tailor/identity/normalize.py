@@ -1,0 +1,309 @@
+"""Normalisation of customer attributes: e-mails, phone numbers, names, countries, time zones.
+
+Each value-level function (``normalize_email``, ``normalize_phone``, ...) is plain and unit-tested. The
+``*_column`` functions apply them to a whole column and compute every *distinct* value only once, so a
+million CRM records (with a few hundred thousand distinct values) stay fast: phonenumbers costs about
+35 µs per call, so phones are additionally grouped by a "shape" (see :func:`phone_column`).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import phonenumbers
+import pycountry
+import pytz
+from rapidfuzz.distance import DamerauLevenshtein
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+# Addresses people type when a form insists on an e-mail they do not want to give. Several different
+# people share them, so they must never identify anyone nor receive mail.
+PLACEHOLDER_EMAIL_LOCAL_PARTS = frozenset({
+    "test", "tester", "testing", "noemail", "no-email", "no_email", "no.email", "nomail", "no-mail", "none", "no",
+    "na", "n.a", "null", "nil", "unknown", "dummy", "fake", "noreply", "no-reply", "donotreply", "do-not-reply",
+    "invalid", "x", "xx", "xxx", "asdf", "abc", "keine", "kein", "aucun", "nobody",
+})
+
+
+PLACEHOLDER_EMAIL_DOMAINS = frozenset({
+    "test.com", "test.de", "none.com", "noemail.com", "nomail.com", "no-email.com", "email.invalid", "invalid",
+    "example.invalid", "mailinator.com",
+})
+
+
+# Big mailbox providers whose misspellings are worth flagging. Only names of at least 8 characters: a
+# one-letter change of a short name ("me.com", "gmx.de") is too often another real domain.
+BIG_EMAIL_DOMAINS = (
+    "gmail.com", "googlemail.com", "yahoo.com", "hotmail.com", "outlook.com", "icloud.com", "live.com",
+    "yahoo.co.uk", "hotmail.co.uk", "btinternet.com", "orange.fr", "laposte.net", "wanadoo.fr", "libero.it",
+    "hotmail.fr", "yahoo.fr", "protonmail.com", "t-online.de", "bluewin.ch", "interia.pl",
+)
+
+
+# Real domains one edit away from a big one: they are never reported as typos.
+_REAL_NEIGHBOURS = frozenset({
+    "mail.com", "email.com", "ymail.com", "gmx.com", "hotmail.de", "hotmail.it", "hotmail.es", "yahoo.de",
+    "yahoo.it", "yahoo.es", "outlook.de", "outlook.fr", "live.de", "live.fr", "aol.com", "msn.com", "me.com",
+    "gmx.de", "gmx.net", "gmx.at", "gmx.ch", "web.de", "online.de", "orange.es", "free.fr", "sfr.fr",
+})
+
+
+_BIG = frozenset(BIG_EMAIL_DOMAINS)
+
+
+def normalize_email(raw: object) -> str | None:
+    """Trim, Unicode-normalise (NFKC) and lower-case; None when it is not an address at all.
+
+    Placeholders (``test@test.com``) are still addresses here; :func:`is_placeholder_email` tells them apart."""
+    if not isinstance(raw, str):
+        return None
+    email = unicodedata.normalize("NFKC", raw).strip().lower()
+    return email if _EMAIL.match(email) else None
+
+
+def is_placeholder_email(email: str | None) -> bool:
+    """True for a normalised address that stands for "no e-mail" (``test@test.com``, ``noemail@example.com``)."""
+    if not email:
+        return False
+    local, _, domain = email.rpartition("@")
+    return local in PLACEHOLDER_EMAIL_LOCAL_PARTS or domain in PLACEHOLDER_EMAIL_DOMAINS
+
+
+def email_typo_suggestion(email: str | None) -> str | None:
+    """The big provider's domain a normalised address probably meant (``gmial.com`` -> ``gmail.com``), else None.
+
+    A typo is one edit (insert, delete, substitute or swap two neighbours: Damerau-Levenshtein distance 1)
+    away from exactly one big domain. The address itself is never rewritten: the suggestion is only a flag."""
+    if not isinstance(email, str) or "@" not in email:
+        return None
+    return domain_typo_suggestion(email.rpartition("@")[2])
+
+
+@lru_cache(maxsize=65_536)
+def domain_typo_suggestion(domain: str) -> str | None:
+    """The big provider's domain that ``domain`` probably meant (see :func:`email_typo_suggestion`)."""
+    if domain in _BIG or domain in _REAL_NEIGHBOURS:
+        return None
+    close = [d for d in BIG_EMAIL_DOMAINS if DamerauLevenshtein.distance(domain, d, score_cutoff=1) <= 1]
+    return close[0] if len(close) == 1 else None
+
+
+def normalize_email_column(raw: pd.Series) -> pd.Series:
+    """:func:`normalize_email` of a whole column, with pandas' string methods (no Python call per row)."""
+    text = raw.where(raw.map(type, na_action="ignore") == str).astype(object)
+    norm = text.str.normalize("NFKC").str.strip().str.lower()
+    valid = norm.str.match(_EMAIL.pattern).eq(True)
+    return pd.Series(np.where(valid, norm, None), index=raw.index, dtype=object)
+
+
+def email_columns(raw: pd.Series) -> pd.DataFrame:
+    """``email_norm`` (None when not an address), ``email_placeholder`` (bool), ``email_typo_suggestion``."""
+    norm = normalize_email_column(raw)
+    out = pd.DataFrame({"email_norm": norm}, index=raw.index)
+    present = norm.dropna().astype(str)
+    parts = present.str.rpartition("@") if len(present) else pd.DataFrame({0: present, 2: present})
+    local = parts[0].reindex(raw.index)
+    domain = parts[2].reindex(raw.index)
+    out["email_placeholder"] = (local.isin(PLACEHOLDER_EMAIL_LOCAL_PARTS) | domain.isin(PLACEHOLDER_EMAIL_DOMAINS)).to_numpy()
+    out["email_typo_suggestion"] = map_distinct(domain, domain_typo_suggestion)
+    return out
+
+
+# National significant numbers (digits after the country code) that people type to get past a form.
+PLACEHOLDER_PHONES = frozenset({"0000000000", "1234567890", "0123456789", "9876543210", "5555555555", "1111111111",
+                                "123456789", "12345678", "1234567"})
+
+
+_ASCENDING = "01234567890123456789"
+
+
+_DESCENDING = "98765432109876543210"
+
+
+_NOT_PHONE_CHARS = re.compile(r"[^0-9+]")
+
+
+def is_placeholder_phone(national_number: str) -> bool:
+    """True for the digits of a placeholder: a listed value, two or fewer distinct digits (``0000000000``,
+    ``5555555555``) or a straight run (``1234567890``)."""
+    d = national_number
+    if d in PLACEHOLDER_PHONES or len(set(d)) <= 2:
+        return True
+    return len(d) >= 7 and (d in _ASCENDING or d in _DESCENDING)
+
+
+def _parse_phone(text: str, region: str | None) -> tuple[str, str] | None:
+    """(country calling code, national significant number) by phonenumbers, or None if impossible."""
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    # "possible" (right length for the country), not "valid" (an allocated range): an unallocated or
+    # reserved fictional number (UK 07700 900xxx) still identifies the person who typed it.
+    if not phonenumbers.is_possible_number(number):
+        return None
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    cc = str(number.country_code)
+    return cc, e164[1 + len(cc):]
+
+
+def normalize_phone(raw: object, region: str | None = None) -> str | None:
+    """E.164 (``+493055512345``) for a phone typed in any national or international format.
+
+    ``region`` is the record's ISO country (how a national number like ``030 5551234`` is read). Numbers
+    that are not possible for their country, and placeholders (:func:`is_placeholder_phone`), give None."""
+    if not isinstance(raw, str) or not raw.strip():
+        return None
+    text = raw.strip()
+    if text.startswith("00"):  # international prefix used in most of Europe; readable without a region
+        text = "+" + text[2:]
+    digits = _NOT_PHONE_CHARS.sub("", text).lstrip("+")
+    if not digits or is_placeholder_phone(digits):
+        return None
+    parsed = _parse_phone(text, region if region else None)
+    if parsed is None or is_placeholder_phone(parsed[1]):
+        return None
+    return "+" + parsed[0] + parsed[1]
+
+
+_SHAPE_PREFIX = 7  # leading digits that decide country code, trunk prefix and possible length
+
+
+def phone_column(raw: pd.Series, region: pd.Series) -> pd.Series:
+    """:func:`normalize_phone` of every row, fast on a million rows.
+
+    Typed numbers are reduced to their digits; numbers that share the *shape* (region, leading ``+``,
+    the first 7 digits, the length) are read the same way by phonenumbers: the same country code and
+    the same number of leading digits (international or trunk prefix) dropped. So phonenumbers parses
+    one representative per shape and the rest is string arithmetic. A shape whose representative is
+    not such a plain prefix drop (a few numbering plans rewrite digits) is parsed value by value."""
+    text = raw.where(raw.notna(), "").astype(str).str.strip()
+    text = text.where(~text.str.startswith("00"), "+" + text.str[2:])
+    plus = text.str.startswith("+")
+    digits = text.str.replace(_NOT_PHONE_CHARS, "", regex=True)
+    reg = region.where(region.notna(), "").astype(str)
+    frame = pd.DataFrame({"text": text, "digits": digits, "plus": plus, "region": reg})
+    frame = frame[frame["digits"].str.len() > 0]
+    out = np.full(len(raw), None, dtype=object)
+    if frame.empty:
+        return pd.Series(out, index=raw.index, dtype=object)
+    # one row per distinct (digits, plus, region): the formatting characters no longer matter
+    distinct = frame.drop_duplicates(["digits", "plus", "region"])[["text", "digits", "plus", "region"]]
+    distinct = distinct.assign(shape=distinct["digits"].str[:_SHAPE_PREFIX] + ":" + distinct["digits"].str.len().astype(str))
+    reps = distinct.drop_duplicates(["shape", "plus", "region"])
+    rule: dict[tuple[str, bool, str], tuple[str, int] | None] = {}
+    for text_, digits_, plus_, region_, shape_ in reps.itertuples(index=False):
+        parsed = _parse_phone(text_, region_ or None)
+        if parsed is None:
+            rule[(shape_, plus_, region_)] = None
+            continue
+        cc, nsn = parsed
+        strip = len(digits_) - len(nsn)
+        # only a plain prefix drop can be reused for other numbers of the shape
+        rule[(shape_, plus_, region_)] = (cc, strip) if strip >= 0 and digits_[strip:] == nsn else ("", -1)
+    keys = list(zip(distinct["shape"], distinct["plus"], distinct["region"]))
+    cc = np.array([(rule[k] or ("", -2))[0] for k in keys], dtype=object)
+    strip = np.array([(rule[k] or ("", -2))[1] for k in keys], dtype=np.int64)
+    nsn = np.array([d[s:] if s >= 0 else "" for d, s in zip(distinct["digits"].tolist(), strip.tolist())], dtype=object)
+    e164 = np.where(strip >= 0, "+" + cc + nsn, None).astype(object)
+    for i in np.flatnonzero(strip == -1):  # rewritten numbering plans: the library, value by value
+        e164[i] = normalize_phone(distinct["text"].iloc[i], distinct["region"].iloc[i] or None)
+    placeholder = np.array([s >= 0 and is_placeholder_phone(n) for s, n in zip(strip.tolist(), nsn.tolist())])
+    placeholder |= np.array([is_placeholder_phone(d) for d in distinct["digits"].tolist()])
+    e164[placeholder & (strip >= 0)] = None
+    e164[placeholder & (strip == -1)] = None
+    distinct = distinct.assign(e164=e164)
+    merged = frame.merge(distinct[["digits", "plus", "region", "e164"]], on=["digits", "plus", "region"], how="left")
+    out[raw.index.get_indexer(frame.index)] = merged["e164"].to_numpy(dtype=object)
+    return pd.Series(out, index=raw.index, dtype=object)
+
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+_NOT_LETTER = re.compile(r"[^a-z]")
+
+
+def normalize_name(raw: object) -> str | None:
+    """Trimmed, single-spaced, NFC; a name typed all in one case is title-cased."""
+    if not isinstance(raw, str) or not raw.strip():
+        return None
+    name = _WHITESPACE.sub(" ", unicodedata.normalize("NFC", raw).strip())
+    # Only fix names typed all in one case; "McDonald" or "van der Berg" are left as the person wrote them.
+    return name.title() if name.isupper() or name.islower() else name
+
+
+def name_key(raw: object) -> str | None:
+    """A comparison key: accents folded, lower case, letters only (``"Müller "`` -> ``"muller"``)."""
+    if not isinstance(raw, str):
+        return None
+    text = unicodedata.normalize("NFKD", raw.lower().replace("ß", "ss").replace("ł", "l").replace("ø", "o"))
+    key = _NOT_LETTER.sub("", text.encode("ascii", "ignore").decode().lower())
+    return key or None
+
+
+def name_key_column(raw: pd.Series) -> pd.Series:
+    return map_distinct(raw, name_key)
+
+
+# Spellings people type that ISO's own names do not cover.
+COUNTRY_ALIASES = {
+    "uk": "GB", "england": "GB", "great britain": "GB", "scotland": "GB", "wales": "GB", "northern ireland": "GB",
+    "deutschland": "DE", "allemagne": "DE", "frankreich": "FR", "espana": "ES", "españa": "ES", "spanien": "ES",
+    "italia": "IT", "italien": "IT", "nederland": "NL", "holland": "NL", "the netherlands": "NL", "niederlande": "NL",
+    "österreich": "AT", "osterreich": "AT", "oesterreich": "AT", "schweiz": "CH", "suisse": "CH", "svizzera": "CH",
+    "polska": "PL", "polen": "PL", "usa": "US", "u.s.a.": "US", "u.s.": "US", "america": "US",
+    "united states of america": "US",
+}
+
+
+@lru_cache(maxsize=4096)
+def normalize_country(raw: str | None) -> str | None:
+    """ISO-3166 alpha-2 code for a country typed as a code or a name; None when unknown."""
+    if not isinstance(raw, str) or not raw.strip():
+        return None
+    text = raw.strip()
+    alias = COUNTRY_ALIASES.get(text.lower())
+    if alias:
+        return alias
+    try:
+        return pycountry.countries.lookup(text).alpha_2
+    except LookupError:
+        return None
+
+
+@lru_cache(maxsize=512)
+def default_timezone(country: str | None) -> str | None:
+    """The main time zone of a country (its first IANA zone), for customers who did not give one."""
+    if not isinstance(country, str) or not country:
+        return None
+    zones = pytz.country_timezones.get(country.lower())
+    return zones[0] if zones else None
+
+
+def normalize_timezone(raw: object) -> str | None:
+    """An IANA zone name as given (``Europe/Berlin``); None when empty or unknown."""
+    if not isinstance(raw, str):
+        return None
+    tz = raw.strip()
+    return tz if tz in pytz.all_timezones_set else None
+
+
+def map_distinct(values: pd.Series, fn: Callable[[object], object]) -> pd.Series:
+    """``values.map(fn)`` computing ``fn`` once per distinct value (missing values give None)."""
+    arr = values.to_numpy(dtype=object)
+    present = ~pd.isna(arr)
+    out = np.full(len(arr), None, dtype=object)
+    if present.any():
+        codes, uniques = pd.factorize(arr[present])
+        mapped = np.empty(len(uniques), dtype=object)
+        mapped[:] = [fn(u) for u in uniques]
+        out[present] = mapped[codes]
+    return pd.Series(out, index=values.index, dtype=object)

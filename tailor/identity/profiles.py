@@ -1,0 +1,152 @@
+"""Customer profiles: one cleaned profile per master customer, merged by ``SURVIVORSHIP``, with consent.
+
+Normalisation lives in ``tailor.normalize`` and identity resolution (which records are one person) in
+``tailor.identity``; both are re-exported here for the callers that imported them from this module.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+from tailor.identity.consent import (
+    HARD_SUPPRESSION_EVENTS,
+    UNSUBSCRIBE_EVENTS,
+    consent_state,
+    purpose_consent,
+    with_email_keys,
+)
+from tailor.identity.normalize import (
+    default_timezone,
+    email_typo_suggestion,
+    map_distinct,
+    normalize_name,
+    normalize_timezone,
+)
+from tailor.identity.resolve import normalize_records, ref_order
+from tailor.identity.survivorship import SOURCE_PRIORITY, survive
+
+
+class CustomerProfilesSchema(pa.DataFrameModel):
+    customer_id: Series[str] = pa.Field(unique=True, str_startswith="cus_")
+    email: Series[str] = pa.Field(nullable=True, str_matches=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    first_name: Series[str] = pa.Field(nullable=True)
+    last_name: Series[str] = pa.Field(nullable=True)
+    phone: Series[str] = pa.Field(nullable=True, str_matches=r"^\+[1-9]\d{4,14}$")  # E.164
+    country: Series[str] = pa.Field(nullable=True, str_length={"min_value": 2, "max_value": 2})
+    city: Series[str] = pa.Field(nullable=True)
+    postcode: Series[str] = pa.Field(nullable=True)
+    timezone: Series[str] = pa.Field(nullable=True)
+    created_at: Series[pd.Timestamp] = pa.Field(nullable=True)
+    updated_at: Series[pd.Timestamp] = pa.Field(nullable=True)
+    source_record_count: Series[int] = pa.Field(ge=1)
+    marketing_consent: Series[bool]
+    suppressed_reason: Series[str] = pa.Field(nullable=True, isin=["bounce", "spamreport", "unsubscribe"])
+    # appended in session 2 (other modules select columns by name; the order above is stable)
+    email_typo_suggestion: Series[str] = pa.Field(nullable=True)
+    sms_consent: Series[bool]
+    personalization_consent: Series[bool]
+
+    class Config:
+        strict = True
+        ordered = True
+
+
+PROFILE_COLUMNS = list(CustomerProfilesSchema.to_schema().columns)
+
+
+def _aligned(normalized: pd.DataFrame, crm: pd.DataFrame) -> pd.DataFrame:
+    """``normalized`` in the row order of ``crm`` (by customer_ref); an error names refs it lacks."""
+    refs = crm["customer_ref"].astype(str)
+    norm = normalized.reset_index(drop=True)
+    if "customer_ref" not in norm.columns or norm["customer_ref"].astype(str).equals(refs):
+        return norm
+    norm = norm.set_index(norm["customer_ref"].astype(str)).reindex(refs)
+    if norm["customer_ref"].isna().any():
+        missing = refs[norm["customer_ref"].isna().to_numpy()].head(5).tolist()
+        raise ValueError(f"build_customer_profiles: CRM records without normalised values, e.g. {missing}")
+    return norm.reset_index(drop=True)
+
+
+def build_customer_profiles(
+    crm: pd.DataFrame, links: pd.DataFrame, consent_events: pd.DataFrame, email_events: pd.DataFrame,
+    normalized: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """One row per master customer, cleaned, merged by ``SURVIVORSHIP``, with consent per purpose.
+
+    ``normalized`` (``tailor.identity.normalize_records(crm)``, e.g. the ``crm_normalized`` table the
+    identity step wrote) may be passed to avoid normalising twice; its rows are matched to ``crm`` by
+    ``customer_ref``, so the two may come from the warehouse in any order."""
+    crm = crm.reset_index(drop=True)
+    norm = normalize_records(crm) if normalized is None else _aligned(normalized, crm)
+    customer_of = links.set_index("source_record_id")["customer_id"]
+    records = pd.DataFrame({"customer_id": crm["customer_ref"].astype(str).map(customer_of)})
+    if records["customer_id"].isna().any():
+        missing = crm.loc[records["customer_id"].isna(), "customer_ref"].head(5).tolist()
+        raise ValueError(f"build_customer_profiles: CRM records without an identity link, e.g. {missing}")
+    records["ref_rank"] = ref_order(crm["customer_ref"].astype(str))
+    records["updated_at"] = pd.to_datetime(crm["updated_at"])
+    system = crm["source_system"] if "source_system" in crm.columns else pd.Series(None, index=crm.index)
+    rank = {s: i for i, s in enumerate(SOURCE_PRIORITY)}
+    records["source_rank"] = system.map(rank).fillna(len(SOURCE_PRIORITY)).astype(np.int64)
+    usable = norm["email_norm"].where(~norm["email_placeholder"].astype(bool), None)
+    records["email"] = usable
+    records["email_typo"] = norm["email_typo_suggestion"].notna()
+    records["first_name"] = map_distinct(crm["first_name"], normalize_name)
+    records["last_name"] = map_distinct(crm["last_name"], normalize_name)
+    records["phone"] = norm["phone_e164"]
+    records["country"] = norm["country_iso"]
+    for column in ("city", "postcode"):
+        records[column] = map_distinct(crm[column], lambda v: str(v).strip() or None)
+    records["timezone"] = map_distinct(crm["timezone"], normalize_timezone)
+    records["created_at"] = pd.to_datetime(crm["created_at"])
+    profiles = survive(records)
+    profiles["source_record_count"] = records.groupby("customer_id").size().reindex(profiles.index).astype("int64")
+    profiles = profiles.reset_index()
+    profiles["timezone"] = profiles["timezone"].fillna(map_distinct(profiles["country"], default_timezone))
+
+    consent_events = with_email_keys(consent_events)  # normalise the consent log's addresses once for all purposes
+    state = consent_state(consent_events, email_events)
+    profiles = profiles.join(state, on="email")
+    profiles["marketing_consent"] = profiles["marketing_consent"].astype("boolean").fillna(False).astype(bool)
+    profiles.loc[profiles["email"].isna(), "marketing_consent"] = False
+    profiles["suppressed_reason"] = profiles["suppressed_reason"].astype(object).where(profiles["suppressed_reason"].notna(), None)
+    profiles["email_typo_suggestion"] = map_distinct(profiles["email"], email_typo_suggestion)
+
+    emails = pd.DataFrame({"customer_id": records["customer_id"], "email_norm": usable})
+    sms = profiles["customer_id"].map(purpose_consent(consent_events, emails, "marketing_sms"))
+    profiles["sms_consent"] = (sms == "granted").astype(bool)  # opt-in: nothing recorded means no
+    personal = profiles["customer_id"].map(purpose_consent(consent_events, emails, "personalization"))
+    profiles["personalization_consent"] = (personal != "revoked").astype(bool)  # legitimate interest unless objected
+    for column in ("created_at", "updated_at"):
+        profiles[column] = pd.to_datetime(profiles[column]).astype("datetime64[ns]")
+    text_columns = ["email", "first_name", "last_name", "phone", "country", "city", "postcode", "timezone",
+                    "email_typo_suggestion"]
+    for column in text_columns:
+        profiles[column] = profiles[column].astype(object).where(profiles[column].notna(), None)
+    return profiles[PROFILE_COLUMNS].reset_index(drop=True)
+
+
+#: The CRM columns identity and profiles read (the warehouse table has lineage columns besides).
+CRM_COLUMNS = ("customer_ref, email, first_name, last_name, phone, country, city, postcode, timezone, "
+               "created_at, updated_at, source_system")
+
+
+def profiles_from_warehouse(query: Callable[[str], pd.DataFrame]) -> pd.DataFrame:
+    """Read what customer_profiles needs through ``query`` (one warehouse session) and build the profiles.
+
+    The identity step's normalised values (``crm_normalized``) are reused, not computed a second time, and only
+    the e-mail events that change consent are read: filtered in the warehouse, not in pandas.
+    """
+    suppressing = ", ".join(f"'{e}'" for e in (*UNSUBSCRIBE_EVENTS, *HARD_SUPPRESSION_EVENTS))
+    crm = query(f"SELECT {CRM_COLUMNS} FROM crm_customers")
+    links = query("SELECT source_record_id, customer_id FROM customer_identity_links")
+    norm = query("SELECT customer_ref, email_norm, email_placeholder, email_typo_suggestion, country_iso, "
+                 "phone_e164 FROM crm_normalized")
+    consent = query("SELECT email, purpose, status, changed_at FROM consent_events")
+    esp = query(f"SELECT email, event_type, occurred_at FROM email_events WHERE event_type IN ({suppressing})")
+    return build_customer_profiles(crm, links, consent, esp, normalized=norm)

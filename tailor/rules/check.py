@@ -1,0 +1,118 @@
+"""TODO docstring (split from tailor/rules_cli.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tailor.content.vocabulary import template_blocks
+from tailor.rules.problems import error_lines, format_problem, problem_lines
+
+if TYPE_CHECKING:  # pragma: no cover
+
+    from tailor.rules.segments import SegmentDefinition
+
+
+SEGMENTS_FILE = "segments.yaml"
+
+
+EMAIL_RULES_FILE = "email_rules.yaml"
+
+
+TESTS_DIR = "tests"
+
+
+@dataclass
+class CheckReport:
+    problems: list[str]
+    summary: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check_rules(rules_dir: str | Path, templates_dir: str | Path) -> CheckReport:
+    """Check ``segments.yaml`` and ``email_rules.yaml`` of ``rules_dir`` (every problem of both files)."""
+    from tailor.rules.email_rules import check_rule_file
+    from tailor.rules.fields import spec_field_kinds
+    from tailor.rules.problems import RuleFileError
+    from tailor.rules.reachability import unreachable_rules
+    from tailor.rules.segments import check_segment_file
+
+    rules_dir = Path(rules_dir)
+    problems: list[str] = []
+    notes: list[str] = []
+    try:
+        fields = spec_field_kinds()
+    except RuntimeError as exc:    # SchemaReadError: a developer's schema change the catalog cannot read
+        return CheckReport(problems=[f"{exc} (the list of fields rules may use is read from it)"],
+                           summary="the field catalog could not be read; no rule file was checked")
+    blocks, block_problems = template_blocks(templates_dir)
+    problems += [format_problem(path, line, message) for path, line, message in block_problems]
+    n_blocks = sum(len(b) for b in blocks.values())
+    if not n_blocks:   # one problem, not one per slot of every rule
+        problems.append(format_problem(templates_dir, None, "no block files found: the block names of the rule "
+                                                            "file were not checked"))
+        blocks = {slot: _AnyBlock() for slot in blocks}
+
+    seg_path, rules_path = rules_dir / SEGMENTS_FILE, rules_dir / EMAIL_RULES_FILE
+    segment_names: list[str] | None = None
+    definitions: list[SegmentDefinition] = []
+    try:
+        definitions, segment_names, seg_problems = check_segment_file(seg_path, fields)
+        problems += problem_lines(seg_problems)
+    except RuleFileError as exc:
+        problems += error_lines(exc)
+
+    ruleset = None
+    try:
+        ruleset, rule_problems = check_rule_file(rules_path, fields, blocks, known_segments=segment_names)
+        problems += problem_lines(rule_problems)
+    except RuleFileError as exc:
+        problems += error_lines(exc)
+
+    if ruleset is not None:
+        for u in unreachable_rules(ruleset, {d.name: d.condition for d in definitions}):
+            problems.append(format_problem(rules_path, u.line, u.message))
+        used = {f"{c}" for r in ruleset.ranked for c in segments_in(r.condition)}
+        unused = [n for n in segment_names or [] if n not in used]
+        if unused:
+            notes.append(f"segments no active email rule uses: {', '.join(unused)}")
+        disabled = [r.name for r in ruleset.rules if not r.enabled]
+        if disabled:
+            notes.append(f"switched off (enabled: false): {', '.join(disabled)}")
+
+    if problems:
+        files = {line.split(":", 1)[0] for line in problems}
+        summary = f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in {len(files)} file{'s' if len(files) != 1 else ''}"
+    else:
+        assert ruleset is not None
+        experiments = [r.experiment.name for r in ruleset.experiment_rules if r.experiment is not None]
+        summary = (f"OK: {seg_path} ({len(definitions)} segments), {rules_path} (campaign {ruleset.campaign_id!r}, "
+                   f"{len(ruleset.ranked)} active rules, {len(experiments)} experiment{'s' if len(experiments) != 1 else ''}"
+                   f"{': ' + ', '.join(experiments) if experiments else ''}), {n_blocks} blocks in {templates_dir}")
+    return CheckReport(problems=problems, summary=summary, notes=notes)
+
+
+class _AnyBlock(set):
+    """Accepts every block name (no block files to check them against)."""
+
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+def segments_in(cond: Any) -> list[str]:
+    """The segment names an ``in_segment`` of the condition refers to."""
+    from tailor.rules.condition import AllOf, AnyOf, Contains, Not
+    from tailor.rules.parser import SEGMENTS_FIELD
+
+    if isinstance(cond, Contains) and cond.field == SEGMENTS_FIELD:
+        return [str(cond.value)]
+    if isinstance(cond, (AllOf, AnyOf)):
+        return [s for i in cond.items for s in segments_in(i)]
+    if isinstance(cond, Not):
+        return segments_in(cond.item)
+    return []

@@ -1,0 +1,148 @@
+"""TODO docstring (split from tailor/conditions.py)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from tailor.rules.condition import AllOf, AnyOf, Compare, Condition, Contains, InSet, Missing, Not
+from tailor.rules.fields import is_missing
+from tailor.rules.lazy_imports import LazyModule
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+    import pandas as pd
+else:
+    np = LazyModule("numpy", globals(), "np")
+    pd = LazyModule("pandas", globals(), "pd")
+
+
+def parse_list_value(v: Any) -> list:
+    """A multi-valued cell as a python list: JSON-list text, list/tuple/array, or missing (-> [])."""
+    if isinstance(v, list):
+        return v
+    if isinstance(v, str):
+        text = v.strip()
+        if not text:
+            return []
+        parsed = json.loads(text)
+        if parsed is None:
+            return []
+        if not isinstance(parsed, list):
+            raise ValueError(f"expected a JSON list, got {text[:60]!r}")
+        return parsed
+    if isinstance(v, (tuple, set, frozenset)):
+        return list(v)
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if is_missing(v):
+        return []
+    raise ValueError(f"expected a list or a JSON list, got {type(v).__name__} {v!r:.60}")
+
+
+def list_column(s: pd.Series) -> list[list]:
+    """Every cell of a list column parsed with :func:`parse_list_value`; errors name the row."""
+    out: list[list] = []
+    for pos, v in enumerate(s.tolist()):
+        try:
+            out.append(parse_list_value(v))
+        except (ValueError, json.JSONDecodeError) as exc:
+            raise ValueError(f"column {s.name!r}, row {pos} (index {s.index[pos]!r}): {exc}") from exc
+    return out
+
+
+class _Frame:
+    """Per-evaluation caches of converted columns."""
+
+    def __init__(self, df: pd.DataFrame):
+        self.df = df
+        self._cache: dict[tuple[str, str], Any] = {}
+
+    def column(self, name: str, kind: str) -> Any:
+        key = (name, kind)
+        if key not in self._cache:
+            if name not in self.df.columns:
+                raise KeyError(f"field {name!r} is not a column of the frame being evaluated")
+            s = self.df[name]
+            if kind == "list":
+                conv: Any = [set(x) if all(isinstance(i, (str, int, float)) for i in x) else x
+                             for x in list_column(s)]
+            elif kind == "number":
+                conv = pd.to_numeric(s, errors="coerce").astype("float64")
+            elif kind == "datetime":
+                conv = as_naive_utc(s)
+            elif kind == "string":
+                conv = s if s.dtype == object and all(isinstance(v, str) or is_missing(v) for v in s.tolist()) \
+                    else s.astype("string")
+            else:  # boolean
+                conv = s.astype("object").where(s.notna(), None)
+            self._cache[key] = conv
+        return self._cache[key]
+
+
+def as_naive_utc(s: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        if getattr(s.dt, "tz", None) is not None:
+            return s.dt.tz_convert("UTC").dt.tz_localize(None)
+        return s
+    out = pd.to_datetime(s, errors="coerce", utc=True)
+    return out.dt.tz_localize(None)
+
+
+def _mask(x: Any) -> np.ndarray:
+    if isinstance(x, pd.Series):
+        return x.fillna(False).to_numpy(dtype=bool) if x.dtype != bool else x.to_numpy()
+    return np.asarray(x, dtype=bool)
+
+
+def evaluate(cond: Condition, df: pd.DataFrame) -> pd.Series:
+    """The rows of ``df`` a condition selects, as a boolean Series aligned on ``df.index``.
+
+    Missing values never match a comparison; list cells may be python lists or JSON-list strings.
+    """
+    frame = _Frame(df)
+    return pd.Series(_eval(cond, frame), index=df.index, dtype=bool)
+
+
+def _eval(c: Condition, fr: _Frame) -> np.ndarray:
+    n = len(fr.df)
+    if isinstance(c, Compare):
+        s = fr.column(c.field, c.kind)
+        present = s.notna().to_numpy()
+        if c.kind == "boolean":
+            vals = s.to_numpy(dtype=object)
+            eq = np.fromiter((v is not None and bool(v) == c.value for v in vals), dtype=bool, count=n)
+            return eq if c.op == "eq" else present & ~eq
+        method = {"eq": "eq", "ne": "ne", "gt": "gt", "gte": "ge", "lt": "lt", "lte": "le"}[c.op]
+        return _mask(getattr(s, method)(c.value)) & present
+    if isinstance(c, InSet):
+        s = fr.column(c.field, c.kind)
+        present = s.notna().to_numpy()
+        inside = _mask(s.isin(list(c.values)))
+        return present & (~inside if c.negate else inside)
+    if isinstance(c, Missing):
+        if c.kind == "list":
+            return np.fromiter((len(x) == 0 for x in fr.column(c.field, "list")), dtype=bool, count=n)
+        return fr.column(c.field, c.kind).isna().to_numpy()
+    if isinstance(c, Contains):
+        v = c.value
+        return np.fromiter((v in x for x in fr.column(c.field, "list")), dtype=bool, count=n)
+    if isinstance(c, AllOf):
+        out = np.ones(n, dtype=bool)
+        for item in c.items:
+            out &= _eval(item, fr)
+        return out
+    if isinstance(c, AnyOf):
+        out = np.zeros(n, dtype=bool)
+        for item in c.items:
+            out |= _eval(item, fr)
+        return out
+    if isinstance(c, Not):
+        return ~_eval(c.item, fr)
+    raise TypeError(f"not a condition: {c!r}")
+
+
+def evaluate_row(cond: Condition, row: Mapping[str, Any]) -> bool:
+    """Evaluate on one record (a dict); same semantics as :func:`evaluate`."""
+    return bool(evaluate(cond, pd.DataFrame([dict(row)])).iloc[0])

@@ -1,0 +1,337 @@
+"""TODO docstring (split from tailor/ingest.py)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa_arrow
+
+from tailor.sources.contracts import SourceContract, currency_minor_units
+from tailor.sources.files import file_stamp
+from tailor.sources.parse_sql import (
+    NON_JSON_NUMBER,
+    convert_to_eur,
+    flatten_order_items,
+    output_selects,
+    shown_value_sql,
+    string_literal,
+    trimmed_sql,
+    validation_select,
+)
+from tailor.sources.tables import QUARANTINE_COLUMNS
+
+PANDERA_ROWS_PER_FILE = 50_000  # a single file parsed on its own (parse_landing_file's default)
+
+
+# Each parse connection's own cap (its tables are one file's rows; above it DuckDB spills to the temp folder).
+PARSE_MEMORY_LIMIT = "1GB"
+
+
+class LandingFileError(ValueError):
+    """A landing file that cannot be loaded at all. The message names the file and the problem."""
+
+    def __init__(self, file: str, problem: str) -> None:
+        super().__init__(f"{file}: {problem}")
+        self.file = file
+        self.problem = problem
+
+
+@dataclass
+class ParsedFile:
+    source: str
+    file: str  # relative to the landing folder
+    sha256: str
+    rows_read: int
+    parquet: dict[str, Path]  # valid rows per warehouse table (not yet deduplicated across files)
+    rows_valid: int  # rows that passed the contract (main table)
+    quarantined: pd.DataFrame
+    samples: dict[str, pd.DataFrame]  # rows for pandera: all of them, or a seeded sample (see PANDERA_ROWS_PER_RUN)
+    stamp: str = ""  # size:mtime_ns when parsed; an unchanged stamp spares hashing the file next time
+    rows_duplicate: int = 0  # set when loaded: valid rows whose key was already loaded
+    duplicates: pd.DataFrame | None = None  # a few of them, with where they first appeared
+
+    @property
+    def rows_quarantined(self) -> int:
+        return len(self.quarantined)
+
+    @property
+    def rows_accepted(self) -> int:
+        return self.rows_valid - self.rows_duplicate
+
+    def table(self, name: str) -> pd.DataFrame:
+        """The valid rows of one table as a DataFrame (tests and small files; the loader never does this)."""
+        with duckdb.connect() as con:
+            return _ns(con.execute("SELECT * FROM read_parquet(?)", [str(self.parquet[name])]).df())
+
+
+def _ns(df: pd.DataFrame, booleans: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The project's dtypes: timestamps as datetime64[ns] (DuckDB hands out microseconds), booleans nullable."""
+    for column in df.columns:
+        if df[column].dtype.kind == "M":
+            df[column] = df[column].astype("datetime64[ns]")
+        elif df[column].dtype == bool or column in booleans:
+            df[column] = df[column].astype("boolean")
+    return df
+
+
+def _decode_check(data: bytes, file: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LandingFileError(file, f"not UTF-8 text (byte {exc.start})") from None
+
+
+def _check_required_fields(con: duckdb.DuckDBPyConnection, contract: SourceContract, file: str) -> None:
+    """A required field that no record has at all is a broken file, not a file of bad rows.
+
+    Checked on the first 1,000 readable records, and on all of them only when one looks missing there.
+    """
+    present = ", ".join(f"bool_or(json_exists(r.raw, {string_literal('$.' + c)}))" for c in contract.required_columns)
+    for limit in (" LIMIT 1000", ""):
+        found = con.execute(
+            f"SELECT {present} FROM (SELECT line FROM _txt ORDER BY line{limit}) t JOIN _raw r USING (line)"
+        ).fetchone()
+        missing = [c for c, ok in zip(contract.required_columns, found) if not ok]
+        if not missing:
+            return
+    raise LandingFileError(file, f"missing required field(s) {', '.join(missing)} in every record")
+
+
+def _ndjson_lines(data: bytes, file: str) -> pa_arrow.Table:
+    """Every physical line as one Arrow string (its newline included), built over the bytes without copying."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(buf == 10)
+    offsets = np.concatenate([[0], newlines + 1, [len(data)]])
+    n = len(offsets) - 1
+    if len(data) < 2**31 - 1:
+        texts = pa_arrow.StringArray.from_buffers(n, pa_arrow.py_buffer(offsets.astype(np.int32)), pa_arrow.py_buffer(data))
+    else:
+        texts = pa_arrow.LargeStringArray.from_buffers(n, pa_arrow.py_buffer(offsets.astype(np.int64)), pa_arrow.py_buffer(data))
+    try:
+        texts.validate(full=True)  # UTF-8 check without decoding the file into a Python str
+    except pa_arrow.ArrowInvalid:
+        _decode_check(data, file)
+        raise  # pragma: no cover - _decode_check names the byte
+    return pa_arrow.table({"line": pa_arrow.array(np.arange(1, n + 1, dtype=np.int64)), "text": texts})
+
+
+def _reject_constant(word: str) -> Any:
+    raise ValueError(f"{word} is not a JSON value (JSON has no NaN or Infinity; send null or a string)")
+
+
+def _json_problem(line: str) -> str:
+    """Why DuckDB could not read a line as a JSON object, in Python's words (the per-line fallback)."""
+    try:
+        value = json.loads(line, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        return f"not valid JSON: {exc.msg} at column {exc.colno}"
+    except ValueError as exc:  # NaN/Infinity, or e.g. a number too large for Python
+        return f"not valid JSON: {exc}"
+    if isinstance(value, dict):
+        return "not strict JSON (NaN, Infinity or similar are not allowed)"
+    return f"expected a JSON object, found {type(value).__name__}"
+
+
+@dataclass
+class _Csv:
+    header: list[str]
+    table: pa_arrow.Table  # line, then the raw text of every header column as c0, c1, ...
+    bad: list[dict[str, Any]]  # rows with the wrong number of fields
+
+
+def _read_csv(data: bytes, file: str, contract: SourceContract) -> _Csv:
+    reader = csv.reader(io.StringIO(_decode_check(data, file), newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise LandingFileError(file, "the file is empty (no header row)") from None
+    except csv.Error as exc:
+        raise LandingFileError(file, f"not a valid CSV file: {exc}") from None
+    header = [h.strip() for h in header]
+    missing = [c for c in contract.required_columns if c not in header]
+    if missing:
+        raise LandingFileError(
+            file, f"missing required column(s) {', '.join(missing)}; the header has: {', '.join(header)}"
+        )
+    width = len(header)
+    lines: list[int] = []
+    rows: list[list[str]] = []
+    bad: list[dict[str, Any]] = []
+    line = 1
+    try:
+        for values in reader:
+            start = line + 1
+            line = reader.line_num
+            if not values or all(v.strip() == "" for v in values):
+                continue
+            if len(values) != width:
+                bad.append({"line": start, "raw": json.dumps(values, ensure_ascii=False),
+                            "reason": f"expected {width} fields, found {len(values)}"})
+                continue
+            lines.append(start)
+            rows.append(values)
+    except csv.Error as exc:
+        raise LandingFileError(file, f"not a valid CSV file at line {line + 1}: {exc}") from None
+    columns = list(zip(*rows)) if rows else [() for _ in header]
+    arrays = {"line": pa_arrow.array(lines, type=pa_arrow.int64())}
+    arrays.update({f"c{i}": pa_arrow.array(col, type=pa_arrow.string()) for i, col in enumerate(columns)})
+    return _Csv(header, pa_arrow.table(arrays), bad)
+
+
+def _connect(threads: int | None = None, temp_dir: Path | None = None) -> duckdb.DuckDBPyConnection:
+    config: dict[str, Any] = {"memory_limit": PARSE_MEMORY_LIMIT}
+    if threads:
+        config["threads"] = threads
+    if temp_dir is not None:
+        config["temp_directory"] = str(temp_dir)  # not DuckDB's default '.tmp' in the working directory
+    con = duckdb.connect(config=config)
+    con.execute("SET TimeZone = 'UTC'")
+    con.register("_cur_df", pd.DataFrame(list(currency_minor_units().items()), columns=["code", "minor_units"]))
+    con.execute("CREATE TABLE _cur AS SELECT code, minor_units::INTEGER AS minor_units FROM _cur_df")
+    return con
+
+
+def parse_landing_file(
+    contract: SourceContract, path: Path, file: str, out_dir: Path, fx_rates: pd.DataFrame | None = None,
+    sample_rows: int = PANDERA_ROWS_PER_FILE, threads: int | None = None,
+) -> ParsedFile:
+    """Parse one file of ``contract``; ``file`` is its name relative to the landing folder.
+
+    Valid rows go to Parquet files in ``out_dir``; ``fx_rates`` (rate_date, currency, eur_per_unit) is
+    needed for orders (a non-EUR order without a rate on or before its UTC date is quarantined). At most
+    ``sample_rows`` valid rows per table are kept for pandera; ``threads``: the parse connection's DuckDB threads.
+    """
+    stamp = file_stamp(path)
+    data = path.read_bytes()
+    sha256 = hashlib.sha256(data).hexdigest()
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    with _connect(threads, out_dir) as con:
+        pre_bad: list[dict[str, Any]] = []
+        if contract.file_format == "csv":
+            parsed = _read_csv(data, file, contract)
+            pre_bad = parsed.bad
+            con.register("_csv", parsed.table)
+            index = {h: i for i, h in enumerate(parsed.header)}
+            raw = "json_object(" + ", ".join(f"{string_literal(h)}, c{i}" for i, h in enumerate(parsed.header)) + ")"
+            fields = ", ".join(
+                f'{trimmed_sql(f"c{index[c.name]}") if c.name in index else "NULL::VARCHAR"} AS "txt_{c.name}"'
+                for c in contract.columns
+            )
+            con.execute(f"CREATE TABLE _txt AS SELECT line, {fields} FROM _csv")
+            # The raw row (JSON of the header's values) is only built for the rows that are quarantined.
+            con.execute(f"CREATE VIEW _raw AS SELECT line, {raw} AS raw FROM _csv")
+            rows_read = con.execute("SELECT COUNT(*) FROM _txt").fetchone()[0] + len(pre_bad)
+        else:
+            lines = _ndjson_lines(data, file)
+            con.register("_lines", lines)
+            con.execute("CREATE VIEW _raw AS SELECT line, rtrim(text, chr(13) || chr(10)) AS raw FROM _lines")
+            names = [c.name for c in contract.columns] + (["items"] if contract.nested else [])
+            paths = ", ".join(string_literal(f"$.{n}") for n in names)
+            # One pass: json_valid is cheap, so only valid objects are taken apart; the rest (bad or blank
+            # lines, a handful) go to Python, which words the reason.
+            extract = f"json_extract_string(text, [{paths}])"
+            fields = ", ".join(f"{trimmed_sql(f'v[{i + 1}]')} AS \"txt_{n}\"" for i, n in enumerate(names))
+            con.execute(
+                f"""
+                CREATE TABLE _txt AS
+                SELECT line, v IS NOT NULL AS _ok, {fields}
+                FROM (
+                    SELECT line, CASE WHEN NOT json_valid(text) THEN NULL
+                                      WHEN (contains(text, 'NaN') OR contains(text, 'Infinity'))
+                                           AND {NON_JSON_NUMBER} THEN NULL
+                                      WHEN starts_with(text, '{{') THEN {extract}
+                                      WHEN json_type(text) = 'OBJECT' THEN {extract} END AS v
+                    FROM _lines
+                )
+                """
+            )
+            bad_lines = "SELECT r.line, r.raw FROM _txt p JOIN _raw r USING (line) WHERE NOT p._ok ORDER BY r.line"
+            blank = 0
+            for line, text in con.execute(bad_lines).fetchall():
+                if text.strip() == "":
+                    blank += 1  # an empty line is no row
+                    continue
+                pre_bad.append({"line": line, "raw": text, "reason": _json_problem(text)})
+            rows_read = lines.num_rows - blank
+            if rows_read and len(pre_bad) == rows_read:
+                first = pre_bad[0]
+                raise LandingFileError(file, f"not a newline-delimited JSON file: {first['reason']} (line {first['line']})")
+            con.execute("DELETE FROM _txt WHERE NOT _ok")
+            if rows_read > len(pre_bad) and contract.required_columns:
+                _check_required_fields(con, contract, file)
+
+        currency = next((f'src."txt_{c.name}"' for c in contract.columns if c.kind == "currency"), None)
+        item_reasons: list[str] = []
+        if contract.nested:
+            flatten_order_items(con, contract)
+            item_reasons = ["_it.reason"]
+            select = validation_select(contract.columns, "_txt", currency, item_reasons)
+            select = select.replace(" AS src ", " AS src LEFT JOIN _item_reasons AS _it ON _it.line = src.line ", 1)
+        else:
+            select = validation_select(contract.columns, "_txt", currency, [])
+        con.execute(f"CREATE TABLE _typed AS {select}")
+
+        keys = contract.key_columns
+        if keys and not contract.dedupe_across_files:
+            # Inside one file a repeated key of a CRM record, product or rate is a conflict: quarantine it.
+            # (Event ids are deduplicated across all files in the warehouse instead: see _load.)
+            key_cols = ", ".join(f'"{k}"' for k in keys)
+            shown = " || ', ' || ".join(shown_value_sql(f'CAST(t."{k}" AS VARCHAR)') for k in keys)
+            key_name = ", ".join(keys)
+            con.execute(
+                f"""
+                CREATE OR REPLACE TABLE _typed AS
+                WITH firsts AS (
+                    SELECT *, MIN(line) OVER (PARTITION BY {key_cols}) AS _first_line
+                    FROM _typed WHERE _reason IS NULL
+                )
+                SELECT t.* REPLACE (
+                    COALESCE(t._reason, CASE WHEN f._first_line < t.line
+                        THEN '{key_name}: duplicate value ' || {shown} || ' (first seen at line ' || f._first_line || ')' END
+                    ) AS _reason)
+                FROM _typed t LEFT JOIN firsts f ON f.line = t.line
+                """
+            )
+
+        if contract.name == "orders":
+            convert_to_eur(con, fx_rates)
+
+        quarantined = con.execute(
+            "SELECT t.line, r.raw, t._reason AS reason FROM _typed t JOIN _raw r USING (line) WHERE t._reason IS NOT NULL"
+        ).df()
+        quarantined = pd.concat([quarantined, pd.DataFrame(pre_bad, columns=["line", "raw", "reason"])], ignore_index=True)
+        quarantined.insert(0, "file", file)
+        quarantined.insert(0, "source", contract.name)
+        quarantined = quarantined[QUARANTINE_COLUMNS].astype({"line": "int64", "raw": object, "reason": object})
+        quarantined = quarantined.sort_values("line", kind="stable").reset_index(drop=True)
+
+        outputs = output_selects(contract, file)
+        stem = f"{contract.name}-{sha256[:16]}-{abs(hash(file)) % 10**8}"
+        parquet: dict[str, Path] = {}
+        samples: dict[str, pd.DataFrame] = {}
+        rows_valid = 0
+        for table, select in outputs.items():
+            target = out_dir / f"{stem}-{table}.parquet"
+            order = " ORDER BY _source_line" + (", line_no" if table == "order_items" else "")
+            con.execute(f"COPY ({select}{order}) TO {string_literal(str(target))} (FORMAT parquet)")
+            parquet[table] = target
+            n = con.execute("SELECT COUNT(*) FROM read_parquet(?)", [str(target)]).fetchone()[0]
+            if table == contract.name or (contract.nested and table == "orders"):
+                rows_valid = n
+            sample = "" if n <= sample_rows else f" USING SAMPLE reservoir({sample_rows} ROWS) REPEATABLE (42)"
+            booleans = tuple(c.table_name for c in contract.columns if c.kind == "boolean")
+            samples[table] = _ns(con.execute(f"SELECT * FROM read_parquet(?){sample}", [str(target)]).df(), booleans)
+    return ParsedFile(
+        source=contract.name, file=file, sha256=sha256, rows_read=int(rows_read), parquet=parquet,
+        rows_valid=int(rows_valid), quarantined=quarantined, samples=samples, stamp=stamp,
+    )

@@ -1,0 +1,132 @@
+"""customer_features_history: daily partitions as of the end of each UTC day, written idempotently, comparable.
+
+Uses the hand-made tables of tests/test_features.py, loaded into a temporary DuckDB warehouse, and the real
+Dagster assets (materialized in process, partition by partition).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pandas as pd
+import pytest
+from dagster import AssetKey, materialize
+
+from assets.features import feature_assets, feature_history_schedule
+from resources.warehouse import DuckDBWarehouse
+from tailor.features.history import (
+    HISTORY_COLUMNS,
+    HISTORY_TABLE,
+    CustomerFeaturesHistorySchema,
+    compare_days,
+    history_day_sql,
+    history_partition,
+    partition_as_of,
+    write_partition,
+)
+from tests.features.test_customer_features import base_tables, run_duckdb
+
+
+def test_a_day_is_as_of_the_next_midnight_utc():
+    assert partition_as_of("2024-06-29") == datetime(2024, 6, 30, 0, 0, 0)
+    assert partition_as_of("2024-12-31") == datetime(2025, 1, 1)
+    with pytest.raises(ValueError, match="partition key '2024-13-01' is not a YYYY-MM-DD day"):
+        partition_as_of("2024-13-01")
+
+
+def test_history_partition_checks_its_as_of():
+    features = run_duckdb(base_tables(), partition_as_of("2024-06-29"))
+    rows = history_partition(features, "2024-06-29")
+    assert list(rows.columns) == HISTORY_COLUMNS and set(rows["feature_date"]) == {"2024-06-29"}
+    CustomerFeaturesHistorySchema.validate(rows)
+    with pytest.raises(ValueError, match="partition 2024-06-28 must hold features as of 2024-06-29 00:00:00"):
+        history_partition(features, "2024-06-28")
+
+
+@pytest.fixture
+def loaded(tmp_path) -> DuckDBWarehouse:
+    warehouse = DuckDBWarehouse(path=str(tmp_path / "wh.duckdb"))
+    for name, df in base_tables().items():
+        warehouse.write_table(name, df)
+    return warehouse
+
+
+def _materialize(warehouse: DuckDBWarehouse, partition: str | None, names: list[str]):
+    assets = feature_assets("duckdb")
+    return materialize(
+        assets,
+        selection=names,
+        partition_key=partition,
+        resources={"warehouse": warehouse},
+        run_config={"ops": {"customer_features": {"config": {"as_of": "2024-06-30T12:00:00"}}}}
+        if "customer_features" in names
+        else None,
+    )
+
+
+def test_partitions_are_rebuilt_idempotently_and_comparable(loaded: DuckDBWarehouse):
+    first = _materialize(loaded, "2024-06-29", ["customer_features_history"])
+    assert first.success
+    day = loaded.query(history_day_sql("2024-06-29"))
+    # exactly the features as of 2024-06-30 00:00 UTC, plus the day
+    expected = history_partition(run_duckdb(base_tables(), datetime(2024, 6, 30)), "2024-06-29")
+    pd.testing.assert_frame_equal(day[HISTORY_COLUMNS], expected, check_exact=False, rtol=1e-12, check_dtype=False)
+    # at the end of 06-29 Ben's order O5 (06-29 20:00) counts; his GBP order is 40 EUR
+    ben = day.set_index("customer_id").loc["cus_000002"]
+    assert ben["order_count"] == 1 and ben["total_spend"] == 40.0
+
+    # the same day again replaces it (no duplicates), another day is added beside it
+    assert _materialize(loaded, "2024-06-29", ["customer_features_history"]).success
+    assert _materialize(loaded, "2024-06-25", ["customer_features_history"]).success
+    counts = loaded.query(f"SELECT feature_date, COUNT(*) AS n FROM {HISTORY_TABLE} GROUP BY feature_date ORDER BY 1")
+    assert counts.values.tolist() == [["2024-06-25", 4], ["2024-06-29", 4]]
+
+    diff = compare_days(loaded.query(history_day_sql("2024-06-25")), loaded.query(history_day_sql("2024-06-29")))
+    by = diff.set_index("feature")
+    assert by.loc["order_count", "customers_changed"] == 1  # Ben's first order on 06-29
+    assert by.loc["order_count", "mean_a"] == 0.75 and by.loc["order_count", "mean_b"] == 1.0  # (3+0+0+0)/4 -> (3+1)/4
+    assert by.loc["tenure_days", "customers_changed"] == 3  # everybody existing is 4 days older; Dave has none yet
+
+    # metadata Dagster plots over the partitions
+    mat = [e for e in first.get_asset_materialization_events()][0].materialization
+    assert mat.partition == "2024-06-29"
+    assert mat.metadata["buyers"].value == 2 and mat.metadata["mean_order_value_eur"].value == pytest.approx(47.5)
+    assert mat.metadata["as_of"].value == "2024-06-30T00:00:00"
+
+
+def test_an_unpartitioned_run_of_the_graph_skips_the_history(loaded: DuckDBWarehouse):
+    result = _materialize(loaded, None, ["customer_features", "customer_features_history"])
+    assert result.success
+    assert {e.asset_key for e in result.get_asset_materialization_events()} == {AssetKey("customer_features")}
+    assert not loaded.table_exists(HISTORY_TABLE)
+    features = loaded.read_table("customer_features")
+    assert len(features) == 4
+    meta = result.get_asset_materialization_events()[0].materialization.metadata
+    assert meta["prior_open_rate_eb_alpha"].value == pytest.approx(500.0)  # see test_features: Beta(500, 500)
+    assert json.loads(features.set_index("customer_id").loc["cus_000003", "category_affinity"])[0] == {
+        "category": "accessories", "share": 0.6667}
+
+
+def test_a_history_table_with_other_columns_is_not_mixed(loaded: DuckDBWarehouse):
+    loaded.write_table(HISTORY_TABLE, pd.DataFrame({"customer_id": ["x"], "feature_date": ["2024-01-01"]}))
+    rows = history_partition(run_duckdb(base_tables(), partition_as_of("2024-06-29")), "2024-06-29")
+    with pytest.raises(ValueError, match="Drop the table and backfill"):
+        with loaded.session() as s:
+            write_partition(s, "2024-06-29", rows)
+
+
+def test_daily_schedule_builds_yesterdays_partition():
+    from dagster import Definitions, build_schedule_context
+
+    schedule = feature_history_schedule()
+    defs = Definitions(assets=feature_assets("duckdb"), schedules=[schedule],
+                       resources={"warehouse": DuckDBWarehouse(path=":memory:")})
+    job = defs.resolve_job_def("customer_features_history_daily")
+    assert job.partitions_def is not None
+    assert schedule.cron_schedule == "15 0 * * *"
+    from datetime import timezone as tz
+
+    ctx = build_schedule_context(scheduled_execution_time=datetime(2026, 11, 2, 0, 15, tzinfo=tz.utc))
+    [request] = list(schedule.evaluate_tick(ctx).run_requests)
+    assert request.partition_key == "2026-11-01"
