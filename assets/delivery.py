@@ -7,9 +7,9 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 
 from assets.metadata import schema_check_result, schema_check_spec, table_metadata
 from resources.content import MarketingContent
+from resources.email_sender import EmailSenderResource
 from resources.warehouse import Warehouse
 from tailor.delivery.deliver import EmailSendsSchema, deliver
-from resources.email_sender import EmailSenderResource
 
 GROUP = "delivery"
 OWNERS = ["team:crm"]

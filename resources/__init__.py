@@ -3,39 +3,30 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from typing import Any
 
 from dagster import EnvVar
-from dagster_snowflake import SnowflakeResource
 
 from resources.content import MarketingContent
 from resources.email_sender import EmailSenderResource
 from resources.landing import LandingZone
-from resources.warehouse import DuckDBWarehouse, SnowflakeWarehouse, Warehouse
+from resources.warehouse import DuckDBWarehouse, Warehouse
 from tailor.config import apply_defaults, sendgrid_enabled, snowflake_enabled
+from tailor.warehouse.snowflake_connection import SNOWFLAKE_SETTINGS, snowflake_parameters
 
 
-def build_warehouse(env: Callable[[str], Any] = EnvVar) -> Warehouse:
-    """The warehouse chosen by the environment. ``env`` is ``EnvVar`` for Dagster (resolved at run time);
-    the CLI passes ``os.environ.__getitem__`` to use it outside a run."""
+def build_warehouse() -> Warehouse:
+    """The warehouse chosen by the environment, its settings read at run time (``EnvVar``)."""
     apply_defaults()
-    if snowflake_enabled():
-        optional = {
-            key: env(var)
-            for key, var in (("warehouse", "SNOWFLAKE_WAREHOUSE"), ("role", "SNOWFLAKE_ROLE"))
-            if os.environ.get(var)
-        }
-        return SnowflakeWarehouse(
-            snowflake=SnowflakeResource(
-                account=env("SNOWFLAKE_ACCOUNT"),
-                user=env("SNOWFLAKE_USER"),
-                password=env("SNOWFLAKE_PASSWORD"),
-                database=env("SNOWFLAKE_DATABASE"),
-                schema=env("SNOWFLAKE_SCHEMA"),
-                **optional,
-            )
-        )
-    return DuckDBWarehouse(path=env("TAILOR_WAREHOUSE_PATH"))
+    if not snowflake_enabled():
+        return DuckDBWarehouse(path=EnvVar("TAILOR_WAREHOUSE_PATH"))
+    from dagster_snowflake import SnowflakeResource  # seconds of imports: only when Snowflake is configured
+
+    from resources.snowflake_warehouse import SnowflakeWarehouse
+
+    names = {param: name for name, param in SNOWFLAKE_SETTINGS.items()}
+    configured = snowflake_parameters(os.environ)   # names what is missing, at load time
+    return SnowflakeWarehouse(snowflake=SnowflakeResource(**{param: EnvVar(names[param]) for param in configured}))
 
 
 def build_resources() -> dict[str, Any]:

@@ -1,24 +1,21 @@
-"""The warehouse: an embedded DuckDB file by default, Snowflake in production.
+"""The warehouse as a Dagster resource: the embedded DuckDB file by default, Snowflake in production.
 
-Every SQL text in Tailor is written in Snowflake's dialect. Snowflake runs it as is; the DuckDB
-warehouse transpiles it with sqlglot (the same translation fakesnow relies on), so one SQL text
-serves both and heavy work stays inside the warehouse instead of being pulled into pandas.
-Identifiers are lower-case everywhere; Snowflake's upper-cased result columns are folded back.
+Configuration and construction only: sessions are :mod:`tailor.warehouse`'s, the same for the pipeline and the
+command line. The Snowflake resource lives in resources/snowflake_warehouse.py, imported only when Snowflake is
+configured (its stack costs seconds to import, which every run launch would pay).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import pandas as pd
 from dagster import ConfigurableResource
-from dagster_duckdb import DuckDBResource
-from dagster_snowflake import SnowflakeResource
+from pydantic import Field
 
-from tailor.warehouse.duckdb_connection import DuckDBSession
+from tailor.warehouse.duckdb_connection import DuckDBFile
 from tailor.warehouse.session import WarehouseSession, WriteMode
-from tailor.warehouse.snowflake_connection import SnowflakeSession
 from tailor.warehouse.sql import check_identifier
 
 
@@ -59,10 +56,9 @@ class Warehouse(ConfigurableResource):
 class DuckDBWarehouse(Warehouse):
     """Embedded default: one DuckDB file (``TAILOR_WAREHOUSE_PATH``)."""
 
-    path: str  # TAILOR_WAREHOUSE_PATH; the default lives in tailor/config.py
-    # DuckDB's own cap on its memory (e.g. "4GB"); empty: DuckDB's default, 80 % of RAM, which it fills with
-    # cached table pages on big data. Above the cap, big joins and sorts spill to disk instead.
-    memory_limit: str = ""
+    path: str = Field(description="The DuckDB file (TAILOR_WAREHOUSE_PATH).")
+    memory_limit: str = Field(default="", description="DuckDB's memory cap, e.g. 4GB; empty: 80 % of RAM. Above "
+                                                      "it, big joins and sorts spill to disk.")
 
     @property
     def kind(self) -> str:
@@ -70,38 +66,5 @@ class DuckDBWarehouse(Warehouse):
 
     @contextmanager
     def session(self) -> Iterator[WarehouseSession]:
-        from pathlib import Path
-
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        # DuckDBResource retries while another process holds the file lock.
-        # Timestamps are stored tz-naive UTC: no ICU extension (it cannot be downloaded offline) is needed.
-        config = {"memory_limit": self.memory_limit} if self.memory_limit else {}
-        with DuckDBResource(database=self.path, connection_config=config).get_connection() as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                yield DuckDBSession(con)
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            con.execute("COMMIT")
-
-
-class SnowflakeWarehouse(Warehouse):
-    """Production: Snowflake through dagster-snowflake's resource (switched on by ``SNOWFLAKE_ACCOUNT``)."""
-
-    snowflake: SnowflakeResource
-
-    @property
-    def kind(self) -> str:
-        return "snowflake"
-
-    @contextmanager
-    def session(self) -> Iterator[WarehouseSession]:
-        with self.snowflake.get_connection() as conn:
-            conn.autocommit(False)
-            try:
-                yield SnowflakeSession(conn)
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.commit()
+        with DuckDBFile(self.path, memory_limit=self.memory_limit).session() as session:
+            yield session

@@ -6,7 +6,8 @@ import importlib
 
 from dagster import in_process_executor, multiprocess_executor
 
-from resources.warehouse import DuckDBWarehouse, SnowflakeWarehouse
+from resources.snowflake_warehouse import SnowflakeWarehouse
+from resources.warehouse import DuckDBWarehouse
 
 
 def load(monkeypatch, **env):

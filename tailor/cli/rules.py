@@ -107,6 +107,8 @@ def cmd_test(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 def cmd_diff(args: argparse.Namespace, out: TextIO | None = None, warehouse: Any = None) -> int:
     from tailor.rules.problems import RuleFileError
+    from tailor.warehouse.environment import warehouse_from_environment
+    from tailor.warehouse.session import WarehouseBusy
 
     out = out or sys.stdout
     started = time.perf_counter()
@@ -115,14 +117,15 @@ def cmd_diff(args: argparse.Namespace, out: TextIO | None = None, warehouse: Any
     try:
         kind = rule_file_kind(args.old)
         new = args.new or str(rules_dir / (SEGMENTS_FILE if kind == "segments" else EMAIL_RULES_FILE))
-        customers, segments = read_customers(warehouse)    # without Dagster unless a warehouse is given
+        # read-only and without Dagster (seconds of imports for a command run before every change)
+        customers, segments = read_customers(warehouse or warehouse_from_environment(read_only=True))
         lines = diff_rule_files(args.old, new, rules_dir=rules_dir, templates_dir=templates_dir,
                                 customers=customers, segments=segments, examples=args.examples)
     except RuleFileError as exc:
         for line in error_lines(exc):
             print(line, file=out)
         return 1
-    except (LookupError, ValueError) as exc:
+    except (LookupError, ValueError, OSError, WarehouseBusy) as exc:
         print(f"error: {exc}", file=out)
         return 1
     for line in lines:

@@ -50,11 +50,10 @@ def run_pipeline(as_of: datetime | None = None, raise_on_error: bool = True, log
 
 def pipeline_summary() -> dict[str, object]:
     """Figures of the last run, read back from the warehouse."""
-    import os
 
-    from resources import build_warehouse
+    from tailor.warehouse.environment import warehouse_from_environment
 
-    warehouse = build_warehouse(env=os.environ.__getitem__)
+    warehouse = warehouse_from_environment(read_only=True)
     with warehouse.session() as s:
         def one(sql: str) -> int:
             return int(s.query(sql).iloc[0, 0])

@@ -4,8 +4,8 @@ L-BFGS-B from several starts, and the result of a fit (:class:`ModelFit`)."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np

@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from tailor.content.vocabulary import template_blocks
 from tailor.rules.check import EMAIL_RULES_FILE, SEGMENTS_FILE, segments_in
-from tailor.warehouse.environment import open_warehouse
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
+
+    from tailor.warehouse.session import Warehouse
 
 
 
@@ -244,14 +245,11 @@ def rule_file_kind(path: str | Path) -> str:
                               "`defaults:`, `rules:`)", getattr(data, "line", 1))
 
 
-def read_customers(warehouse: Any = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The current customers (the customer table the rules read) and their segments, from the warehouse.
-
-    ``warehouse``: anything with a ``session()`` like the pipeline's resources; by default the warehouse of the
-    environment, opened read-only without Dagster (:func:`open_warehouse`)."""
+def read_customers(warehouse: Warehouse) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The current customers (the customer table the rules read) and their segments, from the warehouse."""
     from tailor.rules.customer_table import customer_table_sql
 
-    with (warehouse.session() if warehouse is not None else open_warehouse()) as s:
+    with warehouse.session() as s:
         missing = [t for t in ("customer_profiles", "customer_features", "customer_segments") if not s.table_exists(t)]
         if missing:
             raise LookupError(f"the warehouse has no {', '.join(missing)} yet: run the pipeline once "

@@ -20,12 +20,13 @@ import hashlib
 import re
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
+
+from tailor.warehouse.session import WarehouseSession
 
 TABLE = "segment_membership_history"
 
@@ -37,13 +38,6 @@ EVENTS = ("entered", "exited")
 
 
 _SEGMENT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-
-
-class _Session(Protocol):
-    def query(self, sql: str) -> pd.DataFrame: ...
-    def execute(self, sql: str) -> None: ...
-    def write_table(self, name: str, df: pd.DataFrame, mode: str = "replace") -> None: ...
-    def table_exists(self, name: str) -> bool: ...
 
 
 class SegmentMembershipHistorySchema(pa.DataFrameModel):
@@ -139,7 +133,7 @@ def _changes_frame(raw: pd.DataFrame, day: pd.Timestamp, segments_file_hash: str
 
 
 def record_day(
-    session: _Session,
+    session: WarehouseSession,
     day: datetime | date | str,
     segments_file_hash: str,
     recorded_at: datetime,

@@ -32,7 +32,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
 
 import pandas as pd
 
@@ -51,6 +50,7 @@ from tailor.sources.tables import (
     output_tables,
     quarantine_table,
 )
+from tailor.warehouse.session import Warehouse, WarehouseSession
 
 # Pandera checks every new row of a file when the run's budget allows, else a seeded sample: the budget is
 # PANDERA_ROWS_PER_RUN rows per source and run, shared by its files (never fewer than PANDERA_MIN_ROWS_PER_FILE
@@ -66,19 +66,6 @@ PANDERA_MIN_ROWS_PER_FILE = 2_000
 # Files are parsed by this many threads at once, each with its own single-threaded DuckDB (which releases the
 # GIL): a file of 200k lines is too small for DuckDB to spread one query over the cores itself.
 PARSE_WORKERS = max(1, min(4, os.cpu_count() or 1))
-
-
-class _Session(Protocol):
-    def query(self, sql: str) -> pd.DataFrame: ...
-    def execute(self, sql: str) -> None: ...
-    def write_table(self, name: str, df: pd.DataFrame, mode: str = "replace") -> None: ...
-    def append_parquet(self, name: str, paths: list[Path]) -> None: ...
-    def delete_where_in(self, name: str, column: str, values: list[Any]) -> None: ...
-    def table_exists(self, name: str) -> bool: ...
-
-
-class _Warehouse(Protocol):
-    def session(self) -> Any: ...
 
 
 @dataclass
@@ -114,7 +101,7 @@ class IngestReport:
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def _dependency_version(session: _Session, contract: SourceContract) -> str:
+def _dependency_version(session: WarehouseSession, contract: SourceContract) -> str:
     """A hash of the files the source's ingestion depends on (orders: the fx_rates files), '' if none."""
     if not contract.depends_on or not session.table_exists(MANIFEST_TABLE):
         return ""
@@ -124,7 +111,7 @@ def _dependency_version(session: _Session, contract: SourceContract) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16] if text else ""
 
 
-def _fx_rates(session: _Session) -> pd.DataFrame | None:
+def _fx_rates(session: WarehouseSession) -> pd.DataFrame | None:
     if not session.table_exists("fx_rates"):
         return None
     # Where two files give a rate for the same day, the file that sorts last (the later export) wins.
@@ -134,7 +121,7 @@ def _fx_rates(session: _Session) -> pd.DataFrame | None:
     )
 
 
-def _manifest_is_current(session: _Session) -> bool:
+def _manifest_is_current(session: WarehouseSession) -> bool:
     if not session.table_exists(MANIFEST_TABLE):
         return True
     columns = set(session.query(f"SELECT * FROM {MANIFEST_TABLE} LIMIT 0").columns)
@@ -146,7 +133,7 @@ def _tables_of(contract: SourceContract) -> list[str]:
     return tables + ([duplicates_table(contract.name)] if contract.dedupe_across_files else [])
 
 
-def ingest_source(contract: SourceContract, landing_dir: Path, warehouse: _Warehouse) -> IngestReport:
+def ingest_source(contract: SourceContract, landing_dir: Path, warehouse: Warehouse) -> IngestReport:
     """Load new and changed files of one source; unchanged files are not read again."""
     paths = discover_files(landing_dir, contract)
     by_file = {p.relative_to(landing_dir).as_posix(): p for p in paths}
@@ -207,7 +194,7 @@ def ingest_source(contract: SourceContract, landing_dir: Path, warehouse: _Wareh
     )
 
 
-def _load(s: _Session, contract: SourceContract, loaded: list[ParsedFile], version: str, now: datetime) -> dict[str, int]:
+def _load(s: WarehouseSession, contract: SourceContract, loaded: list[ParsedFile], version: str, now: datetime) -> dict[str, int]:
     tables = output_tables(contract)
     replaced = [f.file for f in loaded]
     for table in _tables_of(contract) + [MANIFEST_TABLE]:
@@ -268,7 +255,7 @@ _COMPARED = {
 }
 
 
-def _load_deduplicated(s: _Session, contract: SourceContract, loaded: list[ParsedFile]) -> None:
+def _load_deduplicated(s: WarehouseSession, contract: SourceContract, loaded: list[ParsedFile]) -> None:
     """Stage the new rows, find the ones whose key was loaded before (or earlier in this batch), load the rest.
 
     All Snowflake-dialect SQL in the warehouse: the existing table can be 20M rows, it never comes to pandas.
@@ -339,14 +326,14 @@ def _load_deduplicated(s: _Session, contract: SourceContract, loaded: list[Parse
     s.execute(f"DROP TABLE IF EXISTS {dups}")
 
 
-def _manifest(session: _Session, source: str) -> dict[str, tuple[str, str, str]]:
+def _manifest(session: WarehouseSession, source: str) -> dict[str, tuple[str, str, str]]:
     if not session.table_exists(MANIFEST_TABLE):
         return {}
     rows = session.query(f"SELECT file, sha256, depends_on, file_stamp FROM {MANIFEST_TABLE} WHERE source = {string_literal(source)}")
     return {r.file: (r.sha256, r.depends_on or "", r.file_stamp or "") for r in rows.itertuples()}
 
 
-def key_repeats(warehouse: _Warehouse, contract: SourceContract) -> int:
+def key_repeats(warehouse: Warehouse, contract: SourceContract) -> int:
     """How many rows of the source's table repeat a key already in it (0 expected); SQL over the whole table."""
     if not isinstance(contract.unique_key, str):
         return 0

@@ -1,17 +1,84 @@
-"""TODO docstring (split from resources/warehouse.py)."""
+"""The embedded warehouse: one DuckDB file, opened without Dagster (the pipeline, the CLI and the rules tools
+share this code).
+
+DuckDB allows one writing process per file. Opening waits a bounded time for a writer that holds the file
+(a run that is finishing) and then fails with :class:`WarehouseBusy` naming the file, rather than retrying
+forever. Timestamps are stored tz-naive UTC, so no ICU extension (which cannot be downloaded offline) is needed.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from tailor.warehouse.session import WriteMode
+from tailor.warehouse.session import WarehouseBusy, WriteMode
 from tailor.warehouse.sql import check_identifier, snowflake_to_duckdb
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+#: How long opening the file waits for another process's write lock to go.
+LOCK_WAIT_SECONDS = 30.0
+
+
+def connect_duckdb(path: str, *, read_only: bool = False, memory_limit: str = "",
+                   lock_wait_seconds: float = LOCK_WAIT_SECONDS) -> Any:
+    """A DuckDB connection to ``path``; waits up to ``lock_wait_seconds`` while another process holds the file."""
+    import duckdb
+
+    if read_only and not Path(path).exists():
+        raise FileNotFoundError(f"no warehouse at {path} yet: run the pipeline once (`tailor demo` or materialize "
+                                f"the assets), or set TAILOR_WAREHOUSE_PATH")
+    if not read_only and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    config = {"memory_limit": memory_limit} if memory_limit else {}
+    deadline = time.monotonic() + lock_wait_seconds
+    while True:
+        try:
+            return duckdb.connect(path, read_only=read_only, config=config)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            if time.monotonic() >= deadline:
+                raise WarehouseBusy(f"the warehouse {path} is held by another process (DuckDB has one writer per "
+                                    f"file); waited {lock_wait_seconds:.0f} s: {exc}") from exc
+            time.sleep(0.25)
+
+
+@dataclass(frozen=True)
+class DuckDBFile:
+    """The embedded warehouse: ``session()`` opens the file, runs one transaction and closes it again."""
+
+    path: str
+    memory_limit: str = ""      # DuckDB's cap (e.g. "4GB"); empty: its default, 80 % of RAM
+    read_only: bool = False
+
+    @property
+    def kind(self) -> str:
+        return "duckdb"
+
+    @contextmanager
+    def session(self) -> Iterator[DuckDBSession]:
+        con = connect_duckdb(self.path, read_only=self.read_only, memory_limit=self.memory_limit)
+        try:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield DuckDBSession(con)
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+        finally:
+            con.close()
 
 
 class DuckDBSession:
+    """A :class:`~tailor.warehouse.session.WarehouseSession` on one DuckDB connection (Snowflake SQL transpiled)."""
+
     def __init__(self, con: Any) -> None:
         self._con = con
 

@@ -19,7 +19,8 @@ from dagster_snowflake import SnowflakeResource
 
 from resources.email_sender import EmailSenderResource
 from resources.landing import LandingZone
-from resources.warehouse import DuckDBWarehouse, SnowflakeWarehouse
+from resources.snowflake_warehouse import SnowflakeWarehouse
+from resources.warehouse import DuckDBWarehouse
 from tailor.demo.generator import write_demo_data
 from tailor.demo.run import pipeline_summary, run_pipeline
 

@@ -396,7 +396,7 @@ def test_ingestion_on_snowflake_through_fakesnow(tmp_path):
     fakesnow = pytest.importorskip("fakesnow")
     from dagster_snowflake import SnowflakeResource
 
-    from resources.warehouse import SnowflakeWarehouse
+    from resources.snowflake_warehouse import SnowflakeWarehouse
 
     landing = tmp_path / "landing"
     write(landing / "fx_rates" / "fx.csv", FX)

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from dagster_snowflake import SnowflakeResource
 
-from resources.warehouse import DuckDBWarehouse, SnowflakeWarehouse
+from resources.snowflake_warehouse import SnowflakeWarehouse
+from resources.warehouse import DuckDBWarehouse
 from tailor.warehouse.sql import snowflake_to_duckdb
 
 FRAME = pd.DataFrame(
