@@ -1,6 +1,7 @@
 """A sensor that reacts to new landing files by refreshing the affected source and everything downstream."""
 
 
+
 import hashlib
 import json
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from dagster import (
 )
 
 from resources.landing import LandingZone
+from tailor.features.history import HISTORY_TABLE
 from tailor.sources.contracts import ALL_SOURCES, SourceContract
 from tailor.sources.files import discover_files, file_sha256
 from tailor.sources.tables import output_tables
@@ -28,12 +30,14 @@ def refresh_job_name(contract: SourceContract) -> str:
 
 
 def refresh_jobs() -> list:
-    """One job per source: its tables and everything downstream of them."""
+    """One job per source: its tables and everything downstream of them (the daily feature history has its own
+    partitioned job: a new file does not rebuild past days)."""
     return [
         define_asset_job(
             refresh_job_name(c),
-            selection=AssetSelection.assets(*output_tables(c)).downstream(),
+            selection=AssetSelection.assets(*output_tables(c)).downstream() - AssetSelection.assets(HISTORY_TABLE),
             description=f"Ingest new {c.folder}/ files and refresh everything that depends on them.",
+            tags={"tailor/trigger": "landing_sensor", "tailor/source": c.name},
         )
         for c in ALL_SOURCES
     ]

@@ -41,8 +41,8 @@ import pandas as pd  # noqa: E402
 import tailor.rules.decide as decisions  # noqa: E402
 from tailor.content.vocabulary import template_blocks
 from tailor.rules.decide import chunk_size, decide, decision_pool
+from tailor.rules.durable import FACT_MARKER, FACT_MARKER_VALUE  # noqa: E402
 from tailor.rules.email_rules import load_rule_file
-from tailor.rules.engine import FACT_MARKER, FACT_MARKER_VALUE  # noqa: E402
 from tailor.rules.facts import build_decision_input, build_facts
 from tailor.rules.fields import field_kinds, spec_field_kinds
 from tailor.rules.segments import assign_segments, load_segment_definitions

@@ -44,7 +44,6 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-# ------------------------------------------------------------------------------------------------ generate
 def generation_sql(n: int) -> list[str]:
     """DuckDB SQL building every input table. ``u(x)`` is a uniform [0, 1) number from a hash."""
     as_of = f"TIMESTAMP '{AS_OF:%Y-%m-%d %H:%M:%S}'"
@@ -161,27 +160,20 @@ TABLES = ["customer_profiles", "customer_identity_links", "products", "orders", 
           "email_events"]
 
 
-# ------------------------------------------------------------------------------------------------- SQL
-def duckdb_query(con):
-    from tailor.warehouse.sql import snowflake_to_duckdb
-
-    return lambda sql: con.execute(snowflake_to_duckdb(sql)).df()
-
-
 def phase_sql(args: argparse.Namespace) -> dict:
     import duckdb
 
     from tailor.features.customer_features import compute_customer_features
+    from tailor.warehouse.duckdb_connection import DuckDBSession
 
     con = duckdb.connect(str(Path(args.dir) / f"bench_{args.customers}.duckdb"), read_only=True)
     start = time.perf_counter()
-    features = compute_customer_features(duckdb_query(con), AS_OF)
+    features = compute_customer_features(DuckDBSession(con), AS_OF)
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "rows": len(features), "buyers": int((features["order_count"] > 0).sum()),
             "cart_abandoners": int(features["cart_abandoned"].sum())}
 
 
-# ---------------------------------------------------------------------------------------------- pandas
 def load_subset(con, k: int) -> dict:
     """The first ``k`` customers and all their rows, as pandas frames."""
     con.execute(f"""CREATE TEMP TABLE sub_links AS SELECT * FROM customer_identity_links
@@ -205,7 +197,7 @@ def _top_by(df, keys, sort_cols, ascending, n):
 
 
 def pandas_features(t: dict, as_of: datetime, cart_grace_hours: int = 1):
-    """The same features as tailor.features, in plain pandas (group-bys and merges), for the benchmark."""
+    """The same features as tailor.features.customer_features, in plain pandas (group-bys and merges), for the benchmark."""
     import numpy as np
     import pandas as pd
 
@@ -330,11 +322,11 @@ def pandas_features(t: dict, as_of: datetime, cart_grace_hours: int = 1):
     out["as_of"] = ts
     out["open_rate"] = (out["email_opens"] + 1) / (out["emails_delivered"] + 2)
     out["click_rate"] = (out["email_clicks"] + 1) / (out["emails_delivered"] + 2)
-    priors = priors.population_priors(out)
+    fitted = priors.population_priors(out)
     out["discount_sensitivity"] = priors.smoothed_rate(out["units_bought_discounted"], out["units_bought"],
-                                                  priors["discount_sensitivity"])
-    out["open_rate_eb"] = priors.smoothed_rate(out["email_opens"], out["emails_delivered"], priors["open_rate_eb"])
-    out["click_rate_eb"] = priors.smoothed_rate(out["email_clicks"], out["emails_delivered"], priors["click_rate_eb"])
+                                                       fitted["discount_sensitivity"])
+    out["open_rate_eb"] = priors.smoothed_rate(out["email_opens"], out["emails_delivered"], fitted["open_rate_eb"])
+    out["click_rate_eb"] = priors.smoothed_rate(out["email_clicks"], out["emails_delivered"], fitted["click_rate_eb"])
     q = engaged["occurred_at"].dt.floor("15min")
     counts = engaged.assign(utc_quarter=q).groupby(["customer_id", "timezone", "utc_quarter"], dropna=False,
                                                    as_index=False).size().rename(columns={"size": "events"})
@@ -351,6 +343,7 @@ def phase_subset(args: argparse.Namespace) -> dict:
     import pandas as pd
 
     from tailor.features.customer_features import CustomerFeaturesSchema, compute_customer_features
+    from tailor.warehouse.duckdb_connection import DuckDBSession
 
     con = duckdb.connect(str(Path(args.dir) / f"bench_{args.customers}.duckdb"), read_only=True)
     k = min(args.pandas_customers, args.customers)
@@ -367,7 +360,7 @@ def phase_subset(args: argparse.Namespace) -> dict:
         mem.register(name + "_df", df)
         mem.execute(f"CREATE TABLE {name} AS SELECT * FROM {name}_df")
     start = time.perf_counter()
-    by_sql = compute_customer_features(duckdb_query(mem), AS_OF)
+    by_sql = compute_customer_features(DuckDBSession(mem), AS_OF)
     sql_s = time.perf_counter() - start
     CustomerFeaturesSchema.validate(by_sql, lazy=True)
     affinity = ["category_affinity", "brand_affinity"]
@@ -390,7 +383,6 @@ def phase_subset(args: argparse.Namespace) -> dict:
             "pandas_peak_rss_mb_after_pandas": pandas_rss, "affinity_rows_rounded_apart": off}
 
 
-# ------------------------------------------------------------------------------------------------ driver
 def run_phase(phase: str, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, __file__, "--phase", phase, "--customers", str(args.customers),
            "--pandas-customers", str(args.pandas_customers), "--dir", args.dir]

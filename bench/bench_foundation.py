@@ -3,11 +3,12 @@
 Usage (run it alone: `flock /tmp/tailor-bench.lock ...`):
     python bench/bench_foundation.py [--customers 1000000] [--seed 42] [--events-per-file 200000] [--dir /tmp/...]
 
-1. Generates the demo data with tailor.demo_data in a child process (its memory is not the pipeline's), into
+1. Generates the demo data with tailor.demo.generator in a child process (its memory is not the pipeline's), into
    /tmp, with ``--events-per-file`` so that there are many event files; 1 % of the web-event files (from the
    middle: full files) are held back for the second run.
-2. First run: ingestion of every source (tailor.ingest.ingest_source, what the source assets call), then
-   identity resolution and profiles (run_identity_and_profiles: the same calls as assets/profiles.py).
+2. First run: ingestion of every source (tailor.sources.load.ingest_source, what the source assets call),
+   then identity resolution and profiles (run_identity_and_profiles: the same calls as assets/profiles.py), on
+   the embedded DuckDB warehouse (tailor.warehouse.duckdb_connection.DuckDBFile).
 3. Second run: the held-back files land, ingestion runs again (unchanged files are skipped by their hash),
    and only the stages downstream of a source that changed run again, as the landing sensor's
    refresh_from_<source> jobs do (new web events do not touch identity or profiles). The cost of
@@ -45,7 +46,7 @@ def peak_rss_mb() -> float:
 def generate(customers: int, seed: int, events_per_file: int, landing: Path) -> float:
     code = (
         "import sys; from datetime import datetime; from pathlib import Path; "
-        "from tailor.demo_data import write_demo_data; "
+        "from tailor.demo.generator import write_demo_data; "
         f"s = write_demo_data(Path({str(landing)!r}), customers={customers}, seed={seed}, "
         f"as_of=datetime.fromisoformat({AS_OF!r}), events_per_file={events_per_file}); print(s.web_events)"
     )
@@ -61,20 +62,27 @@ def run_identity_and_profiles(warehouse) -> dict[str, float]:
 
     times = {}
     t = time.perf_counter()
-    crm = warehouse.query(f"SELECT {CRM_COLUMNS} FROM crm_customers")
+    with warehouse.session() as s:
+        crm = s.query(f"SELECT {CRM_COLUMNS} FROM crm_customers")
     norm = normalize_records(crm)
     links = resolve_identities(crm, normalized=norm)
-    warehouse.write_table("customer_identity_links", links)
-    warehouse.write_table("crm_normalized", norm)
+    with warehouse.session() as s:
+        s.write_table("customer_identity_links", links)
+        s.write_table("crm_normalized", norm)
     del crm, norm, links
     times["identity"] = time.perf_counter() - t
 
     t = time.perf_counter()
     with warehouse.session() as s:
-        profiles = profiles_from_warehouse(s.query)
-    warehouse.write_table("customer_profiles", profiles)
+        profiles = profiles_from_warehouse(s)
+        s.write_table("customer_profiles", profiles)
     times["profiles"] = time.perf_counter() - t
     return times
+
+
+def row_count(warehouse, table: str) -> int:
+    with warehouse.session() as s:
+        return int(s.query(f"SELECT COUNT(*) AS n FROM {table}")["n"].iloc[0])
 
 
 def identity_quality(warehouse, truth_csv: Path) -> dict:
@@ -83,7 +91,8 @@ def identity_quality(warehouse, truth_csv: Path) -> dict:
 
     from tailor.identity.resolve import linkage_quality
 
-    links = warehouse.query("SELECT source_record_id, customer_id FROM customer_identity_links")
+    with warehouse.session() as s:
+        links = s.query("SELECT source_record_id, customer_id FROM customer_identity_links")
     return linkage_quality(links, pd.read_csv(truth_csv, dtype=str))
 
 
@@ -131,6 +140,112 @@ def pandas_baseline(files: list[Path]) -> tuple[float, int]:
     return time.perf_counter() - t, rows
 
 
+def hold_back_event_files(landing: Path, held: Path) -> tuple[int, int]:
+    """Move 1 % of the web-event files (full ones, from the middle) to ``held``; returns (files, held back)."""
+    event_files = sorted((landing / "events").glob("*.ndjson"))
+    n_hold = max(1, round(len(event_files) / 100))
+    held.mkdir(parents=True)
+    middle = len(event_files) // 2  # full files (the last one is a remainder), so that 1 % of files is 1 % of rows
+    for path in event_files[middle:middle + n_hold]:
+        shutil.move(path, held / path.name)
+    return len(event_files), n_hold
+
+
+def first_run(warehouse, landing: Path, truth_csv: Path) -> dict:
+    """Every source ingested, then identity and profiles; prints the stages and returns the figures."""
+    t0 = time.perf_counter()
+    ingest_s, reports = ingest_all(warehouse, landing)
+    t1 = time.perf_counter()
+    ingest_peak = peak_rss_mb()
+    for r in reports.values():  # the pandera samples are the assets' business, not the later stages'
+        for f in r.files_loaded:
+            f.samples = {}
+    gc.collect()
+    profile_s = run_identity_and_profiles(warehouse)
+    total = time.perf_counter() - t0
+    rows_read = sum(r.rows_read for r in reports.values())
+    print(f"\nrun 1: {total:.1f}s total, peak RSS {peak_rss_mb():,.0f} MB")
+    print(f"  ingestion {t1 - t0:.1f}s for {rows_read:,} rows read ({rows_read / (t1 - t0):,.0f} rows/s),"
+          f" peak RSS after ingestion {ingest_peak:,.0f} MB")
+    for name, seconds in ingest_s.items():
+        r = reports[name]
+        print(f"    {name:<16} {seconds:7.1f}s  read {r.rows_read:>10,} = accepted {r.rows_accepted:>10,}"
+              f" + quarantined {r.rows_quarantined:>7,} + duplicate {r.rows_duplicate:>6,}")
+        assert r.rows_read == r.rows_accepted + r.rows_quarantined + r.rows_duplicate
+    for name, seconds in profile_s.items():
+        print(f"  {name:<18} {seconds:7.1f}s")
+    overall_peak = peak_rss_mb()
+    print(f"  customer_profiles: {row_count(warehouse, 'customer_profiles'):,} rows; "
+          f"web_events: {row_count(warehouse, 'web_events'):,} rows")
+    quality = identity_quality(warehouse, truth_csv)
+    print(f"  identity vs demo_truth/identities.csv: precision {quality['precision']:.4f}, recall {quality['recall']:.4f}"
+          f" ({quality['records']:,} records, {quality['customers']:,} master ids for {quality['persons']:,} persons;"
+          f" {quality['correct_pairs']:,} of {quality['predicted_pairs']:,} predicted pairs correct,"
+          f" {quality['true_pairs']:,} true pairs)")
+    return {"seconds": total, "ingest_seconds": t1 - t0, "ingest_s": ingest_s, "reports": reports,
+            "profile_s": profile_s, "rows_read": rows_read, "ingest_peak": ingest_peak, "overall_peak": overall_peak,
+            "quality": quality}
+
+
+def second_run(warehouse, landing: Path, held: Path, first: dict) -> float:
+    """The held-back files land; ingestion runs again and only what is downstream of a changed source. Returns
+    the seconds, and prints what re-running identity + profiles anyway would cost."""
+    for path in sorted(held.iterdir()):
+        shutil.move(path, landing / "events" / path.name)
+    t0 = time.perf_counter()
+    _, reports = ingest_all(warehouse, landing)
+    t1 = time.perf_counter()
+    changed = {name for name, r in reports.items() if r.files_loaded}
+    rerun = bool(changed & {"crm_customers", "consent_events", "email_events"})
+    if rerun:
+        run_identity_and_profiles(warehouse)
+    seconds = time.perf_counter() - t0
+    new_rows = sum(r.rows_read for r in reports.values())
+    print(f"\nrun 2 ({new_rows:,} new rows = {100 * new_rows / first['rows_read']:.2f} % in {sorted(changed)}): "
+          f"{seconds:.1f}s; ingestion {t1 - t0:.1f}s; identity/profiles {'re-run' if rerun else 'not downstream, skipped'}")
+    print(f"  second / first = {seconds / first['seconds']:.4f}")
+    anyway = sum(run_identity_and_profiles(warehouse).values())
+    print(f"  (identity + profiles re-run anyway: {anyway:.1f}s; second / first would be "
+          f"{(seconds + anyway) / first['seconds']:.3f})")
+    return seconds
+
+
+def pandas_speedup(landing: Path, first: dict) -> float:
+    """Plain pandas on 10 % of the web-event files, extrapolated per row: how many times faster ingestion is."""
+    files = sorted((landing / "events").glob("*.ndjson"))
+    subset = files[: max(1, len(files) // 10)]
+    base_s, base_rows = pandas_baseline(subset)
+    web_rows = first["reports"]["web_events"].rows_read
+    ours = first["ingest_s"]["web_events"]
+    estimate = base_s * web_rows / base_rows
+    print(f"\nplain-pandas baseline (web events only; {len(subset)} of {len(files)} files, {base_rows:,} rows, "
+          f"in {base_s:.1f}s): {base_rows / base_s:,.0f} rows/s, extrapolated {estimate:.0f}s for {web_rows:,} rows")
+    print(f"  ingest_source(web_events): {ours:.1f}s, {web_rows / ours:,.0f} rows/s -> {estimate / ours:.1f}x faster"
+          f" (and it also quarantines with reasons, dedups across files and loads the warehouse)")
+    return estimate / ours
+
+
+def print_summary(customers: int, first: dict, second_s: float, speedup: float) -> None:
+    quality = first["quality"]
+    print("\n| figure | value |\n|---|---|")
+    rows = [
+        ("customers / web events read", f"{customers:,} / {first['reports']['web_events'].rows_read:,}"),
+        ("run 1 total (ingestion + identity + profiles)", f"{first['seconds']:.0f} s"),
+        ("ingestion (all sources)",
+         f"{first['ingest_seconds']:.0f} s ({first['rows_read'] / first['ingest_seconds']:,.0f} rows/s)"),
+        *((f"  {name}", f"{sec:.1f} s") for name, sec in first["ingest_s"].items()),
+        *((name, f"{sec:.1f} s") for name, sec in first["profile_s"].items()),
+        ("peak RSS after ingestion", f"{first['ingest_peak'] / 1024:.2f} GB"),
+        ("peak RSS after identity + profiles (run 1)", f"{first['overall_peak'] / 1024:.2f} GB"),
+        ("peak RSS whole benchmark", f"{peak_rss_mb() / 1024:.2f} GB"),
+        ("run 2 (1 % new web events) / run 1", f"{second_s / first['seconds']:.4f}"),
+        ("web-event ingestion vs plain pandas", f"{speedup:.1f}x faster"),
+        ("identity precision / recall", f"{quality['precision']:.4f} / {quality['recall']:.4f}"),
+    ]
+    for name, value in rows:
+        print(f"| {name} | {value} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=1_000_000)
@@ -148,102 +263,18 @@ def main() -> None:
     landing, held = work / "landing", work / "held_back"
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; work folder {work}")
     gen_s = generate(args.customers, args.seed, events_per_file, landing)
-    event_files = sorted((landing / "events").glob("*.ndjson"))
-    n_hold = max(1, round(len(event_files) / 100))
-    held.mkdir(parents=True)
-    middle = len(event_files) // 2  # full files (the last one is a remainder), so that 1 % of files is 1 % of rows
-    for path in event_files[middle:middle + n_hold]:
-        shutil.move(path, held / path.name)
-    print(f"demo data: {gen_s:.1f}s (child process); {len(event_files)} web-event files, {n_hold} held back for run 2")
+    n_files, n_hold = hold_back_event_files(landing, held)
+    print(f"demo data: {gen_s:.1f}s (child process); {n_files} web-event files, {n_hold} held back for run 2")
 
-    from resources.warehouse import DuckDBWarehouse
+    from tailor.warehouse.duckdb_connection import DuckDBFile
 
     # DuckDB would otherwise keep up to 80 % of RAM of cached pages: cap it, as a production box would.
-    warehouse = DuckDBWarehouse(path=str(work / "warehouse.duckdb"), memory_limit=args.duckdb_memory)
-
-    # ---- run 1
-    t0 = time.perf_counter()
-    ingest_s, reports = ingest_all(warehouse, landing)
-    t1 = time.perf_counter()
-    ingest_peak = peak_rss_mb()
-    for r in reports.values():  # the pandera samples are the assets' business, not the later stages'
-        for f in r.files_loaded:
-            f.samples = {}
-    gc.collect()
-    profile_s = run_identity_and_profiles(warehouse)
-    t2 = time.perf_counter()
-    first = t2 - t0
-    t_ingest = t1 - t0
-    rows_read = sum(r.rows_read for r in reports.values())
-    print(f"\nrun 1: {first:.1f}s total, peak RSS {peak_rss_mb():,.0f} MB")
-    print(f"  ingestion {t1 - t0:.1f}s for {rows_read:,} rows read ({rows_read / (t1 - t0):,.0f} rows/s),"
-          f" peak RSS after ingestion {ingest_peak:,.0f} MB")
-    for name, seconds in ingest_s.items():
-        r = reports[name]
-        print(f"    {name:<16} {seconds:7.1f}s  read {r.rows_read:>10,} = accepted {r.rows_accepted:>10,}"
-              f" + quarantined {r.rows_quarantined:>7,} + duplicate {r.rows_duplicate:>6,}")
-        assert r.rows_read == r.rows_accepted + r.rows_quarantined + r.rows_duplicate
-    for name, seconds in profile_s.items():
-        print(f"  {name:<18} {seconds:7.1f}s")
-    overall_peak = peak_rss_mb()
-    customers = warehouse.row_count("customer_profiles")
-    print(f"  customer_profiles: {customers:,} rows; web_events: {warehouse.row_count('web_events'):,} rows")
-    quality = identity_quality(warehouse, work / "demo_truth" / "identities.csv")
-    print(f"  identity vs demo_truth/identities.csv: precision {quality['precision']:.4f}, recall {quality['recall']:.4f}"
-          f" ({quality['records']:,} records, {quality['customers']:,} master ids for {quality['persons']:,} persons;"
-          f" {quality['correct_pairs']:,} of {quality['predicted_pairs']:,} predicted pairs correct,"
-          f" {quality['true_pairs']:,} true pairs)")
-
-    # ---- run 2: 1 % new web-event files
-    for path in sorted(held.iterdir()):
-        shutil.move(path, landing / "events" / path.name)
-    t0 = time.perf_counter()
-    ingest2_s, reports2 = ingest_all(warehouse, landing)
-    t1 = time.perf_counter()
-    changed = {name for name, r in reports2.items() if r.files_loaded}
-    if changed & {"crm_customers", "consent_events", "email_events"}:
-        profile2_s = run_identity_and_profiles(warehouse)
-    else:
-        profile2_s = {}
-    second = time.perf_counter() - t0
-    new_rows = sum(r.rows_read for r in reports2.values())
-    print(f"\nrun 2 ({new_rows:,} new rows = {100 * new_rows / rows_read:.2f} % in {sorted(changed)}): {second:.1f}s;"
-          f" ingestion {t1 - t0:.1f}s; identity/profiles {'re-run' if profile2_s else 'not downstream, skipped'}")
-    print(f"  second / first = {second / first:.4f}")
-    rerun = run_identity_and_profiles(warehouse)
-    print(f"  (identity + profiles re-run anyway: {sum(rerun.values()):.1f}s; second / first would be "
-          f"{(second + sum(rerun.values())) / first:.3f})")
-
-    # ---- plain pandas baseline on 10 % of the web-event files, extrapolated per row
-    files = sorted((landing / "events").glob("*.ndjson"))
-    subset = files[: max(1, len(files) // 10)]
-    base_s, base_rows = pandas_baseline(subset)
-    web_rows = reports["web_events"].rows_read
-    ours = ingest_s["web_events"]
-    estimate = base_s * web_rows / base_rows
-    print(f"\nplain-pandas baseline (web events only; {len(subset)} of {len(files)} files, {base_rows:,} rows, "
-          f"in {base_s:.1f}s): {base_rows / base_s:,.0f} rows/s, extrapolated {estimate:.0f}s for {web_rows:,} rows")
-    print(f"  ingest_source(web_events): {ours:.1f}s, {web_rows / ours:,.0f} rows/s -> {estimate / ours:.1f}x faster"
-          f" (and it also quarantines with reasons, dedups across files and loads the warehouse)")
+    warehouse = DuckDBFile(path=str(work / "warehouse.duckdb"), memory_limit=args.duckdb_memory)
+    first = first_run(warehouse, landing, work / "demo_truth" / "identities.csv")
+    second_s = second_run(warehouse, landing, held, first)
+    speedup = pandas_speedup(landing, first)
     print(f"\npeak RSS {peak_rss_mb():,.0f} MB")
-
-    web = reports["web_events"]
-    print("\n| figure | value |\n|---|---|")
-    rows = [
-        ("customers / web events read", f"{args.customers:,} / {web.rows_read:,}"),
-        ("run 1 total (ingestion + identity + profiles)", f"{first:.0f} s"),
-        ("ingestion (all sources)", f"{t_ingest:.0f} s ({rows_read / t_ingest:,.0f} rows/s)"),
-        *((f"  {name}", f"{sec:.1f} s") for name, sec in ingest_s.items()),
-        *((name, f"{sec:.1f} s") for name, sec in profile_s.items()),
-        ("peak RSS after ingestion", f"{ingest_peak / 1024:.2f} GB"),
-        ("peak RSS after identity + profiles (run 1)", f"{overall_peak / 1024:.2f} GB"),
-        ("peak RSS whole benchmark", f"{peak_rss_mb() / 1024:.2f} GB"),
-        ("run 2 (1 % new web events) / run 1", f"{second / first:.4f}"),
-        ("web-event ingestion vs plain pandas", f"{estimate / ours:.1f}x faster"),
-        ("identity precision / recall", f"{quality['precision']:.4f} / {quality['recall']:.4f}"),
-    ]
-    for name, value in rows:
-        print(f"| {name} | {value} |")
+    print_summary(args.customers, first, second_s, speedup)
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -3,15 +3,16 @@
 Usage (run it alone: `flock /tmp/tailor-bench.lock ...`):
     python bench/bench_identity.py [--customers 1000000] [--seed 42] [--dir /tmp/tailor-bench-identity]
 
-1. Generates the demo data (tailor.demo_data, as_of 2026-11-15T12:00Z) in a child process into
+1. Generates the demo data (tailor.demo.generator, as_of 2026-11-15T12:00Z) in a child process into
    ``<dir>/d<customers>`` unless it is already there (1M customers: ~100 s).
 2. Reads the good CRM records (the refs of demo_truth/identities.csv: the bad rows would be quarantined by
    ingestion), the consent log and the consent-changing e-mail events from the landing files.
 3. Times the steps as the assets run them: ``normalize_records`` once (asset crm_normalized), then
    ``resolve_identities`` and ``build_customer_profiles`` on those normalised records.
-4. Prints pairwise precision / recall against the truth (tailor.identity.linkage_quality), per identity case
-   the share of records that joined the first record of their person, what the false merges are, the guard
-   and weighting counts, and peak RSS of this process.
+4. Prints pairwise precision / recall against the truth (tailor.identity.resolve.linkage_quality), per identity
+   case the share of records that joined the first record of their person, what the false merges are, the
+   guard and weighting counts, peak RSS of this process, and (when the generator wrote demo_truth/names.csv)
+   how often the profile's names are the person's true names.
 """
 
 from __future__ import annotations
@@ -30,14 +31,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tailor.identity.consent import HARD_SUPPRESSION_EVENTS, UNSUBSCRIBE_EVENTS
+from tailor.identity.normalize import map_distinct, normalize_name
 from tailor.identity.profiles import build_customer_profiles
 from tailor.identity.resolve import linkage_quality, normalize_records, ref_order, resolve_identities
+from tailor.warehouse.sql import string_literal
 
 GENERATE = """
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from tailor.demo_data import write_demo_data
+from tailor.demo.generator import write_demo_data
 write_demo_data(Path(sys.argv[1]) / "landing", int(sys.argv[2]), int(sys.argv[3]),
                 datetime(2026, 11, 15, 12, tzinfo=timezone.utc))
 """
@@ -56,7 +59,7 @@ def load(root: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataF
     consent["changed_at"] = pd.to_datetime(consent["changed_at"], utc=True, format="ISO8601",
                                            errors="coerce").dt.tz_localize(None)
     consent = consent.dropna(subset=["email", "changed_at"])
-    events = ", ".join(f"'{e}'" for e in (*UNSUBSCRIBE_EVENTS, *HARD_SUPPRESSION_EVENTS))
+    events = ", ".join(string_literal(e) for e in (*UNSUBSCRIBE_EVENTS, *HARD_SUPPRESSION_EVENTS))
     esp = duckdb.connect().execute(f"""
         SELECT email, event AS event_type, to_timestamp(TRY_CAST(timestamp AS BIGINT)) AS occurred_at
         FROM read_json('{root}/landing/email_events/*.ndjson', format='newline_delimited', ignore_errors=true,
@@ -111,6 +114,21 @@ def main() -> None:
     mixed = m[m["customer_id"].isin(persons[persons > 1].index)]
     print(f"false clusters {mixed['customer_id'].nunique():,}; their records by case and rule:")
     print(mixed.groupby(["case", "rule"]).size().to_string())
+    if (root / "demo_truth/names.csv").exists():
+        name_accuracy(m, profiles, pd.read_csv(root / "demo_truth/names.csv", dtype=str, keep_default_na=False))
+
+
+def name_accuracy(records: pd.DataFrame, profiles: pd.DataFrame, names: pd.DataFrame) -> None:
+    """The greeting: per customer whose records all belong to one person, is the profile's name the true one?"""
+    persons = records.groupby("customer_id")["person_id"].agg(["nunique", "first"])
+    person = persons.loc[persons["nunique"] == 1, "first"]
+    truth = names.set_index("person_id")
+    profile = profiles.set_index("customer_id").reindex(person.index)
+    for field in ("first_name", "last_name"):
+        true = map_distinct(person.map(truth[field]), normalize_name)
+        right = (profile[field] == true).to_numpy()
+        print(f"{field}: the true name for {right.mean():.4%} of {len(person):,} one-person customers "
+              f"({int((~right).sum()):,} wrong)")
 
 
 if __name__ == "__main__":

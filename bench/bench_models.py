@@ -34,8 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tailor.models.clv import fit_models
 from tailor.models.predictions import load_rfm_summary, lookback, score_customers
-from tailor.models.recommendations import RECOMMENDATION_COLUMNS, compute_recommendations, naive_recommendations_sql
-from tailor.warehouse.sql import snowflake_to_duckdb
+from tailor.models.recommendation_sql import naive_recommendations_sql
+from tailor.models.recommendations import RECOMMENDATION_COLUMNS, compute_recommendations
+from tailor.warehouse.duckdb_connection import DuckDBSession
 
 AS_OF = datetime(2025, 12, 31, 12)
 
@@ -111,13 +112,13 @@ def old_pack(long: pd.DataFrame, customer_ids: Any, as_of: datetime) -> pd.DataF
 def baseline(directory: Path, n: int) -> None:
     con, built = connect(directory, n)
     print(f"baseline {built}", flush=True)
-    q = lambda sql: con.execute(snowflake_to_duckdb(sql)).df()  # noqa: E731
-    ids = q("SELECT customer_id FROM customer_profiles")["customer_id"]
+    session = DuckDBSession(con)
+    ids = session.query("SELECT customer_id FROM customer_profiles")["customer_id"]
     t = time.time()
-    naive = old_pack(q(naive_recommendations_sql(AS_OF)), ids, AS_OF)
+    naive = old_pack(session.query(naive_recommendations_sql(AS_OF)), ids, AS_OF)
     t_naive = time.time() - t
     t = time.time()
-    fast = compute_recommendations(q, ids, AS_OF)
+    fast = compute_recommendations(session, ids, AS_OF)
     t_fast = time.time() - t
     same = naive.equals(fast)
     print(f"baseline at {n} customers: plain SQL + per-row packing {t_naive:.1f}s, compute_recommendations "
@@ -129,23 +130,23 @@ def baseline(directory: Path, n: int) -> None:
 def main_run(directory: Path, n: int) -> None:
     con, built = connect(directory, n)
     print(built, flush=True)
-    q = lambda sql: con.execute(snowflake_to_duckdb(sql)).df()  # noqa: E731
+    session = DuckDBSession(con)
     t = time.time()
-    summary = load_rfm_summary(q, AS_OF)
+    summary = load_rfm_summary(session, AS_OF)
     t_sum = time.time() - t
     t = time.time()
     fits = fit_models(summary)
     t_fit = time.time() - t
     t = time.time()
-    past = load_rfm_summary(q, lookback(AS_OF))
-    ids = q("SELECT customer_id FROM customer_profiles")["customer_id"]
+    past = load_rfm_summary(session, lookback(AS_OF))
+    ids = session.query("SELECT customer_id FROM customer_profiles")["customer_id"]
     scored = score_customers(ids, summary, past, fits.bgnbd, fits.gamma_gamma, AS_OF)
     t_score = time.time() - t
     print(f"predictions: summary SQL {t_sum:.1f}s ({len(summary)} buyers), fits {t_fit:.1f}s "
           f"(converged {[f.converged for f in fits.fits]}), past summary + scoring {t_score:.1f}s "
           f"({len(scored)} rows); peak RSS so far {peak_rss_mb():.0f} MB", flush=True)
     t = time.time()
-    recs = compute_recommendations(q, ids, AS_OF)
+    recs = compute_recommendations(session, ids, AS_OF)
     t_rec = time.time() - t
     print(f"recommendations: {t_rec:.1f}s ({(recs.recommendation_count > 0).sum()} customers with "
           f"recommendations, mean {recs.recommendation_count.mean():.2f})")

@@ -1,4 +1,6 @@
-"""Screenshot the Dagster UI's global asset graph, every group expanded, into docs/asset-graph.png.
+"""Screenshot the Dagster UI's global asset graph, every group expanded, into docs/asset-graph.png, and record the
+graph's shape it shows (every asset with its group) in docs/asset-graph.keys beside it: tests/test_definitions.py
+fails when the definitions no longer match that record, i.e. when the picture is older than the graph.
 
 Run by scripts/screenshot_asset_graph.sh against a running `dagster dev`; drives Debian's chromium with
 Playwright (no browser is downloaded).
@@ -7,10 +9,13 @@ Playwright (no browser is downloaded).
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-GROUPS = ["sources", "profiles", "features", "segments", "personalization", "delivery"]
+from tailor.definitions import build_definitions
+from tailor.graph_shape import graph_shape, shape_text
+
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync",
@@ -18,7 +23,9 @@ CHROMIUM_ARGS = [
 
 
 def main(base_url: str, out: str, zoom_outs: int = 4, pan_down: int = 40) -> None:
-    expanded = ",".join(f"global@global:{g}" for g in GROUPS)
+    shape = graph_shape(build_definitions())
+    groups = sorted({group for group, _ in shape})
+    expanded = ",".join(f"global@global:{g}" for g in groups)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 2200, "height": 1750})
@@ -53,6 +60,7 @@ def main(base_url: str, out: str, zoom_outs: int = 4, pan_down: int = 40) -> Non
         page.wait_for_timeout(1000)
         page.screenshot(path=out, clip={"x": 0, "y": 0, "width": 1700, "height": 1560})
         browser.close()
+    Path(out).with_suffix(".keys").write_text(shape_text(shape), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -1,39 +1,48 @@
-"""The one Dagster ``Definitions`` object of Tailor (loaded by workspace.yaml, `dagster dev` and `tailor demo`)."""
+"""The one Dagster ``Definitions`` object of Tailor (loaded by workspace.yaml, `dagster dev` and `tailor demo`).
+
+Stage by stage (assets/stages.py puts each stage's assets in its group with its owner and the warehouse's kind),
+one named job for the whole unpartitioned graph (what `tailor demo` runs, so its runs show on the Overview page
+under that name), the landing sensor with its refresh jobs, and the daily feature-history job with its schedule.
+"""
 
 from __future__ import annotations
 
-from dagster import Definitions, in_process_executor, multiprocess_executor
+from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor, multiprocess_executor
 
-from assets.delivery import delivery_assets
-from assets.features import feature_assets, feature_history_schedule
-from assets.models import model_assets
-from assets.personalization import personalization_assets
-from assets.profiles import profile_assets
-from assets.segments import segment_assets
+from assets import delivery, features, models, personalization, profiles, segments, sources
+from assets.feature_history import customer_features_history, customer_features_history_daily, feature_history_schedule
 from assets.sensors import landing_file_sensor
-from assets.sources import quarantine_asset, source_assets
+from assets.stages import DELIVERY, FEATURES, MODELS, PERSONALIZATION, PROFILES, SEGMENTS, SOURCES, in_stage
 from resources import build_resources
 from tailor.config import snowflake_enabled
+from tailor.features.history import HISTORY_TABLE
+
+#: The job of a whole run of the unpartitioned graph (`tailor demo`, or "Materialize all" as a job).
+PIPELINE_JOB = "tailor_pipeline"
+
+pipeline_job = define_asset_job(
+    PIPELINE_JOB,
+    selection=AssetSelection.all() - AssetSelection.assets(HISTORY_TABLE),
+    description="Every unpartitioned asset, sources to sends, in the order of the graph (the daily feature history "
+                "has its own job).",
+    tags={"tailor/run": "pipeline"},
+)
 
 
 def build_definitions() -> Definitions:
     kind = "snowflake" if snowflake_enabled() else "duckdb"
-    assets = [
-        *source_assets(kind),
-        quarantine_asset(kind),
-        *profile_assets(kind),
-        *feature_assets(kind),
-        *model_assets(kind),
-        *segment_assets(kind),
-        *personalization_assets(kind),
-        *delivery_assets(kind),
+    stages = [
+        (SOURCES, sources.ASSETS), (PROFILES, profiles.ASSETS), (FEATURES, [*features.ASSETS, customer_features_history]),
+        (MODELS, models.ASSETS), (SEGMENTS, segments.ASSETS), (PERSONALIZATION, personalization.ASSETS),
+        (DELIVERY, delivery.ASSETS),
     ]
     # DuckDB has a single writer: run steps in one process. Snowflake takes parallel steps.
     executor = multiprocess_executor if snowflake_enabled() else in_process_executor
     return Definitions(
-        assets=assets,
+        assets=[a for stage, assets in stages for a in in_stage(stage, assets, kind)],
+        jobs=[pipeline_job, customer_features_history_daily],
         sensors=[landing_file_sensor],  # brings its refresh_from_<source> jobs along
-        schedules=[feature_history_schedule()],  # yesterday's feature history, daily (off until switched on)
+        schedules=[feature_history_schedule],
         resources=build_resources(),
         executor=executor,
     )

@@ -1,4 +1,4 @@
-"""`tailor`: the project's command line (demo data, the end-to-end demo run, `rules check|test|diff`)."""
+"""`tailor`: the project's command line — demo data, the end-to-end demo run, `rules check|test|diff`."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=42)
     demo.add_argument("--as-of", help="ISO time of the run (default: this hour, UTC)")
     demo.add_argument("--keep", action="store_true", help="keep the existing data folder instead of starting afresh")
+    demo.add_argument("--fresh", action="store_true", help="also forget what earlier demo runs sent (the outbox "
+                      "and the send ledger); without it nothing is sent twice")
     demo.set_defaults(func=cmd_demo)
 
     from tailor.cli.rules import register as register_rules_commands

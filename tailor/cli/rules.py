@@ -1,14 +1,15 @@
 """`tailor rules check | test | diff`: the marketer's tools for ``rules/segments.yaml`` and ``rules/email_rules.yaml``.
 
-* ``check`` validates both files against the field catalog (:func:`tailor.conditions.spec_field_kinds`: the
+* ``check`` validates both files against the field catalog (:func:`tailor.rules.fields.spec_field_kinds`: the
   columns of the customer table, read from the tables' pandera schemas without importing pandera),
-  the template blocks and the segment names, and finds rules that can never change an email. It is meant to
-  run on every save: it imports neither pandas nor pandera nor the MJML compiler (see
-  :class:`tailor.conditions.LazyModule`), and reads the block list from the block files' headers.
-* ``test`` runs the example cases in ``rules/tests/*.yaml`` through the real :func:`tailor.decisions.decide`.
+  the template blocks and the segment names, and finds rules that can never change an email
+  (:mod:`tailor.rules.check`). It is meant to run on every save: it imports neither pandas nor pandera nor the
+  MJML compiler (see :class:`tailor.rules.lazy_imports.LazyModule`), and reads the block list from the block
+  files' headers.
+* ``test`` runs the example cases in ``rules/tests/*.yaml`` through the real :func:`tailor.rules.decide.decide`
+  (:mod:`tailor.rules.cases`).
 * ``diff`` compares the decisions (or segment memberships) of two rule files on the current customers in the
-  warehouse, before anything is sent. The comparisons are pure functions (:func:`compare_decisions`,
-  :func:`compare_segments`).
+  warehouse, before anything is sent (:mod:`tailor.rules.diff`).
 
 Output lines about a file start with ``file:line:``; exit code 0 = all good, 1 = problems or failures.
 """
@@ -21,17 +22,13 @@ import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 from tailor.content.vocabulary import template_blocks
 from tailor.rules.cases import format_result, load_cases, run_case
 from tailor.rules.check import EMAIL_RULES_FILE, SEGMENTS_FILE, TESTS_DIR, check_rules
 from tailor.rules.diff import diff_rule_files, read_customers, rule_file_kind
-from tailor.rules.problems import error_lines, problem_lines
-
-if TYPE_CHECKING:  # pragma: no cover
-
-    pass
+from tailor.rules.problems import RuleFileError, error_lines, problem_lines
 
 
 def _default_dir(variable: str) -> str:
@@ -56,7 +53,6 @@ def cmd_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
 def cmd_test(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from tailor.rules.email_rules import load_rule_file
     from tailor.rules.fields import spec_field_kinds
-    from tailor.rules.problems import RuleFileError
     from tailor.rules.segments import load_segment_definitions
 
     out = out or sys.stdout
@@ -106,7 +102,6 @@ def cmd_test(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 
 def cmd_diff(args: argparse.Namespace, out: TextIO | None = None, warehouse: Any = None) -> int:
-    from tailor.rules.problems import RuleFileError
     from tailor.warehouse.environment import warehouse_from_environment
     from tailor.warehouse.session import WarehouseBusy
 

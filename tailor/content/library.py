@@ -26,13 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import jinja2.meta
-import jinja2.nodes
 from mjml import mjml_to_html
 
 from tailor.content.environment import make_env
 from tailor.content.errors import TemplateError
-from tailor.content.subject import render_subject
 from tailor.content.templates import (
     SLOT_MARKER_RE,
     TOKEN_RE,
@@ -50,7 +47,6 @@ from tailor.content.vocabulary import BLOCK_NAME_RE, CONTEXT_DEFAULTS, PRODUCT_F
 
 # The layout must contain these (legal footer / one-click unsubscribe).
 _LAYOUT_REQUIRED_VARIABLES = ("unsubscribe_url", "preferences_url", "company_address")
-
 
 
 @dataclass(frozen=True)
@@ -103,7 +99,6 @@ class TemplateLibrary:
         #: MJML compilations done while validating at load time.
         self.validation_compile_count = 0
 
-    # ---------------------------------------------------------------- loading / validation
     @classmethod
     def load(cls, templates_dir: Path | str) -> TemplateLibrary:
         templates_dir = Path(templates_dir)
@@ -156,21 +151,20 @@ class TemplateLibrary:
                 except jinja2.TemplateError as exc:
                     raise TemplateError(f"rendering with a sample context failed: {exc}", src.path,
                                         guess_line(src.text, str(exc))) from exc
-                if "TLRJ" in html:  # pragma: no cover - defensive
+                if TOKEN_RE.search(html):  # pragma: no cover - defensive
                     raise TemplateError("internal placeholder left in output", src.path)
 
-    # ---------------------------------------------------------------- public API
     @property
     def blocks_by_slot(self) -> dict[str, set[str]]:
+        """slot -> the names of the blocks that fill it."""
         result: dict[str, set[str]] = {slot: set() for slot in SLOTS}
         for src in self._blocks.values():
             result[src.slot].add(src.name)  # type: ignore[index]
         return result
 
-    def block_description(self, name: str) -> str:
-        return self._blocks[name].description
-
     def render(self, blocks: Mapping[str, str | None] | str | None, context: Mapping[str, Any]) -> RenderedEmail:
+        """HTML and plain text of one email: ``blocks`` (slot -> block name, or that as JSON text) rendered with
+        ``context`` (missing keys take their defaults); compiles the block combination on first use."""
         key = self._key(blocks)
         compiled = self._get_compiled(key)
         ctx = _prepare_context(context)
@@ -181,11 +175,6 @@ class TemplateLibrary:
             text = html_to_text(html)
         return RenderedEmail(html=html, text=text)
 
-    def render_subject(self, subject_template: str, context: Mapping[str, Any]) -> str:
-        """Render a subject line (Jinja, sandboxed, no autoescape); whitespace is collapsed."""
-        return render_subject(subject_template, context)
-
-    # ---------------------------------------------------------------- internals
     def _key(self, blocks: Mapping[str, str | None] | str | None) -> tuple[str | None, ...]:
         if blocks is None:
             blocks = {}

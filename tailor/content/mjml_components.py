@@ -14,12 +14,10 @@ CONTENT_COMPONENTS: frozenset[str] = frozenset({
     "mj-accordion-text", "mj-social-element", "mj-style", "mj-title", "mj-preview",
 })
 
-
 _COLUMN_CONTENT = frozenset({
     "mj-accordion", "mj-button", "mj-carousel", "mj-divider", "mj-image", "mj-navbar", "mj-raw",
     "mj-social", "mj-spacer", "mj-table", "mj-text",
 })
-
 
 # Allowed children per component (MJML's own nesting rules, restricted to what mjml 0.12 (Python) renders).
 ALLOWED_CHILDREN: dict[str, frozenset[str]] = {
@@ -38,9 +36,7 @@ ALLOWED_CHILDREN: dict[str, frozenset[str]] = {
     "mj-social": frozenset({"mj-social-element", "mj-raw"}),
 }
 
-
 LEAF_COMPONENTS = frozenset({"mj-image", "mj-divider", "mj-spacer", "mj-carousel-image", "mj-breakpoint", "mj-font"})
-
 
 #: Components Tailor accepts: registered in mjml's own component registry *and* covered by the nesting
 #: table above (``mj-html-attributes`` is registered but not supported by Tailor).
@@ -49,6 +45,5 @@ SUPPORTED_COMPONENTS: frozenset[str] = frozenset(
     if name in ALLOWED_CHILDREN or name in CONTENT_COMPONENTS or name in LEAF_COMPONENTS
     or name == "mj-attributes"
 )
-
 
 UNIVERSAL_ATTRIBUTES = frozenset({"css-class", "mj-class"})

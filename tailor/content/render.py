@@ -1,18 +1,19 @@
-"""TODO docstring (split from tailor/rendering.py)."""
+"""The ``rendered_emails`` table: every decision set to send, rendered with its recipient's context into a
+subject line, HTML and plain text, keyed by the message key that makes its delivery idempotent."""
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from tailor.content.cells import json_object, true_mask
 from tailor.content.library import TemplateLibrary
+from tailor.content.subject import render_subject
 from tailor.content.vocabulary import SLOTS
 from tailor.delivery.keys import message_key
 
@@ -35,24 +36,11 @@ class RenderedEmailsSchema(pa.DataFrameModel):
         unique = ["customer_id", "campaign_id"]
 
 
-def send_mask(decisions: pd.DataFrame) -> pd.Series:
-    """Rows of email_decisions with ``send`` exactly True (bool/numpy bool; None/NA/NaN count as False)."""
-    return decisions["send"].map(lambda v: isinstance(v, (bool, np.bool_)) and bool(v)).astype(bool)
-
-
-def _parse_blocks(value: Any) -> dict[str, str | None]:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return {}
-    if isinstance(value, Mapping):
-        return dict(value)
-    return json.loads(value) if str(value).strip() else {}
-
-
 def render_emails(decisions: pd.DataFrame, contexts: Mapping[str, Mapping[str, Any]],
                   library: TemplateLibrary) -> pd.DataFrame:
-    """Render every decision with ``send == True`` into a ``rendered_emails`` row."""
+    """Render every decision with ``send`` exactly True into a ``rendered_emails`` row."""
     rows: list[dict[str, Any]] = []
-    for row in decisions.loc[send_mask(decisions)].itertuples(index=False):
+    for row in decisions.loc[true_mask(decisions["send"])].itertuples(index=False):
         customer_id, campaign_id = row.customer_id, row.campaign_id
         context = contexts.get(customer_id)
         if context is None:
@@ -60,10 +48,10 @@ def render_emails(decisions: pd.DataFrame, contexts: Mapping[str, Mapping[str, A
         email = context.get("email")
         if not email:
             raise ValueError(f"render context of customer {customer_id!r} has no email")
-        blocks = _parse_blocks(row.blocks)
+        blocks = json_object(row.blocks)
         subject_template = row.subject if isinstance(row.subject, str) and row.subject.strip() else None
         if subject_template is not None:
-            subject = library.render_subject(subject_template, context)
+            subject = render_subject(subject_template, context)
         else:
             subject = " ".join(str(context.get("subject") or "").split())
         if not subject:

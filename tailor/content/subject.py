@@ -8,15 +8,12 @@ from typing import Any
 
 import jinja2
 import jinja2.meta
-import jinja2.nodes
 
 from tailor.content.environment import make_env
 from tailor.content.errors import TemplateError
 from tailor.content.vocabulary import CONTEXT_DEFAULTS, SUBJECT_VARIABLES
 
 _SUBJECT_ENV = make_env(autoescape=False, sandboxed=True)
-
-
 _SUBJECT_CACHE: dict[str, jinja2.Template] = {}
 
 

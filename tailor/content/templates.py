@@ -1,4 +1,8 @@
-"""TODO docstring (split from tailor/rendering.py)."""
+"""One template file, read and checked before MJML compiles it: the block header, Jinja syntax and variables,
+the MJML structure (supported components in allowed places, known attributes) and the layout's slot markers.
+
+MJML would drop or mangle Jinja, so every Jinja tag is first swapped for an inert token (``TLRJ<file>Z<n>Q``);
+:class:`tailor.content.library.TemplateLibrary` compiles the tokenised MJML and puts the tags back."""
 
 from __future__ import annotations
 
@@ -25,14 +29,8 @@ from tailor.content.mjml_components import (
 from tailor.content.vocabulary import CONTEXT_VARIABLES, SLOTS, BlockHeaderError, read_block_header
 
 _JINJA_RE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
-
-
 _TOKEN_PREFIX = "TLRJ"
-
-
-TOKEN_RE = re.compile(r"TLRJ\d+Z\d+Q")
-
-
+TOKEN_RE = re.compile(rf"{_TOKEN_PREFIX}\d+Z\d+Q")
 SLOT_MARKER_RE = re.compile(r"<tailor-slot\s+name\s*=\s*[\"']([^\"']*)[\"']\s*/?>(?:\s*</tailor-slot>)?")
 
 
@@ -62,7 +60,6 @@ class TemplateSource:
     name: str
     text: str  # original file content
     slot: str | None = None
-    description: str = ""
     protected: str = ""  # MJML with Jinja replaced by tokens (header comment removed)
     check_text: str = ""  # same lines as the file; Jinja blanked, control tags between components as <mj-raw>
     tags: list[_JinjaTag] = field(default_factory=list)
@@ -74,21 +71,13 @@ def _spans(pattern: re.Pattern[str], text: str) -> list[tuple[int, int]]:
 
 
 _COMMENT_RE = re.compile(r"<!--.*?-->", re.S)
-
-
 _TAG_RE = re.compile(r"<[^<>]*>")
-
-
 _CONTENT_RE = re.compile(
     r"<(" + "|".join(sorted(map(re.escape, CONTENT_COMPONENTS), key=len, reverse=True)) + r")\b[^<>]*?(?<!/)>"
     r"(.*?)</\1\s*>",
     re.S,
 )
-
-
 _MJ_HEAD_RE = re.compile(r"<mj-head\b.*?</mj-head\s*>", re.S)
-
-
 _JINJA_MARK = "tailor-jinja-control-tag"
 
 
@@ -229,6 +218,7 @@ def _check_attributes(tag: Tag, display: str) -> None:
 
 
 def read_template(path: Path) -> str:
+    """The file's text; a file that is not UTF-8 is a :class:`TemplateError`."""
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -242,11 +232,12 @@ def parse_header(src: TemplateSource) -> str:
     except BlockHeaderError as exc:
         raise TemplateError(str(exc), src.path, exc.line) from None
     src.slot = header.slot
-    src.description = header.description
     return _blank(src.text[:header.end]) + src.text[header.end:]
 
 
 def check_jinja(src: TemplateSource, env: jinja2.Environment) -> None:
+    """Jinja syntax, filters and variables (only the context's, see ``CONTEXT_VARIABLES``); fills
+    ``src.variables``."""
     try:
         ast = env.parse(src.text)
         env.compile(ast)  # also checks that filters/tests exist
@@ -268,6 +259,7 @@ def check_jinja(src: TemplateSource, env: jinja2.Environment) -> None:
 
 
 def check_layout_slots(layout: TemplateSource) -> None:
+    """The layout has each slot marker exactly once, in slot order."""
     found = [(m.group(1), _line_of(layout.protected, m.start())) for m in SLOT_MARKER_RE.finditer(layout.protected)]
     names = [name for name, _ in found]
     for name, line in found:
@@ -280,6 +272,8 @@ def check_layout_slots(layout: TemplateSource) -> None:
 
 
 def guess_line(text: str, message: str) -> int | None:
+    """The line a Jinja render error most likely comes from: the first use of the attribute or variable it
+    names."""
     m = re.search(r"attribute '(\w+)'|'(\w+)' is undefined", message)
     if not m:
         return None

@@ -1,4 +1,5 @@
-"""TODO docstring (split from tailor/rendering.py)."""
+"""The plain-text part of an email, from its HTML: html2text without the head and the hidden preheader,
+links as ``label (url)``, images left out, runs of blank lines collapsed."""
 
 from __future__ import annotations
 
@@ -7,11 +8,7 @@ import re
 import html2text
 
 _PREVIEW_DIV_RE = re.compile(r"<div style=\"display:none;font-size:1px;[^\"]*\">.*?</div>", re.S)
-
-
 _HEAD_RE = re.compile(r"<head\b.*?</head>", re.S | re.I)
-
-
 _MD_LINK_RE = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 
 
@@ -24,6 +21,8 @@ class _PlainText(html2text.HTML2Text):
 
 
 def html_to_raw_text(html: str) -> str:
+    """html2text of ``html``, links as ``label (url)``, before :func:`tidy_text`. The library runs it once per
+    block combination, on the compiled HTML with the Jinja tags still as tokens."""
     conv = _PlainText()
     conv.body_width = 0
     conv.ignore_images = True
@@ -46,6 +45,7 @@ def html_to_raw_text(html: str) -> str:
 
 
 def tidy_text(text: str) -> str:
+    """Whitespace inside lines collapsed, no leading or repeated blank lines, one final newline."""
     lines = [" ".join(line.split()) for line in text.splitlines()]
     out: list[str] = []
     for line in lines:

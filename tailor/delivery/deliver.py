@@ -1,11 +1,11 @@
 """Delivery: turn ``rendered_emails`` into sends, re-checking consent at the last moment.
 
-:func:`deliver` is pure apart from the ``sender`` it is given (anything with ``.provider`` and
-``.send(OutgoingEmail) -> SendResult``, optionally ``.send_many(list) -> list[SendResult]``, e.g.
+:func:`deliver` is pure apart from the ``sender`` it is given (a :class:`~tailor.delivery.protocol.Sender`:
+``.provider`` and ``.send_many(list[OutgoingEmail]) -> list[SendResult]``, e.g.
 ``tailor.delivery.sender.EmailSender``). It returns the ``email_sends`` table (see docs/internal-spec.md,
 Delivery). Rows are processed in chunks (``chunk_size``, default 200): consent is re-checked for the chunk,
 then the chunk's allowed rows go to ``sender.send_many`` in one call (one ledger claim transaction, concurrent
-provider calls, one results transaction); a sender without ``send_many`` gets one ``send`` per row.
+provider calls, one results transaction).
 
 Safety rules enforced here, per row, right before sending:
 
@@ -18,34 +18,33 @@ Safety rules enforced here, per row, right before sending:
 
 from __future__ import annotations
 
-import math
 import os
+from collections.abc import Callable
 from datetime import datetime
-from urllib.parse import urlencode
+from functools import partial
 
-import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
 from tailor.clock import utc_naive
+from tailor.content.cells import is_missing, is_true
+from tailor.delivery.keys import DEFAULT_UNSUBSCRIBE_BASE_URL, keyed_link
 from tailor.delivery.messages import OutgoingEmail
-from tailor.delivery.protocol import PROVIDERS, SEND_CHUNK_SIZE, SEND_STATUSES, Sender, SendResult
+from tailor.delivery.protocol import MAX_ERROR_CHARS, PROVIDERS, SEND_CHUNK_SIZE, SEND_STATUSES, Sender, SendResult
 from tailor.governance.masking import mask_email, mask_emails_in_text
 
 EMAIL_SENDS_COLUMNS = [
     "customer_id", "campaign_id", "message_key", "status", "provider", "provider_message_id",
     "to_email_masked", "sent_at", "error",
 ]
-
-
 RENDERED_REQUIRED = ["customer_id", "campaign_id", "message_key", "to_email", "subject", "html", "text"]
-
-
 PROFILES_REQUIRED = ["customer_id", "email", "marketing_consent", "suppressed_reason"]
 
-
-DEFAULT_UNSUBSCRIBE_BASE_URL = "https://shop.example/unsubscribe"
+#: (rendered row, output row, current profile) -> the message to send.
+_Compose = Callable[[dict, dict, dict], OutgoingEmail]
+#: An output row of email_sends and the message of its allowed rendered row.
+_Pending = tuple[dict, OutgoingEmail]
 
 
 class EmailSendsSchema(pa.DataFrameModel):
@@ -71,30 +70,19 @@ class EmailSendsSchema(pa.DataFrameModel):
         return (df["status"] == "sent") == df["sent_at"].notna()
 
 
-def _blank(value: object) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and not value.strip()
-
-
-def _is_true(value: object) -> bool:
-    """Consent must be an actual boolean True; None/NaN/'true'/1 do not count."""
-    return value is True or (isinstance(value, np.bool_) and bool(value))
+def _is_blank(value: object) -> bool:
+    return is_missing(value) or (isinstance(value, str) and not value.strip())
 
 
 def _unsubscribe_url(row: dict, base_url: str) -> str:
     explicit = row.get("unsubscribe_url")
-    if not _blank(explicit):
+    if not _is_blank(explicit):
         return str(explicit)
-    # Same shape as the link in the rendered body (tailor.content.context): <base>?m=<message_key>
-    query = urlencode({"m": row["message_key"]})
-    return f"{base_url}{'&' if '?' in base_url else '?'}{query}"
+    return keyed_link(base_url, row["message_key"])  # the link the rendered body carries
 
 
 def _display_name(profile: dict) -> str | None:
-    parts = [str(profile.get(c)).strip() for c in ("first_name", "last_name") if not _blank(profile.get(c))]
+    parts = [str(profile.get(c)).strip() for c in ("first_name", "last_name") if not _is_blank(profile.get(c))]
     return " ".join(parts) or None
 
 
@@ -102,13 +90,13 @@ def block_reason(rendered_to_email: object, profile: dict | None) -> str | None:
     """Why this recipient must not be emailed right now, or None when sending is allowed."""
     if profile is None:
         return "no current profile for this customer_id"
-    if not _is_true(profile.get("marketing_consent")):
+    if not is_true(profile.get("marketing_consent")):
         return "no marketing consent in the current profile"
-    if not _blank(profile.get("suppressed_reason")):
+    if not _is_blank(profile.get("suppressed_reason")):
         return f"suppressed: {profile['suppressed_reason']}"
-    if _blank(profile.get("email")):
+    if _is_blank(profile.get("email")):
         return "no email in the current profile"
-    if _blank(rendered_to_email):
+    if _is_blank(rendered_to_email):
         return "rendered email has no to_email"
     if str(rendered_to_email).strip().lower() != str(profile["email"]).strip().lower():
         return "profile email changed since rendering; re-render before sending"
@@ -121,7 +109,7 @@ def _check_columns(df: pd.DataFrame, required: list[str], table: str) -> None:
         raise ValueError(f"deliver(): table {table} is missing column(s) {missing}; has {list(df.columns)}")
 
 
-def _outgoing(row: dict, out: dict, profile: dict, from_email: str, from_name: str | None,
+def _outgoing(row: dict, out: dict, profile: dict, *, from_email: str, from_name: str | None,
               base_url: str) -> OutgoingEmail:
     return OutgoingEmail(
         message_key=out["message_key"],
@@ -131,16 +119,17 @@ def _outgoing(row: dict, out: dict, profile: dict, from_email: str, from_name: s
         to_name=_display_name(profile),
         from_email=from_email,
         from_name=from_name,
-        subject=str(row["subject"]) if not _blank(row["subject"]) else "",
-        html=str(row["html"]) if not _blank(row["html"]) else "",
-        text=str(row["text"]) if not _blank(row["text"]) else "",
+        subject=str(row["subject"]) if not _is_blank(row["subject"]) else "",
+        html=str(row["html"]) if not _is_blank(row["html"]) else "",
+        text=str(row["text"]) if not _is_blank(row["text"]) else "",
         unsubscribe_url=_unsubscribe_url(row, base_url),
         categories=(out["campaign_id"],),
     )
 
 
-def _failed(sender: Sender, exc: Exception) -> SendResult:
-    return SendResult("failed", sender.provider, None, mask_emails_in_text(f"{type(exc).__name__}: {exc}")[:500])
+def _failed(provider: str, exc: Exception) -> SendResult:
+    error = mask_emails_in_text(f"{type(exc).__name__}: {exc}")[:MAX_ERROR_CHARS]
+    return SendResult("failed", provider, None, error)
 
 
 def _apply(out: dict, result: SendResult, sent_at: pd.Timestamp) -> None:
@@ -153,9 +142,62 @@ def _apply(out: dict, result: SendResult, sent_at: pd.Timestamp) -> None:
     }
 
 
+def _screen(records: list[dict], by_customer: dict[str, dict], provider: str, compose: _Compose,
+            sent_at: pd.Timestamp) -> tuple[list[dict], list[_Pending]]:
+    """The output rows of one chunk, in order, and the messages of the rows still allowed. Blocked rows (and
+    rows whose message cannot be built) are complete; the pending ones get their status from the sender."""
+    rows: list[dict] = []
+    pending: list[_Pending] = []
+    for row in records:
+        customer_id = str(row["customer_id"])
+        profile = by_customer.get(customer_id)
+        out = {
+            "customer_id": customer_id,
+            "campaign_id": str(row["campaign_id"]),
+            "message_key": str(row["message_key"]),
+            "to_email_masked": mask_email(None if _is_blank(row["to_email"]) else str(row["to_email"])),
+        }
+        rows.append(out)
+        reason = block_reason(row["to_email"], profile)
+        if reason is not None:
+            out |= {"status": "blocked_no_consent", "provider": provider,
+                    "provider_message_id": None, "sent_at": pd.NaT, "error": reason}
+            continue
+        try:
+            pending.append((out, compose(row, out, profile)))
+        except Exception as exc:
+            _apply(out, _failed(provider, exc), sent_at)
+    return rows, pending
+
+
+def _send(sender: Sender, pending: list[_Pending], sent_at: pd.Timestamp) -> None:
+    """Hand the pending messages to ``sender.send_many`` in one call and record each result in its row."""
+    if not pending:
+        return
+    try:
+        results = list(sender.send_many([email for _, email in pending]))
+        if len(results) != len(pending):
+            raise RuntimeError(f"send_many returned {len(results)} results for {len(pending)} emails")
+    except Exception as exc:  # the ledger still prevents double sends on the next run
+        results = [_failed(sender.provider, exc)] * len(pending)
+    for (out, _), result in zip(pending, results, strict=True):
+        _apply(out, result, sent_at)
+
+
 def empty_email_sends() -> pd.DataFrame:
     df = pd.DataFrame({c: pd.Series(dtype="object") for c in EMAIL_SENDS_COLUMNS})
     df["sent_at"] = pd.Series(dtype="datetime64[ns]")
+    return df
+
+
+def _email_sends(rows: list[dict]) -> pd.DataFrame:
+    if not rows:
+        return empty_email_sends()
+    df = pd.DataFrame(rows, columns=EMAIL_SENDS_COLUMNS)
+    df["sent_at"] = pd.to_datetime(df["sent_at"]).astype("datetime64[ns]")
+    df["provider_message_id"] = df["provider_message_id"].astype("object").where(
+        df["provider_message_id"].notna(), None)
+    df["error"] = df["error"].astype("object").where(df["error"].notna(), None)
     return df
 
 
@@ -191,55 +233,12 @@ def deliver(
 
     sent_at = utc_naive(now)
     by_customer = {str(p["customer_id"]): p for p in profiles.to_dict("records")}
-    send_many = getattr(sender, "send_many", None)
+    compose = partial(_outgoing, from_email=from_email, from_name=from_name, base_url=base_url)
     records = rendered.to_dict("records")
     rows: list[dict] = []
     for start in range(0, len(records), chunk_size):
-        chunk_rows: list[dict] = []
-        pending: list[tuple[dict, OutgoingEmail]] = []  # (output row, message) for the allowed rows
-        for row in records[start:start + chunk_size]:
-            customer_id = str(row["customer_id"])
-            profile = by_customer.get(customer_id)
-            out = {
-                "customer_id": customer_id,
-                "campaign_id": str(row["campaign_id"]),
-                "message_key": str(row["message_key"]),
-                "to_email_masked": mask_email(None if _blank(row["to_email"]) else str(row["to_email"])),
-            }
-            chunk_rows.append(out)
-            reason = block_reason(row["to_email"], profile)
-            if reason is not None:
-                out |= {"status": "blocked_no_consent", "provider": sender.provider,
-                        "provider_message_id": None, "sent_at": pd.NaT, "error": reason}
-                continue
-            try:
-                pending.append((out, _outgoing(row, out, profile, from_email, from_name, base_url)))
-            except Exception as exc:
-                _apply(out, _failed(sender, exc), sent_at)
-
-        if pending and send_many is not None:
-            try:
-                results = list(send_many([email for _, email in pending]))
-                if len(results) != len(pending):
-                    raise RuntimeError(f"send_many returned {len(results)} results for {len(pending)} emails")
-            except Exception as exc:  # the ledger still prevents double sends on the next run
-                results = [_failed(sender, exc)] * len(pending)
-            for (out, _), result in zip(pending, results):
-                _apply(out, result, sent_at)
-        else:
-            for out, email in pending:
-                try:
-                    result = sender.send(email)
-                except Exception as exc:  # one bad row must not stop the run; the ledger prevents double sends
-                    result = _failed(sender, exc)
-                _apply(out, result, sent_at)
+        chunk_rows, pending = _screen(records[start:start + chunk_size], by_customer, sender.provider, compose,
+                                      sent_at)
+        _send(sender, pending, sent_at)
         rows.extend(chunk_rows)
-
-    if not rows:
-        return empty_email_sends()
-    df = pd.DataFrame(rows, columns=EMAIL_SENDS_COLUMNS)
-    df["sent_at"] = pd.to_datetime(df["sent_at"]).astype("datetime64[ns]")
-    df["provider_message_id"] = df["provider_message_id"].astype("object").where(
-        df["provider_message_id"].notna(), None)
-    df["error"] = df["error"].astype("object").where(df["error"].notna(), None)
-    return df
+    return _email_sends(rows)

@@ -1,28 +1,23 @@
 """Send ledger: makes email sends idempotent by ``message_key`` (sqlite3, stdlib).
 
-Protocol, per message (claim-before-send, i.e. **at-most-once**)::
+Protocol, per batch of messages (claim-before-send, i.e. **at-most-once**)::
 
-    if ledger.claim(key, campaign_id, customer_id):   # atomic reservation, committed before any send
-        try:   provider_id = provider.send(...)
-        except DefinitelyNotSent as e: ledger.mark_failed(key, str(e))   # may be claimed again next run
-        else:  ledger.mark_sent(key, provider, provider_id)
-    else:
-        ...  # already sent, or claimed by an in-flight / crashed attempt: do NOT send
+    claimed = ledger.claim_many(rows)   # ONE transaction, committed before anything is sent
+    ...                                 # send the claimed keys only: any other key is already sent, or
+                                        # claimed by an in-flight / crashed attempt
+    ledger.record_outcomes(sent=..., failed=..., uncertain=...)   # ONE transaction
 
 Why claim first: if we sent first and recorded afterwards, a crash (or kill, OOM, deploy) between the
 provider accepting the message and the ledger write would leave no trace, and the next run would send the
-same email again. Claiming first turns that window into the opposite, safer failure: a crash after ``claim``
+same email again. Claiming first turns that window into the opposite, safer failure: a crash after the claim
 leaves the row in status ``claimed`` and the email is never sent automatically again. Such rows (the email
 may or may not have gone out) need a human: list them with :meth:`SendLedger.stale_claims`, check the
 provider (SendGrid Activity / the outbox folder), then resolve with :meth:`mark_sent` or :meth:`mark_failed`
 (which makes the key claimable again).
 
 Statuses: ``claimed`` (reserved / in flight / unresolved), ``sent``, ``failed`` (definitely not sent;
-re-claimable). ``sent`` is final: nothing downgrades it.
-
-Batches: :meth:`SendLedger.claim_many` reserves many keys in ONE transaction (one fsync), and
-:meth:`SendLedger.record_outcomes` (or ``mark_sent_many`` / ``mark_failed_many`` / ``mark_uncertain_many``)
-records many results in one transaction. The single-key methods are thin wrappers around them.
+re-claimable). ``sent`` is final: nothing downgrades it. One transaction per batch is one fsync per batch,
+not two per message.
 
 Concurrency: each ``SendLedger`` keeps ONE sqlite connection (opened lazily, guarded by a lock, so one
 instance may be shared by threads; a forked child opens its own). Claims are UPSERT statements inside a
@@ -45,14 +40,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 CLAIMED = "claimed"
-
-
 SENT = "sent"
-
-
 FAILED = "failed"
-
-
 STATUSES = (CLAIMED, SENT, FAILED)
 
 
@@ -88,29 +77,21 @@ WHERE email_send_ledger.status = 'failed'
 
 _MARK_SENT = ("UPDATE email_send_ledger SET status = 'sent', provider = ?, provider_message_id = ?, error = NULL,"
               " updated_at = ? WHERE message_key = ?")
-
-
 _MARK_FAILED = ("UPDATE email_send_ledger SET status = 'failed', error = ?, provider = COALESCE(?, provider),"
                 " updated_at = ? WHERE message_key = ? AND status = 'claimed'")
-
-
 _MARK_UNCERTAIN = ("UPDATE email_send_ledger SET error = ?, provider = COALESCE(?, provider), updated_at = ?"
                    " WHERE message_key = ? AND status = 'claimed'")
 
 
 _SELECT = ("SELECT message_key, campaign_id, customer_id, status, provider, provider_message_id, error,"
            " attempts, created_at, updated_at FROM email_send_ledger")
-
-
 _MAX_PARAMS = 500  # keys per "IN (...)" query; well under sqlite's host-parameter limit
-
 
 # Connections inherited through fork() must never be used or closed in the child (closing one would drop
 # the child's own POSIX locks on the file). The child parks them here, so the GC never closes them.
 _INHERITED: list[sqlite3.Connection] = []
-
-
-_LIVE: "weakref.WeakSet[SendLedger]" = weakref.WeakSet()
+# The ledgers of this process: a forked child makes each of them forget the parent's connection.
+_LIVE: weakref.WeakSet[SendLedger] = weakref.WeakSet()
 
 
 def _after_fork_in_child() -> None:
@@ -165,8 +146,6 @@ class SendLedger:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(_SCHEMA)
         _LIVE.add(self)
-
-    # -- connection -----------------------------------------------------------------------------------
 
     def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout_seconds, isolation_level=None,
@@ -230,8 +209,6 @@ class SendLedger:
         self._lock, self._conn, self._pid = threading.RLock(), None, os.getpid()
         _LIVE.add(self)
 
-    # -- the protocol, in batches ---------------------------------------------------------------------
-
     def claim_many(self, rows: Iterable[tuple[str, str, str]], now: datetime | None = None) -> set[str]:
         """Atomically reserve many ``(message_key, campaign_id, customer_id)`` in ONE transaction.
 
@@ -272,53 +249,18 @@ class SendLedger:
                         done[name].add(key)
         return Recorded(frozenset(done["sent"]), frozenset(done["failed"]), frozenset(done["uncertain"]))
 
-    def mark_sent_many(self, items: Iterable[tuple[str, str, str | None]], now: datetime | None = None) -> set[str]:
-        """``(message_key, provider, provider_message_id)`` -> ``sent``; returns the keys found and updated."""
-        return set(self.record_outcomes(sent=items, now=now).sent)
-
-    def mark_failed_many(self, items: Iterable[tuple[str, str, str | None]], now: datetime | None = None) -> set[str]:
-        """``(message_key, error, provider)`` -> ``failed``; returns the keys changed (``claimed`` rows only)."""
-        return set(self.record_outcomes(failed=items, now=now).failed)
-
-    def mark_uncertain_many(self, items: Iterable[tuple[str, str, str | None]],
-                            now: datetime | None = None) -> set[str]:
-        """``(message_key, error, provider)``: keep ``claimed``, note the error; returns the keys changed."""
-        return set(self.record_outcomes(uncertain=items, now=now).uncertain)
-
-    # -- the protocol, one key ------------------------------------------------------------------------
-
-    def claim(self, message_key: str, campaign_id: str, customer_id: str, now: datetime | None = None) -> bool:
-        """Atomically reserve ``message_key`` before sending. True = you own it and may send it now.
-
-        False when the key is already ``sent`` or ``claimed`` (in flight elsewhere, or an unresolved
-        earlier attempt). A ``failed`` key is re-claimed (attempts + 1).
-        """
-        return message_key in self.claim_many([(message_key, campaign_id, customer_id)], now=now)
-
     def mark_sent(self, message_key: str, provider: str, provider_message_id: str | None,
                   now: datetime | None = None) -> None:
-        """Record that the provider accepted the message. Final; also resolves a stale claim manually."""
-        if not self.mark_sent_many([(message_key, provider, provider_message_id)], now=now):
+        """Record that the provider accepted the message. Final; resolves a stale claim by hand."""
+        if not self.record_outcomes(sent=[(message_key, provider, provider_message_id)], now=now).sent:
             raise KeyError(f"send ledger {self.path}: message_key {message_key!r} was never claimed")
 
     def mark_failed(self, message_key: str, error: str, provider: str | None = None,
                     now: datetime | None = None) -> bool:
-        """Record that the message was definitely NOT sent; the key may be claimed again later.
-
-        Only a ``claimed`` row changes; a ``sent`` row is never downgraded (returns False).
+        """Record that the message was definitely NOT sent (by hand, after checking the provider); the key may
+        be claimed again. Only a ``claimed`` row changes; a ``sent`` row is never downgraded (returns False).
         """
-        return bool(self.mark_failed_many([(message_key, error, provider)], now=now))
-
-    def mark_uncertain(self, message_key: str, error: str, provider: str | None = None,
-                       now: datetime | None = None) -> bool:
-        """The outcome is unknown (e.g. timeout after the request left): keep ``claimed``, note the error.
-
-        The key is then neither re-sent automatically nor reported as sent; it shows up in
-        :meth:`stale_claims` for manual review.
-        """
-        return bool(self.mark_uncertain_many([(message_key, error, provider)], now=now))
-
-    # -- queries --------------------------------------------------------------------------------------
+        return bool(self.record_outcomes(failed=[(message_key, error, provider)], now=now).failed)
 
     def status(self, message_key: str) -> str | None:
         """'claimed' | 'sent' | 'failed', or None for an unknown key."""

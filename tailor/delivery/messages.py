@@ -4,7 +4,6 @@ Pure functions, no I/O. Two renderings of the same :class:`OutgoingEmail`:
 
 - :func:`build_mime_bytes` -> a real RFC 5322 ``multipart/alternative`` message (text/plain + text/html,
   UTF-8) that a mail client opens as-is (written to the outbox as ``<message_key>.eml``);
-  :func:`build_mime_message` is the same message as an ``email.message.EmailMessage``;
 - :func:`build_sendgrid_payload` -> the exact JSON body of SendGrid v3 ``POST /v3/mail/send``, built with the
   official ``sendgrid.helpers.mail`` classes (written beside the .eml and sent by the SendGrid provider).
 
@@ -15,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import email
 import email.policy
 import email.utils
 import json
@@ -23,7 +21,6 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.headerregistry import Address
-from email.message import EmailMessage
 
 from sendgrid.helpers.mail import (
     Category,
@@ -42,47 +39,21 @@ from sendgrid.helpers.mail import (
 )
 
 LIST_UNSUBSCRIBE_POST = "List-Unsubscribe=One-Click"
-
-
 HEADER_MESSAGE_KEY = "X-Tailor-Message-Key"
-
-
 HEADER_CAMPAIGN = "X-Tailor-Campaign"
 
-
 _SAFE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-
-
 _MAX_UNSUBSCRIBE_URL = 900  # "List-Unsubscribe: <url>" must stay one line under SMTP's 998-octet limit
-
-
 _PRINTABLE_ASCII = re.compile(r"[\x21-\x7e]+")
-
 
 # Header values that need no encoding or folding: printable ASCII words separated by single spaces.
 _PLAIN_VALUE = re.compile(r"[\x21-\x7e]+(?: [\x21-\x7e]+)*")
-
-
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-
-
 _DOT_ATOM = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*")
-
-
 _PLAIN_PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+/^_`{|}~-]+(?: [A-Za-z0-9!#$%&'*+/^_`{|}~-]+)*")  # no '=', '?'
-
-
 _MAX_HEADER_LINE = 78
-
-
 _CRLF = "\r\n"
-
-
 _SMTP = email.policy.SMTP
-
-
-# Parsing policy for build_mime_message(): keeps header lines exactly as built (no re-folding on as_bytes()).
-_AS_BUILT = email.policy.SMTP.clone(refold_source="none")
 
 
 @dataclass(frozen=True)
@@ -284,12 +255,6 @@ def build_mime_bytes(email_: OutgoingEmail, date: datetime | None = None, *, val
         out.append(_CRLF.encode("ascii"))
     out.append(f"--{boundary}--{_CRLF}".encode("ascii"))
     return b"".join(out)
-
-
-def build_mime_message(email_: OutgoingEmail, date: datetime | None = None) -> EmailMessage:
-    """:func:`build_mime_bytes` parsed into an ``EmailMessage``. ``msg.as_bytes()`` gives back the same bytes
-    (headers too long to fold may differ in folding whitespace only)."""
-    return email.message_from_bytes(build_mime_bytes(email_, date), policy=_AS_BUILT)
 
 
 def build_sendgrid_mail(email_: OutgoingEmail, *, validate: bool = True) -> Mail:

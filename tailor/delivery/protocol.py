@@ -1,5 +1,6 @@
 """The vocabulary of sending, shared by the delivery step and the senders: results, statuses, the sender
-protocol, how many messages one ledger transaction handles, and the two ways a provider call can fail."""
+protocol, how many messages one ledger transaction handles, how long an error may be, and the two ways a
+provider call can fail."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ SEND_STATUSES = ("sent", "skipped_already_sent", "blocked_no_consent", "failed")
 PROVIDERS = ("outbox", "sendgrid")
 #: Messages per ledger claim transaction and per results transaction (and per consent re-check in deliver()).
 SEND_CHUNK_SIZE = 200
+#: Longest error text in a SendResult (and so in email_sends).
+MAX_ERROR_CHARS = 500
 
 
 @dataclass(frozen=True)

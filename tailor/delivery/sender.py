@@ -32,11 +32,10 @@ from tailor.delivery.messages import (
     sendgrid_request_body,
 )
 from tailor.delivery.outbox import fsync_dir, outbox_paths, write_to_outbox
-from tailor.delivery.protocol import SEND_CHUNK_SIZE, NotSent, SendResult, Uncertain
+from tailor.delivery.protocol import MAX_ERROR_CHARS, SEND_CHUNK_SIZE, NotSent, SendResult, Uncertain
 from tailor.delivery.sendgrid_api import SENDGRID_DEFAULT_HOST, ClientPerThread, post_mail
 from tailor.governance.masking import mask_emails_in_text
 
-MAX_ERROR_CHARS = 500
 _IN_FLIGHT = ("not sent: message_key is claimed by an in-flight or unresolved earlier attempt "
               "(see SendLedger.stale_claims; resolve with mark_sent / mark_failed)")
 
@@ -52,8 +51,8 @@ class _Outcome:
 
 @dataclass
 class EmailSender:
-    """Sends :class:`OutgoingEmail` messages idempotently by ``message_key``: ``send`` for one,
-    ``send_many`` for a batch (chunked ledger transactions, ``max_concurrent_sends`` provider calls at once)."""
+    """Sends :class:`OutgoingEmail` messages idempotently by ``message_key`` (chunked ledger transactions,
+    ``max_concurrent_sends`` provider calls at once)."""
 
     outbox_dir: str = "data/outbox"
     ledger_path: str = "data/send_ledger.sqlite"
@@ -85,12 +84,6 @@ class EmailSender:
     def outbox_paths(self, email: OutgoingEmail) -> tuple[Path, Path]:
         """Where the outbox keeps ``email``: (.eml, .sendgrid.json)."""
         return outbox_paths(self.outbox_dir, email)
-
-    # -- sending --------------------------------------------------------------------------------------
-
-    def send(self, email: OutgoingEmail) -> SendResult:
-        """Send one message (claim, hand over, record). Same protocol as :meth:`send_many`."""
-        return self.send_many([email])[0]
 
     def send_many(self, emails: Iterable[OutgoingEmail], chunk_size: int = SEND_CHUNK_SIZE) -> list[SendResult]:
         """Send many messages; one :class:`SendResult` per input, in input order.
@@ -301,8 +294,6 @@ class EmailSender:
             return SendResult("failed", provider, None,
                               "not sent: an attempt with the same message_key failed earlier in this run")
         return SendResult("failed", provider, None, _IN_FLIGHT)
-
-    # -- helpers --------------------------------------------------------------------------------------
 
     def _safe_error(self, text: str) -> str:
         """Readable one-line error without the API key or raw email addresses."""

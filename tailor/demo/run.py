@@ -1,60 +1,66 @@
-"""TODO docstring (split from tailor/cli.py)."""
+"""The demo run: a fresh demo data set, then the whole unpartitioned graph as the named job ``tailor_pipeline``
+(so the run shows in the UI under that name, with its tags), then the figures read back from the warehouse.
+
+What a demo run starts afresh — the landing files, the warehouse, the truth files — is derived from the seed.
+What it keeps is the send ledger and the outbox: they record what was sent, so running the demo again sends
+nothing twice (``--fresh`` forgets them too).
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from tailor.config import setting
 
-#: Assets whose run config takes ``as_of`` (FeaturesConfig and its subclasses).
-AS_OF_ASSETS = (
-    "customer_features", "model_fits", "customer_predictions", "product_recommendations", "segment_membership_history",
-)
+DERIVED_PATHS = ("TAILOR_LANDING_DIR", "TAILOR_WAREHOUSE_PATH")
+SENT_PATHS = ("TAILOR_OUTBOX_DIR", "TAILOR_SEND_LEDGER_PATH")
+_SIDE_FILES = ("", ".wal", "-wal", "-shm", "-journal")
 
 
-def reset_demo_state() -> None:
-    for name in ("TAILOR_LANDING_DIR", "TAILOR_OUTBOX_DIR"):
-        shutil.rmtree(setting(name), ignore_errors=True)
-    for name in ("TAILOR_WAREHOUSE_PATH", "TAILOR_SEND_LEDGER_PATH"):
-        for suffix in ("", ".wal", "-wal", "-shm", "-journal"):
-            Path(setting(name) + suffix).unlink(missing_ok=True)
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    for suffix in _SIDE_FILES:
+        Path(str(path) + suffix).unlink(missing_ok=True)
+
+
+def reset_demo_state(*, forget_sends: bool = False) -> None:
+    """Remove what the demo derives from its seed; with ``forget_sends``, also the outbox and the send ledger."""
+    for name in DERIVED_PATHS + (SENT_PATHS if forget_sends else ()):
+        _remove(Path(setting(name)))
     shutil.rmtree(Path(setting("TAILOR_LANDING_DIR")).parent / "demo_truth", ignore_errors=True)
 
 
-def run_pipeline(as_of: datetime | None = None, raise_on_error: bool = True, log_level: str = "WARNING"):
-    """Materialize every asset of the one Definitions object, in this process."""
-    import os
+def run_pipeline(as_of: datetime | None = None, *, raise_on_error: bool = True, log_level: str = "WARNING",
+                 trigger: str = "tailor demo") -> Any:
+    """Run the job ``tailor_pipeline`` in this process: every unpartitioned asset, with its pandera checks.
 
-    from dagster import AssetSelection, DagsterInstance, materialize
+    Every as-of asset computes for ``as_of`` (the run tag ``tailor/as_of``); the console shows warnings and
+    errors only, every event still goes to the instance (and the UI of `make dev`)."""
+    from dagster import DagsterInstance
 
-    from tailor.definitions import build_definitions
+    from assets.as_of import AS_OF_TAG
+    from tailor.definitions import PIPELINE_JOB, build_definitions
 
     defs = build_definitions()
     instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
-    # The console shows warnings and errors only; every event still goes to the instance (and the UI).
-    run_config: dict = {"loggers": {"console": {"config": {"log_level": log_level}}}}
-    if as_of is not None:  # every asset computed "as of" a moment sees the same one
-        run_config["ops"] = {name: {"config": {"as_of": as_of.isoformat()}} for name in AS_OF_ASSETS}
-    assets = list(defs.assets or [])
-    return materialize(
-        assets,
-        resources=defs.resources,
-        instance=instance,
-        run_config=run_config,
-        selection=AssetSelection.all(),
-        raise_on_error=raise_on_error,
+    tags = {"tailor/trigger": trigger, **({AS_OF_TAG: as_of.isoformat()} if as_of is not None else {})}
+    return defs.resolve_job_def(PIPELINE_JOB).execute_in_process(
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        instance=instance, tags=tags, raise_on_error=raise_on_error,
     )
 
 
 def pipeline_summary() -> dict[str, object]:
     """Figures of the last run, read back from the warehouse."""
-
     from tailor.warehouse.environment import warehouse_from_environment
 
-    warehouse = warehouse_from_environment(read_only=True)
-    with warehouse.session() as s:
+    with warehouse_from_environment(read_only=True).session() as s:
         def one(sql: str) -> int:
             return int(s.query(sql).iloc[0, 0])
 
@@ -68,5 +74,6 @@ def pipeline_summary() -> dict[str, object]:
             "to_send": one("SELECT COUNT(*) FROM email_decisions WHERE send"),
             "rendered": one("SELECT COUNT(*) FROM rendered_emails"),
             "sent": one("SELECT COUNT(*) FROM email_sends WHERE status = 'sent'"),
+            "already_sent": one("SELECT COUNT(*) FROM email_sends WHERE status = 'skipped_already_sent'"),
             "quarantined": one("SELECT COUNT(*) FROM quarantined_rows"),
         }

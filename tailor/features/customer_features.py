@@ -1,32 +1,20 @@
-"""Point-in-time customer features (table ``customer_features``).
+"""Point-in-time customer features (table ``customer_features``): the column order, the finishing step in Python,
+and the table's schema.
 
-One SQL statement in Snowflake's dialect computes the features per ``customer_id`` of ``customer_profiles``,
-and a second small one counts opens and clicks per UTC quarter hour for the preferred send hour (no time-zone
-conversion in DuckDB's SQL here). :func:`finalize_features` fixes dtypes, fits the population's empirical-Bayes
-priors (smoothed email rates, discount sensitivity) and converts the send hours to each customer's zone.
-Definitions: ``docs/features.md``.
+The warehouse computes the features per ``customer_id`` of ``customer_profiles`` in one SQL statement
+(:mod:`tailor.features.sql`) and counts opens and clicks per UTC quarter hour in a second, small one
+(:mod:`tailor.features.send_hour`). :func:`finalize_features` fixes dtypes, fits the population's empirical-Bayes
+priors (smoothed email rates, discount sensitivity; :mod:`tailor.features.priors`) and converts the send hours to
+each customer's zone. Definitions: ``docs/features.md``.
 
 Point-in-time rule: no row whose timestamp (``orders.ordered_at``, ``web_events.occurred_at``,
 ``email_events.occurred_at``) is after ``as_of`` is read. ``as_of`` is UTC; naive datetimes are taken as UTC,
 aware ones are converted to UTC. Rows exactly at ``as_of`` are included.
-
-The SQL is written to run unchanged on Snowflake and, transpiled with sqlglot (``read="snowflake",
-write="duckdb"``), on DuckDB (the embedded warehouse and fakesnow). Portability choices:
-
-* ``last_seen_at`` is ``MAX`` over a ``UNION ALL`` of activity timestamps, not ``GREATEST(...)``: Snowflake's
-  ``GREATEST`` returns NULL if any argument is NULL, DuckDB's ignores NULLs.
-* Lists are ``ARRAY_AGG(x) WITHIN GROUP (ORDER BY ...)`` over rows pre-filtered to non-NULL values (Snowflake
-  drops NULLs, DuckDB and fakesnow keep them). The driver returns them as a JSON string (Snowflake, fakesnow) or
-  as a list/array (DuckDB); :func:`finalize_features` accepts both.
-* Booleans are comparisons (``COALESCE(n, 0) > 0``), not ``BOOLOR_AGG``/``MAX(boolean)``; counts of "messages
-  with an open" use ``MAX(CASE ... THEN 1 ELSE 0 END)`` per message.
-* Fractional days are ``DATEDIFF(second, a, b) / 86400.0`` (both engines count second boundaries).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -36,10 +24,12 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from tailor.clock import utc_naive, utc_naive_series
+from tailor.features.json_lists import COMPACT_JSON, is_distinct_string_list, json_list_of
 from tailor.features.priors import population_priors, smoothed_rate
 from tailor.features.send_hour import preferred_send_hours, send_hour_counts_sql
 from tailor.features.settings import AFFINITY_TOP_N, CART_GRACE_HOURS, RFM_BUCKETS, VIEWED_NOT_BOUGHT_MAX
 from tailor.features.sql import customer_features_sql
+from tailor.warehouse.session import WarehouseSession
 
 #: Column order of ``customer_features``: the internal spec's columns first, issue 5's appended after them.
 FEATURE_COLUMNS: list[str] = [
@@ -83,35 +73,22 @@ FEATURE_COLUMNS: list[str] = [
     "send_hour_events",
 ]
 
-
 #: Columns finalize_features derives in Python (population priors, time-zone conversion).
 _DERIVED_COLUMNS = {
     "open_rate", "click_rate", "discount_sensitivity", "open_rate_eb", "click_rate_eb", "preferred_send_hour",
     "send_hour_events",
 }
-
-
 #: Columns the main SQL returns.
 SQL_COLUMNS: list[str] = [c for c in FEATURE_COLUMNS if c not in _DERIVED_COLUMNS]
-
 
 _INT_COLUMNS = [
     "order_count", "frequency", "product_views_30d", "emails_delivered", "email_opens", "email_clicks",
     "rfm_recency_score", "rfm_frequency_score", "rfm_monetary_score", "units_bought", "units_bought_discounted",
     "sessions_30d", "emails_sent",
 ]
-
-
 _FLOAT_COLUMNS = ["monetary_value", "recency_days", "tenure_days", "days_since_last_seen"]
-
-
 _TS_COLUMNS = ["first_order_at", "last_order_at", "last_seen_at"]
-
-
 _JSON_COLUMNS = ["viewed_not_bought", "abandoned_cart_products", "category_affinity", "brand_affinity"]
-
-
-_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)  # as DuckDB's and Snowflake's TO_JSON
 
 
 def _sql_array(value: Any) -> list[Any]:
@@ -129,7 +106,7 @@ def _sql_array(value: Any) -> list[Any]:
 
 def _json_list(value: Any) -> str:
     """SQL array value -> compact JSON list (elements as they are: strings, or objects for the affinities)."""
-    return _JSON.encode([i if isinstance(i, dict) else str(i) for i in _sql_array(value)])
+    return COMPACT_JSON.encode([i if isinstance(i, dict) else str(i) for i in _sql_array(value)])
 
 
 def _json_column(values: pd.Series) -> pd.Series:
@@ -192,36 +169,20 @@ def finalize_features(raw: pd.DataFrame, as_of: datetime, *, send_hour_counts: p
 
 
 def compute_customer_features(
-    query: Callable[[str], pd.DataFrame], as_of: datetime, cart_grace_hours: int = CART_GRACE_HOURS
+    session: WarehouseSession, as_of: datetime, cart_grace_hours: int = CART_GRACE_HOURS
 ) -> pd.DataFrame:
-    """Run the feature SQL (and the send-hour counts) through ``query`` (e.g. ``Warehouse.query``) and finalize."""
-    raw = query(customer_features_sql(as_of, cart_grace_hours))
-    counts = query(send_hour_counts_sql(as_of))
+    """``customer_features`` as of ``as_of``: the feature SQL and the send-hour counts in ``session``, finalized."""
+    raw = session.query(customer_features_sql(as_of, cart_grace_hours))
+    counts = session.query(send_hour_counts_sql(as_of))
     return finalize_features(raw, as_of, send_hour_counts=counts)
-
-
-def _is_json_str_list(value: Any, max_len: int | None = None) -> bool:
-    try:
-        items = json.loads(value)
-    except (TypeError, ValueError):
-        return False
-    return (
-        isinstance(items, list)
-        and all(isinstance(i, str) for i in items)
-        and len(set(items)) == len(items)
-        and (max_len is None or len(items) <= max_len)
-    )
 
 
 def _is_affinity_json(value: Any, key: str) -> bool:
     """A JSON list of at most AFFINITY_TOP_N ``{key: str, "share": [0, 1]}``, distinct names, shares descending."""
-    try:
-        items = json.loads(value)
-    except (TypeError, ValueError):
+    items = json_list_of(value, dict)
+    if items is None or len(items) > AFFINITY_TOP_N:
         return False
-    if not isinstance(items, list) or len(items) > AFFINITY_TOP_N:
-        return False
-    if not all(isinstance(i, dict) and set(i) == {key, "share"} and isinstance(i[key], str) for i in items):
+    if not all(set(i) == {key, "share"} and isinstance(i[key], str) for i in items):
         return False
     shares = [i["share"] for i in items]
     return (
@@ -280,11 +241,11 @@ class CustomerFeaturesSchema(pa.DataFrameModel):
 
     @pa.check("viewed_not_bought", name="json_list_max_10")
     def _viewed_not_bought_is_json_list(cls, s: Series[str]) -> Series[bool]:
-        return s.map(lambda v: _is_json_str_list(v, VIEWED_NOT_BOUGHT_MAX))
+        return s.map(lambda v: is_distinct_string_list(v, VIEWED_NOT_BOUGHT_MAX))
 
     @pa.check("abandoned_cart_products", name="json_list")
     def _abandoned_is_json_list(cls, s: Series[str]) -> Series[bool]:
-        return s.map(_is_json_str_list)
+        return s.map(is_distinct_string_list)
 
     @pa.check("category_affinity", name="affinity_json")
     def _category_affinity(cls, s: Series[str]) -> Series[bool]:

@@ -10,7 +10,6 @@ docs/features.md, "History".
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,13 +17,12 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from tailor.features.customer_features import FEATURE_COLUMNS, CustomerFeaturesSchema
+from tailor.warehouse.session import WarehouseSession
 
 HISTORY_TABLE = "customer_features_history"
 
-
 #: First day of the daily partitions (the demo data covers about two years before "now").
 HISTORY_START_DATE = "2024-01-01"
-
 
 HISTORY_COLUMNS: list[str] = [*FEATURE_COLUMNS, "feature_date"]
 
@@ -62,11 +60,11 @@ class CustomerFeaturesHistorySchema(CustomerFeaturesSchema):
         return df["feature_date"] == (df["as_of"] - pd.Timedelta(days=1)).dt.strftime("%Y-%m-%d")
 
 
-def write_partition(session: Any, day: str, rows: pd.DataFrame) -> None:
+def write_partition(session: WarehouseSession, day: str, rows: pd.DataFrame) -> None:
     """Replace day ``day`` in the history table inside ``session`` (one transaction: delete, then append).
 
-    ``session`` is a ``WarehouseSession`` (``resources/warehouse.py``). Fails with a clear message when the
-    table was created with other columns (a feature added or renamed since): rebuild it with a backfill.
+    Fails with a clear message when the table was created with other columns (a feature added or renamed since):
+    rebuild it with a backfill.
     """
     if list(rows.columns) != HISTORY_COLUMNS:
         raise ValueError(f"{HISTORY_TABLE}: rows must have the columns {HISTORY_COLUMNS}, got {list(rows.columns)}")

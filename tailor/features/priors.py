@@ -1,4 +1,8 @@
-"""TODO docstring (split from tailor/features.py)."""
+"""Empirical-Bayes rates: a Beta prior fitted on the whole population, so a customer with few trials gets a rate
+near the population's instead of 0 or 1 (``open_rate_eb``, ``click_rate_eb``, ``discount_sensitivity``).
+
+Why the method of moments, and a worked example: docs/features.md, "Smoothed rates (empirical Bayes)".
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""TODO docstring (split from tailor/features.py)."""
+"""The preferred send hour: each customer's local hour with the most opens and clicks, DST-correct per event date.
+
+The warehouse only counts events per UTC quarter hour (:func:`send_hour_counts_sql`): the embedded DuckDB has no
+ICU extension for time zones, and Snowflake's ``CONVERT_TIMEZONE`` would not transpile. Python converts each
+distinct (zone, quarter hour) once (:func:`preferred_send_hours`).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,17 @@
-"""TODO docstring (split from tailor/features.py)."""
+"""The SQL text of ``customer_features`` (Snowflake dialect): one ``SELECT`` over the sources, one row per customer.
+
+The text runs unchanged on Snowflake and, transpiled with sqlglot (``read="snowflake", write="duckdb"``), on
+DuckDB (the embedded warehouse and fakesnow). Portability choices:
+
+* ``last_seen_at`` is ``MAX`` over a ``UNION ALL`` of activity timestamps, not ``GREATEST(...)``: Snowflake's
+  ``GREATEST`` returns NULL if any argument is NULL, DuckDB's ignores NULLs.
+* Lists are ``TO_JSON(ARRAY_AGG(x) WITHIN GROUP (ORDER BY ...))`` over rows pre-filtered to non-NULL values
+  (Snowflake drops NULLs, DuckDB and fakesnow keep them): compact JSON text on both engines.
+* Booleans are comparisons (``COALESCE(n, 0) > 0``), not ``BOOLOR_AGG``/``MAX(boolean)``; counts of "messages
+  with an open" use ``MAX(CASE ... THEN 1 ELSE 0 END)`` per message.
+* Fractional days are ``DATEDIFF(second, a, b) / 86400.0`` (both engines count second boundaries).
+* RFM buckets are integer comparisons, never a division, so both engines agree exactly.
+"""
 
 from __future__ import annotations
 
@@ -30,7 +43,8 @@ def _rfm_score(rank: str, n: str) -> str:
 
 
 def _affinity_ctes(dim: str, aff_from: str) -> str:
-    """CTEs ``aff_{dim}_top``: per customer the top categories/brands as two parallel arrays (names, shares).
+    """CTEs ending in ``aff_{dim}_top``: per customer the top categories/brands as one JSON list of
+    ``{dim: name, "share": s}`` objects, best first.
 
     share(x) = (w_spend * spend_share(x) + w_view * view_share(x)) / (w_spend * [has spend] + w_view * [has views]);
     each side's shares sum to 1, so the shares of all values sum to 1 per customer.
@@ -98,14 +112,15 @@ aff_{dim}_top AS (
 
 
 def customer_features_sql(as_of: datetime, cart_grace_hours: int = CART_GRACE_HOURS) -> str:
-    """One ``SELECT`` (Snowflake dialect) returning :data:`SQL_COLUMNS`, one row per ``customer_profiles`` row.
+    """One ``SELECT`` returning :data:`tailor.features.customer_features.SQL_COLUMNS`, one row per
+    ``customer_profiles`` row, sorted by ``customer_id``.
 
     ``cart_grace_hours`` is the N of "an add to cart with no purchase after N hours is abandoned".
     """
-    if not isinstance(cart_grace_hours, int) or isinstance(cart_grace_hours, bool) or not 0 <= cart_grace_hours < 24 * CART_WINDOW_DAYS:
-        raise ValueError(
-            f"customer_features: cart_grace_hours must be an integer in [0, {24 * CART_WINDOW_DAYS}), got {cart_grace_hours!r}"
-        )
+    whole = isinstance(cart_grace_hours, int) and not isinstance(cart_grace_hours, bool)
+    if not whole or not 0 <= cart_grace_hours < 24 * CART_WINDOW_DAYS:
+        raise ValueError(f"customer_features: cart_grace_hours must be an integer in [0, {24 * CART_WINDOW_DAYS}), "
+                         f"got {cart_grace_hours!r}")
     t = timestamp_literal(as_of)
     view_from = f"DATEADD(day, -{VIEW_WINDOW_DAYS}, {t})"
     cart_from = f"DATEADD(day, -{CART_WINDOW_DAYS}, {t})"

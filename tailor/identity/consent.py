@@ -1,18 +1,19 @@
-"""TODO docstring (split from tailor/profiles.py)."""
+"""Consent and suppression, from the consent log (``consent_events``) and the ESP's events (``email_events``).
+
+Marketing e-mail consent and suppression belong to an address: the latest change for it, overruled by a later
+unsubscribe, and a bounce or spam report that stops all mail to it. Consent for SMS and personalization
+belongs to the person: the latest change sent from any of the customer's addresses.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from tailor.identity.normalize import email_columns
+from tailor.sources.contracts import CONSENT_PURPOSES
 
 UNSUBSCRIBE_EVENTS = ("unsubscribe", "group_unsubscribe")
-
-
-HARD_SUPPRESSION_EVENTS = {"bounce": "bounce", "spamreport": "spamreport"}
-
-
-CONSENT_PURPOSES = ("marketing_email", "marketing_sms", "personalization")
+HARD_SUPPRESSION_EVENTS = {"bounce": "bounce", "spamreport": "spamreport"}  # event type -> suppressed_reason
 
 
 def _email_keys(emails: pd.Series) -> pd.Series:

@@ -1,9 +1,10 @@
 """Normalisation of customer attributes: e-mails, phone numbers, names, countries, time zones.
 
-Each value-level function (``normalize_email``, ``normalize_phone``, ...) is plain and unit-tested. The
-``*_column`` functions apply them to a whole column and compute every *distinct* value only once, so a
-million CRM records (with a few hundred thousand distinct values) stay fast: phonenumbers costs about
-35 µs per call, so phones are additionally grouped by a "shape" (see :func:`phone_column`).
+The value functions (``normalize_phone``, ``normalize_name``, ``name_key``, ...) are plain and unit-tested;
+applied to a column they run once per *distinct* value (:func:`map_distinct`), so a million CRM records (with
+a few hundred thousand distinct values) stay fast. E-mails are normalised by pandas' string methods over the
+whole column (:func:`email_columns`). phonenumbers costs about 35 µs per call, so phones are additionally
+grouped by a "shape" (see :func:`phone_column`).
 """
 
 from __future__ import annotations
@@ -30,8 +31,6 @@ PLACEHOLDER_EMAIL_LOCAL_PARTS = frozenset({
     "na", "n.a", "null", "nil", "unknown", "dummy", "fake", "noreply", "no-reply", "donotreply", "do-not-reply",
     "invalid", "x", "xx", "xxx", "asdf", "abc", "keine", "kein", "aucun", "nobody",
 })
-
-
 PLACEHOLDER_EMAIL_DOMAINS = frozenset({
     "test.com", "test.de", "none.com", "noemail.com", "nomail.com", "no-email.com", "email.invalid", "invalid",
     "example.invalid", "mailinator.com",
@@ -53,27 +52,7 @@ _REAL_NEIGHBOURS = frozenset({
     "yahoo.it", "yahoo.es", "outlook.de", "outlook.fr", "live.de", "live.fr", "aol.com", "msn.com", "me.com",
     "gmx.de", "gmx.net", "gmx.at", "gmx.ch", "web.de", "online.de", "orange.es", "free.fr", "sfr.fr",
 })
-
-
 _BIG = frozenset(BIG_EMAIL_DOMAINS)
-
-
-def normalize_email(raw: object) -> str | None:
-    """Trim, Unicode-normalise (NFKC) and lower-case; None when it is not an address at all.
-
-    Placeholders (``test@test.com``) are still addresses here; :func:`is_placeholder_email` tells them apart."""
-    if not isinstance(raw, str):
-        return None
-    email = unicodedata.normalize("NFKC", raw).strip().lower()
-    return email if _EMAIL.match(email) else None
-
-
-def is_placeholder_email(email: str | None) -> bool:
-    """True for a normalised address that stands for "no e-mail" (``test@test.com``, ``noemail@example.com``)."""
-    if not email:
-        return False
-    local, _, domain = email.rpartition("@")
-    return local in PLACEHOLDER_EMAIL_LOCAL_PARTS or domain in PLACEHOLDER_EMAIL_DOMAINS
 
 
 def email_typo_suggestion(email: str | None) -> str | None:
@@ -96,7 +75,9 @@ def domain_typo_suggestion(domain: str) -> str | None:
 
 
 def normalize_email_column(raw: pd.Series) -> pd.Series:
-    """:func:`normalize_email` of a whole column, with pandas' string methods (no Python call per row)."""
+    """Trimmed, Unicode-normalised (NFKC), lower-case addresses; None where a value is not an address at all.
+
+    Placeholders (``test@test.com``) are still addresses here: :func:`email_columns` flags them."""
     text = raw.where(raw.map(type, na_action="ignore") == str).astype(object)
     norm = text.str.normalize("NFKC").str.strip().str.lower()
     valid = norm.str.match(_EMAIL.pattern).eq(True)
@@ -104,7 +85,8 @@ def normalize_email_column(raw: pd.Series) -> pd.Series:
 
 
 def email_columns(raw: pd.Series) -> pd.DataFrame:
-    """``email_norm`` (None when not an address), ``email_placeholder`` (bool), ``email_typo_suggestion``."""
+    """``email_norm`` (None when not an address), ``email_placeholder`` (the address stands for "no e-mail":
+    ``test@test.com``, ``noemail@example.com``) and ``email_typo_suggestion`` (:func:`email_typo_suggestion`)."""
     norm = normalize_email_column(raw)
     out = pd.DataFrame({"email_norm": norm}, index=raw.index)
     present = norm.dropna().astype(str)
@@ -122,11 +104,7 @@ PLACEHOLDER_PHONES = frozenset({"0000000000", "1234567890", "0123456789", "98765
 
 
 _ASCENDING = "01234567890123456789"
-
-
 _DESCENDING = "98765432109876543210"
-
-
 _NOT_PHONE_CHARS = re.compile(r"[^0-9+]")
 
 
@@ -226,8 +204,6 @@ def phone_column(raw: pd.Series, region: pd.Series) -> pd.Series:
 
 
 _WHITESPACE = re.compile(r"\s+")
-
-
 _NOT_LETTER = re.compile(r"[^a-z]")
 
 

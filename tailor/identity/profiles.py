@@ -1,12 +1,11 @@
-"""Customer profiles: one cleaned profile per master customer, merged by ``SURVIVORSHIP``, with consent.
+"""Customer profiles: one cleaned profile per master customer, merged by ``SURVIVORSHIP``, with its consent.
 
-Normalisation lives in ``tailor.normalize`` and identity resolution (which records are one person) in
-``tailor.identity``; both are re-exported here for the callers that imported them from this module.
+Identity resolution (:mod:`tailor.identity.resolve`) says which CRM records are one customer. Here each
+record's values are cleaned (:mod:`tailor.identity.normalize`), the customer's records compete field by field
+(:mod:`tailor.identity.survivorship`), and consent is joined by e-mail (:mod:`tailor.identity.consent`).
 """
 
 from __future__ import annotations
-
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -29,6 +28,9 @@ from tailor.identity.normalize import (
 )
 from tailor.identity.resolve import normalize_records, ref_order
 from tailor.identity.survivorship import SOURCE_PRIORITY, survive
+from tailor.sources.contracts import CRM_CUSTOMERS
+from tailor.warehouse.session import WarehouseSession
+from tailor.warehouse.sql import string_literal
 
 
 class CustomerProfilesSchema(pa.DataFrameModel):
@@ -72,17 +74,12 @@ def _aligned(normalized: pd.DataFrame, crm: pd.DataFrame) -> pd.DataFrame:
     return norm.reset_index(drop=True)
 
 
-def build_customer_profiles(
-    crm: pd.DataFrame, links: pd.DataFrame, consent_events: pd.DataFrame, email_events: pd.DataFrame,
-    normalized: pd.DataFrame | None = None,
-) -> pd.DataFrame:
-    """One row per master customer, cleaned, merged by ``SURVIVORSHIP``, with consent per purpose.
+def survivorship_records(crm: pd.DataFrame, links: pd.DataFrame, normalized: pd.DataFrame) -> pd.DataFrame:
+    """What :func:`~tailor.identity.survivorship.survive` reads: one row per CRM record (in ``crm``'s order) with
+    its customer, its ranks and its cleaned values; ``normalized`` is aligned with ``crm``.
 
-    ``normalized`` (``tailor.identity.normalize_records(crm)``, e.g. the ``crm_normalized`` table the
-    identity step wrote) may be passed to avoid normalising twice; its rows are matched to ``crm`` by
-    ``customer_ref``, so the two may come from the warehouse in any order."""
-    crm = crm.reset_index(drop=True)
-    norm = normalize_records(crm) if normalized is None else _aligned(normalized, crm)
+    ``email`` is the usable address (placeholders are nobody's): the profile's e-mail, and the names' evidence
+    of their spelling."""
     customer_of = links.set_index("source_record_id")["customer_id"]
     records = pd.DataFrame({"customer_id": crm["customer_ref"].astype(str).map(customer_of)})
     if records["customer_id"].isna().any():
@@ -93,35 +90,36 @@ def build_customer_profiles(
     system = crm["source_system"] if "source_system" in crm.columns else pd.Series(None, index=crm.index)
     rank = {s: i for i, s in enumerate(SOURCE_PRIORITY)}
     records["source_rank"] = system.map(rank).fillna(len(SOURCE_PRIORITY)).astype(np.int64)
-    usable = norm["email_norm"].where(~norm["email_placeholder"].astype(bool), None)
-    records["email"] = usable
-    records["email_typo"] = norm["email_typo_suggestion"].notna()
+    records["email"] = normalized["email_norm"].where(~normalized["email_placeholder"].astype(bool), None)
+    records["email_typo"] = normalized["email_typo_suggestion"].notna()
     records["first_name"] = map_distinct(crm["first_name"], normalize_name)
     records["last_name"] = map_distinct(crm["last_name"], normalize_name)
-    records["phone"] = norm["phone_e164"]
-    records["country"] = norm["country_iso"]
+    records["phone"] = normalized["phone_e164"]
+    records["country"] = normalized["country_iso"]
     for column in ("city", "postcode"):
         records[column] = map_distinct(crm[column], lambda v: str(v).strip() or None)
     records["timezone"] = map_distinct(crm["timezone"], normalize_timezone)
     records["created_at"] = pd.to_datetime(crm["created_at"])
+    return records
+
+
+def build_customer_profiles(
+    crm: pd.DataFrame, links: pd.DataFrame, consent_events: pd.DataFrame, email_events: pd.DataFrame,
+    normalized: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """One row per master customer, cleaned, merged by ``SURVIVORSHIP``, with consent per purpose.
+
+    ``normalized`` (``tailor.identity.resolve.normalize_records(crm)``, e.g. the ``crm_normalized`` table the
+    identity step wrote) may be passed to avoid normalising twice; its rows are matched to ``crm`` by
+    ``customer_ref``, so the two may come from the warehouse in any order."""
+    crm = crm.reset_index(drop=True)
+    norm = normalize_records(crm) if normalized is None else _aligned(normalized, crm)
+    records = survivorship_records(crm, links, norm)
     profiles = survive(records)
     profiles["source_record_count"] = records.groupby("customer_id").size().reindex(profiles.index).astype("int64")
     profiles = profiles.reset_index()
     profiles["timezone"] = profiles["timezone"].fillna(map_distinct(profiles["country"], default_timezone))
-
-    consent_events = with_email_keys(consent_events)  # normalise the consent log's addresses once for all purposes
-    state = consent_state(consent_events, email_events)
-    profiles = profiles.join(state, on="email")
-    profiles["marketing_consent"] = profiles["marketing_consent"].astype("boolean").fillna(False).astype(bool)
-    profiles.loc[profiles["email"].isna(), "marketing_consent"] = False
-    profiles["suppressed_reason"] = profiles["suppressed_reason"].astype(object).where(profiles["suppressed_reason"].notna(), None)
-    profiles["email_typo_suggestion"] = map_distinct(profiles["email"], email_typo_suggestion)
-
-    emails = pd.DataFrame({"customer_id": records["customer_id"], "email_norm": usable})
-    sms = profiles["customer_id"].map(purpose_consent(consent_events, emails, "marketing_sms"))
-    profiles["sms_consent"] = (sms == "granted").astype(bool)  # opt-in: nothing recorded means no
-    personal = profiles["customer_id"].map(purpose_consent(consent_events, emails, "personalization"))
-    profiles["personalization_consent"] = (personal != "revoked").astype(bool)  # legitimate interest unless objected
+    profiles = _with_consent(profiles, records[["customer_id", "email"]], consent_events, email_events)
     for column in ("created_at", "updated_at"):
         profiles[column] = pd.to_datetime(profiles[column]).astype("datetime64[ns]")
     text_columns = ["email", "first_name", "last_name", "phone", "country", "city", "postcode", "timezone",
@@ -131,22 +129,42 @@ def build_customer_profiles(
     return profiles[PROFILE_COLUMNS].reset_index(drop=True)
 
 
-#: The CRM columns identity and profiles read (the warehouse table has lineage columns besides).
-CRM_COLUMNS = ("customer_ref, email, first_name, last_name, phone, country, city, postcode, timezone, "
-               "created_at, updated_at, source_system")
+def _with_consent(profiles: pd.DataFrame, emails: pd.DataFrame, consent_events: pd.DataFrame,
+                  email_events: pd.DataFrame) -> pd.DataFrame:
+    """``profiles`` with marketing consent and suppression of the profile's e-mail, the domain typo flag, and SMS
+    and personalization consent of any of the customer's ``emails`` (customer_id, email: every usable one)."""
+    consent_events = with_email_keys(consent_events)  # normalise the consent log's addresses once for all purposes
+    profiles = profiles.join(consent_state(consent_events, email_events), on="email")
+    profiles["marketing_consent"] = profiles["marketing_consent"].astype("boolean").fillna(False).astype(bool)
+    profiles.loc[profiles["email"].isna(), "marketing_consent"] = False
+    reason = profiles["suppressed_reason"]
+    profiles["suppressed_reason"] = reason.astype(object).where(reason.notna(), None)
+    profiles["email_typo_suggestion"] = map_distinct(profiles["email"], email_typo_suggestion)
+
+    emails = emails.rename(columns={"email": "email_norm"})
+    sms = profiles["customer_id"].map(purpose_consent(consent_events, emails, "marketing_sms"))
+    profiles["sms_consent"] = (sms == "granted").astype(bool)  # opt-in: nothing recorded means no
+    personal = profiles["customer_id"].map(purpose_consent(consent_events, emails, "personalization"))
+    profiles["personalization_consent"] = (personal != "revoked").astype(bool)  # legitimate interest unless objected
+    return profiles
 
 
-def profiles_from_warehouse(query: Callable[[str], pd.DataFrame]) -> pd.DataFrame:
-    """Read what customer_profiles needs through ``query`` (one warehouse session) and build the profiles.
+#: The CRM columns identity and profiles read: the contract's (the warehouse table has lineage columns besides).
+CRM_COLUMNS = ", ".join(c.table_name for c in CRM_CUSTOMERS.columns)
+
+
+def profiles_from_warehouse(session: WarehouseSession) -> pd.DataFrame:
+    """Read what customer_profiles needs in one warehouse ``session`` and build the profiles.
 
     The identity step's normalised values (``crm_normalized``) are reused, not computed a second time, and only
     the e-mail events that change consent are read: filtered in the warehouse, not in pandas.
     """
-    suppressing = ", ".join(f"'{e}'" for e in (*UNSUBSCRIBE_EVENTS, *HARD_SUPPRESSION_EVENTS))
-    crm = query(f"SELECT {CRM_COLUMNS} FROM crm_customers")
-    links = query("SELECT source_record_id, customer_id FROM customer_identity_links")
-    norm = query("SELECT customer_ref, email_norm, email_placeholder, email_typo_suggestion, country_iso, "
-                 "phone_e164 FROM crm_normalized")
-    consent = query("SELECT email, purpose, status, changed_at FROM consent_events")
-    esp = query(f"SELECT email, event_type, occurred_at FROM email_events WHERE event_type IN ({suppressing})")
+    suppressing = ", ".join(string_literal(e) for e in (*UNSUBSCRIBE_EVENTS, *HARD_SUPPRESSION_EVENTS))
+    crm = session.query(f"SELECT {CRM_COLUMNS} FROM crm_customers")
+    links = session.query("SELECT source_record_id, customer_id FROM customer_identity_links")
+    norm = session.query("SELECT customer_ref, email_norm, email_placeholder, email_typo_suggestion, country_iso, "
+                         "phone_e164 FROM crm_normalized")
+    consent = session.query("SELECT email, purpose, status, changed_at FROM consent_events")
+    esp = session.query(
+        f"SELECT email, event_type, occurred_at FROM email_events WHERE event_type IN ({suppressing})")
     return build_customer_profiles(crm, links, consent, esp, normalized=norm)

@@ -21,10 +21,10 @@ rule                  a link between two records when ...
 
 Guards, so that a merge never bridges two real people:
 
-* placeholders are never keys: ``test@test.com``, ``noemail@...`` (tailor.normalize), phones like
-  ``0000000000``, ``1234567890``, ``+1 555 555 5555``;
-* a key is not a key when it is shared by more than ``MAX_RECORDS_PER_KEY`` records or by more than
-  ``MAX_FIRST_NAMES_PER_KEY`` different first names (a shop's or a family's shared address);
+* placeholders are never keys: ``test@test.com``, ``noemail@...`` (:mod:`tailor.identity.normalize`), phones
+  like ``0000000000``, ``1234567890``, ``+1 555 555 5555``;
+* a key is not a key when it is shared by more than ``max_records_per_key`` records or by more than
+  ``max_first_names_per_key`` different first names (a shop's or a family's shared address);
 * the first-name check on exact keys keeps family members apart (``the.millers@...`` used by John and
   Jane, or a shared home phone).
 
@@ -76,11 +76,8 @@ class Thresholds:
 
 THRESHOLDS = Thresholds()
 
-
 RULES = ("single_record", "exact_email", "exact_phone", "fuzzy_name_address")
-
-
-_PRIORITY = {"exact_email": 0, "exact_phone": 1, "fuzzy_name_address": 2}
+_PRIORITY = {"exact_email": 0, "exact_phone": 1, "fuzzy_name_address": 2}  # a record's strongest link first
 
 
 class CustomerIdentityLinksSchema(pa.DataFrameModel):

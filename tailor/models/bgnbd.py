@@ -1,4 +1,15 @@
-"""TODO docstring (split from tailor/clv.py)."""
+"""BG/NBD (Fader, Hardie & Lee 2005, "Counting your customers the easy way"): expected purchases and the
+probability that a customer is still "alive".
+
+While alive a customer buys at a Poisson rate ``lambda ~ Gamma(r, alpha)``; after each *repeat* purchase they
+drop out for good with probability ``p ~ Beta(a, b)``. Data per customer: ``frequency`` x (repeat purchase days),
+``recency`` t_x (days from the first to the last purchase day, 0 when x = 0) and ``T`` (days from the first
+purchase day to ``as_of``). ``alpha`` is in **days** like the data; the fit works in weeks internally
+(:data:`tailor.models.mle.FIT_TIME_SCALE_DAYS`). Formulas and numerics: docs/models.md, "BG/NBD".
+
+scipy is imported inside the functions that need it, so that importing this module (the pipeline's definitions
+do) stays cheap.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import special
 
 from tailor.models.mle import FIT_TIME_SCALE_DAYS, ModelFit, as_1d_float, dot, first_bad, minimize_from_starts
 
@@ -119,6 +129,8 @@ def _bg_loglik_terms(
                                     [x>0] ln B(a+1, b+x-1) - (r+x) ln(alpha+t_x) ).
     With x = 0 this is r ln(alpha / (alpha+T)).
     """
+    from scipy import special
+
     log_alpha = math.log(alpha)
     # x = 0: LL = r ln(alpha) - r ln(alpha + T)
     la_t0 = np.log(alpha + d.t0)
@@ -231,7 +243,7 @@ def _bg_dict(p: BGNBDParams) -> dict[str, float]:
     return {"r": p.r, "alpha": p.alpha, "a": p.a, "b": p.b}
 
 
-def log_odds_dead(params: BGNBDParams, x: np.ndarray, tx: np.ndarray, tt: np.ndarray) -> np.ndarray:
+def _log_odds_dead(params: BGNBDParams, x: np.ndarray, tx: np.ndarray, tt: np.ndarray) -> np.ndarray:
     """ln( P(dead) / P(alive) ) = ln a - ln(b+x-1) + (r+x) ln((alpha+T)/(alpha+t_x)) for x > 0; -inf for x = 0."""
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
     out = np.full(x.shape, -np.inf)
@@ -247,7 +259,13 @@ def probability_alive(params: BGNBDParams, frequency: Any, recency: Any, T: Any)
     Exactly 1 when frequency is 0 (in BG/NBD a customer can only drop out right after a repeat purchase).
     """
     x, tx, tt = bgnbd_arrays(frequency, recency, T)
-    return special.expit(-log_odds_dead(params, x, tx, tt))
+    return _alive(params, x, tx, tt)
+
+
+def _alive(params: BGNBDParams, x: np.ndarray, tx: np.ndarray, tt: np.ndarray) -> np.ndarray:
+    from scipy import special
+
+    return special.expit(-_log_odds_dead(params, x, tx, tt))
 
 
 def _cond_bracket(r: float, alpha: float, a: float, b: float, t: float, x: np.ndarray, tt: np.ndarray) -> np.ndarray:
@@ -259,6 +277,8 @@ def _cond_bracket(r: float, alpha: float, a: float, b: float, t: float, x: np.nd
     NaN for some z near 1 when C - A - B is an integer (e.g. r - a integer); those entries are re-evaluated as
     the mean at A -/+ 1e-7 (the function is smooth in A), and anything still not finite by quadrature.
     """
+    from scipy import special
+
     c = a + b + x - 1.0
     denom = alpha + tt + t
     z = t / denom
@@ -287,7 +307,7 @@ def _cond_bracket(r: float, alpha: float, a: float, b: float, t: float, x: np.nd
 def _cond_bracket_quad(r: float, alpha: float, a: float, b: float, t: float, x: float, tt: float) -> float:
     """The same bracket by numerical integration over the dropout probability p (slow; fallback only):
     int_0^1 p^(a-1) (1-p)^(b+x-1) (1 - ((alpha+T)/(alpha+T+p t))^(r+x)) / p dp / B(a, b+x)."""
-    from scipy import integrate
+    from scipy import integrate, special
 
     k = (r + x) * t / (alpha + tt)
 
@@ -335,6 +355,8 @@ def distinct_x_t(x: np.ndarray, tt: np.ndarray) -> tuple[np.ndarray, np.ndarray,
 def expected_purchases_checked(
     params: BGNBDParams, t: float, x: np.ndarray, tt: np.ndarray, p_alive: np.ndarray, groups
 ) -> np.ndarray:
+    """:func:`expected_purchases` on arrays already checked by :func:`bgnbd_arrays`, with P(alive) and the
+    :func:`distinct_x_t` groups computed by the caller (the CLV reuses them for every step of its horizon)."""
     if t == 0 or x.size == 0:
         return np.zeros(x.shape)
     if groups is None:
@@ -358,5 +380,4 @@ def expected_purchases(params: BGNBDParams, t_days: float, frequency: Any, recen
     """
     x, tx, tt = bgnbd_arrays(frequency, recency, T)
     t = _check_t(t_days)
-    p_alive = special.expit(-log_odds_dead(params, x, tx, tt))
-    return expected_purchases_checked(params, t, x, tt, p_alive, distinct_x_t(x, tt))
+    return expected_purchases_checked(params, t, x, tt, _alive(params, x, tx, tt), distinct_x_t(x, tt))

@@ -1,35 +1,27 @@
-"""Customer lifetime value: BG/NBD (purchases, probability alive) and Gamma-Gamma (order value).
+"""Customer lifetime value from the two models: their inputs per customer (:func:`rfm_summary`), both fits under
+the minimum-data rule (:func:`fit_models`), per-customer predictions (:func:`predict_with_params`) and the
+discounted CLV (:func:`customer_lifetime_value`).
 
-Pure functions, no Dagster. Models, likelihoods, units and the minimum-data rule: ``docs/models.md``.
-
-* **BG/NBD** (Fader, Hardie & Lee 2005, "Counting your customers the easy way"): while alive a customer buys
-  at a Poisson rate ``lambda ~ Gamma(r, alpha)``; after each *repeat* purchase they drop out for good with
-  probability ``p ~ Beta(a, b)``. Data per customer: ``frequency`` x (repeat purchase days), ``recency`` t_x
-  (days from the first to the last purchase day, 0 when x = 0) and ``T`` (days from the first purchase day to
-  ``as_of``). ``alpha`` is in **days** like the data.
-* **Gamma-Gamma** (Fader, Hardie & Lee 2005, "RFM and CLV: using iso-value curves"; Fader & Hardie 2013 note):
-  the value of a repeat order ~ ``Gamma(p, nu)`` with ``nu ~ Gamma(q, v)`` per customer. Data per customer:
-  ``frequency`` x > 0 and ``monetary_value`` (mean value of the repeat purchase days). ``v`` is in money units.
-
-Both are fitted by maximum likelihood with analytic gradients (L-BFGS-B on log-parameters, bounded to
-[1e-4, 1e5] with BG/NBD time scaled to weeks internally); an optional L2 penalty ``l2 * sum(theta**2)`` on the
-mean negative log-likelihood (``lifetimes``' ``penalizer_coef`` convention) defaults to 0.
+Pure functions, no Dagster, no warehouse: :mod:`tailor.models.predictions` feeds them from the warehouse. The
+models are :mod:`tailor.models.bgnbd` (purchases, probability alive) and :mod:`tailor.models.gamma_gamma` (order
+value), fitted by maximum likelihood (:mod:`tailor.models.mle`; an optional L2 penalty ``l2 * sum(theta**2)`` on
+the mean negative log-likelihood, ``lifetimes``' ``penalizer_coef`` convention, defaults to 0). Units and the
+minimum-data rule: ``docs/models.md``.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
-from scipy import special
 
-from tailor.clock import utc_naive
+from tailor.clock import utc_naive, utc_naive_series
 from tailor.models.bgnbd import (
     BGNBDParams,
     bgnbd_arrays,
@@ -37,7 +29,6 @@ from tailor.models.bgnbd import (
     expected_purchases,
     expected_purchases_checked,
     fit_bgnbd,
-    log_odds_dead,
     probability_alive,
 )
 from tailor.models.gamma_gamma import GammaGammaParams, expected_order_value, fit_gamma_gamma
@@ -45,8 +36,7 @@ from tailor.models.mle import ModelFit, as_1d_float, first_bad
 
 log = logging.getLogger(__name__)
 
-
-#: Fewest repeat buyers (frequency > 0) :func:`predict_customers` fits the models on; below it predictions are NaN.
+#: Fewest repeat buyers (frequency > 0) :func:`fit_models` fits a model on; below it its predictions are NaN.
 DEFAULT_MIN_REPEAT_CUSTOMERS = 50
 
 
@@ -78,7 +68,7 @@ def customer_lifetime_value(
         ends.append(float(horizon_days))
     clv = np.zeros(x.shape)
     prev = np.zeros(x.shape)
-    p_alive = special.expit(-log_odds_dead(bg, x, tx, tt))
+    p_alive = probability_alive(bg, x, tx, tt)
     groups = distinct_x_t(x, tt)
     for t_end in ends:
         cum = expected_purchases_checked(bg, t_end, x, tt, p_alive, groups)
@@ -138,9 +128,7 @@ def rfm_summary(
     if missing:
         raise ValueError(f"rfm_summary: transactions lack column(s) {missing}; have {list(transactions.columns)}")
     cutoff = utc_naive(as_of)
-    ts = pd.to_datetime(transactions[datetime_col])
-    if getattr(ts.dt, "tz", None) is not None:
-        ts = ts.dt.tz_convert(timezone.utc).dt.tz_localize(None)
+    ts = utc_naive_series(transactions[datetime_col])
     keep = ts.notna() & (ts <= cutoff) & transactions[customer_col].notna()
     df = pd.DataFrame(
         {
@@ -186,24 +174,6 @@ def rfm_summary(
     return out.reset_index(drop=True)
 
 
-class CustomerPredictionsSchema(pa.DataFrameModel):
-    """Output of :func:`predict_customers` with the default horizons (90 days, CLV 365 days).
-
-    Prediction columns are NaN when the models could not be fitted (too few repeat buyers, no convergence).
-    """
-
-    customer_id: Series[str] = pa.Field(unique=True, nullable=False)
-    expected_purchases_90d: Series[np.float64] = pa.Field(ge=0, nullable=True)
-    probability_alive: Series[np.float64] = pa.Field(ge=0, le=1, nullable=True)
-    expected_order_value: Series[np.float64] = pa.Field(ge=0, nullable=True)
-    clv_365d: Series[np.float64] = pa.Field(ge=0, nullable=True)
-
-    class Config:
-        strict = True
-        ordered = True
-        coerce = False
-
-
 def _not_fitted(model: str, names: list[str], customers: int) -> ModelFit:
     return ModelFit(model, {k: float("nan") for k in names}, float("nan"), customers, False, 0)
 
@@ -224,8 +194,9 @@ def fit_models(
     """Fit BG/NBD and Gamma-Gamma on an :func:`rfm_summary` frame under the minimum-data rule.
 
     A model is fitted only when at least ``min_customers`` customers have frequency > 0 (BG/NBD) resp.
-    frequency > 0 and monetary_value > 0 (Gamma-Gamma); its parameters are used for predictions only when the
-    fit converged (and, for Gamma-Gamma, q > 1: otherwise the mean order value is infinite).
+    frequency > 0 and monetary_value > 0 (Gamma-Gamma); otherwise its ``ModelFit`` has ``converged=False`` and
+    NaN parameters. Its parameters are used for predictions only when the fit converged (and, for Gamma-Gamma,
+    q > 1: otherwise the mean order value is infinite); ``notes`` says why not.
     """
     missing = [c for c in RFM_COLUMNS if c not in summary.columns]
     if missing:
@@ -281,7 +252,11 @@ def predict_with_params(
     discount_rate_annual: float = 0.10,
 ) -> pd.DataFrame:
     """Per-customer predictions of an :func:`rfm_summary` frame with given parameters (None: that model's
-    columns are NaN; CLV needs both). Columns as :func:`predict_customers`."""
+    columns are NaN; CLV needs both).
+
+    Columns: ``customer_id`` (the summary's, same order), ``expected_purchases_{horizon_days}d``,
+    ``probability_alive``, ``expected_order_value``, ``clv_{clv_horizon_days}d``.
+    """
     missing = [c for c in RFM_COLUMNS if c not in summary.columns]
     if missing:
         raise ValueError(f"predict_with_params: summary lacks column(s) {missing}; have {list(summary.columns)}")
@@ -311,34 +286,3 @@ def predict_with_params(
             f"clv_{clv_horizon_days}d": np.asarray(clv_col, dtype=np.float64),
         }
     )
-
-
-def predict_customers(
-    summary: pd.DataFrame,
-    horizon_days: int = 90,
-    clv_horizon_days: int = 365,
-    min_customers: int = DEFAULT_MIN_REPEAT_CUSTOMERS,
-    *,
-    discount_rate_annual: float = 0.10,
-    l2_penalty: float = 0.0,
-) -> tuple[pd.DataFrame, list[ModelFit]]:
-    """Fit BG/NBD and Gamma-Gamma on an :func:`rfm_summary` frame and predict per customer
-    (:func:`fit_models`, then :func:`predict_with_params`).
-
-    Columns: ``customer_id``, ``expected_purchases_{horizon_days}d``, ``probability_alive``,
-    ``expected_order_value``, ``clv_{clv_horizon_days}d``. Returns the frame and the two fits (BG/NBD first).
-
-    Minimum-data rule: a model is fitted only when at least ``min_customers`` customers have frequency > 0
-    (BG/NBD) resp. frequency > 0 and monetary_value > 0 (Gamma-Gamma); otherwise, or when the optimiser does
-    not converge, its predictions are NaN and its ``ModelFit`` has ``converged=False`` (NaN parameters when it
-    was not fitted at all). Gamma-Gamma predictions are also NaN when the fitted q <= 1 (no finite mean).
-    """
-    missing = [c for c in RFM_COLUMNS if c not in summary.columns]
-    if missing:
-        raise ValueError(f"predict_customers: summary lacks column(s) {missing}; have {list(summary.columns)}")
-    fitted = fit_models(summary, min_customers, l2_penalty=l2_penalty)
-    out = predict_with_params(
-        summary, fitted.bgnbd, fitted.gamma_gamma, horizon_days, clv_horizon_days,
-        discount_rate_annual=discount_rate_annual,
-    )
-    return out, fitted.fits

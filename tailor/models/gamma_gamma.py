@@ -1,4 +1,12 @@
-"""TODO docstring (split from tailor/clv.py)."""
+"""Gamma-Gamma (Fader, Hardie & Lee 2005, "RFM and CLV: using iso-value curves"; Fader & Hardie 2013 note): the
+expected value of a customer's next order.
+
+The value of a repeat order ~ ``Gamma(p, nu)`` with ``nu ~ Gamma(q, v)`` per customer. Data per customer:
+``frequency`` x > 0 and ``monetary_value`` (mean value of the repeat purchase days). ``v`` is in money units; the
+fit divides the values by their mean internally. Formulas: docs/models.md, "Gamma-Gamma".
+
+scipy is imported inside the functions that need it, so that importing this module stays cheap.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import special
 
 from tailor.models.mle import ModelFit, as_1d_float, dot, first_bad, minimize_from_starts
 
@@ -65,6 +72,8 @@ def _prepare_gg(x: np.ndarray, m: np.ndarray) -> _GGData:
 def _gg_loglik(p: float, q: float, v: float, d: _GGData, want_grad: bool) -> tuple[float, np.ndarray | None]:
     """Per-customer ln f(mbar | x) = ln G(px+q) - ln G(px) - ln G(q) + q ln v + px ln x + (px-1) ln mbar
     - (px+q) ln(v + x mbar), summed. Gradient w.r.t. (p, q, v)."""
+    from scipy import special
+
     pxu = p * d.xu
     lv = np.log(v + d.x * d.m)
     pxq = p * d.x + q
@@ -133,7 +142,8 @@ def fit_gamma_gamma(
 
     # Starts: p = 2, q = 3 and v such that the population mean order value p v / (q - 1) equals the data mean
     # (values are divided by their mean, so that is v = 1); then p = 1, q = 2, v = 1.
-    logp, converged, nit = minimize_from_starts(objective, [np.log(np.array([2.0, 3.0, 1.0])), np.log(np.array([1.0, 2.0, 1.0]))])
+    starts = [np.log(np.array([2.0, 3.0, 1.0])), np.log(np.array([1.0, 2.0, 1.0]))]
+    logp, converged, nit = minimize_from_starts(objective, starts)
     p, q, v_s = np.exp(logp)
     params = GammaGammaParams(float(p), float(q), float(v_s * scale))
     # density of mbar: in money units it is the scaled one minus n ln(scale)

@@ -9,20 +9,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import optimize
+
+log = logging.getLogger(__name__)
 
 #: Internal time scale of the BG/NBD fit (days per unit); only conditioning and the L2 penalty depend on it.
 FIT_TIME_SCALE_DAYS = 7.0
 
-
 #: Bounds of every fitted parameter (BG/NBD alpha in weeks, Gamma-Gamma v in units of the mean order value).
-log = logging.getLogger(__name__)
-
 PARAM_BOUNDS = (1e-4, 1e5)
-
-
 _LOG_BOUNDS = (math.log(PARAM_BOUNDS[0]), math.log(PARAM_BOUNDS[1]))
-
 
 #: A fit is accepted as converged when the optimiser says so, or when the largest gradient component of the
 #: objective (mean negative log-likelihood per customer, w.r.t. log-parameters) is below this.
@@ -30,6 +25,7 @@ _GRAD_TOL = 1e-5
 
 
 def as_1d_float(name: str, values: Any) -> np.ndarray:
+    """``values`` (a list, Series, scalar ...) as a 1-D float array; ``name`` goes into the error."""
     arr = np.asarray(values, dtype=np.float64)
     if arr.ndim == 0:
         arr = arr.reshape(1)
@@ -39,6 +35,7 @@ def as_1d_float(name: str, values: Any) -> np.ndarray:
 
 
 def first_bad(mask: np.ndarray) -> int:
+    """Position of the first True of ``mask``: the row an input error names."""
     return int(np.flatnonzero(mask)[0])
 
 
@@ -54,6 +51,8 @@ def minimize_from_starts(objective, starts: list[np.ndarray]) -> tuple[np.ndarra
     negative log-likelihood per customer w.r.t. log-parameters) is below ``_GRAD_TOL``. A fit ending on a
     parameter bound (a degenerate maximum, e.g. b -> infinity when nobody seems to drop out) is logged.
     """
+    from scipy import optimize  # here, not at the top: loading the pipeline's definitions need not pay for scipy
+
     best: tuple[float, np.ndarray, bool, int] | None = None
     iterations = 0
     for x0 in starts:

@@ -1,17 +1,16 @@
 """Predictive models as tables: ``model_fits`` (BG/NBD and Gamma-Gamma fits over time) and
 ``customer_predictions`` (per customer: expected purchases, P(alive) now and 30 days ago, order value, CLV).
 
-The model inputs (one row per customer: frequency, recency, T, monetary value; see :func:`tailor.clv.rfm_summary`)
-are computed in the warehouse by :func:`rfm_summary_sql`, from completed orders mapped to ``customer_id``
-through ``customer_identity_links``, in EUR (``orders.order_total_eur``). The models themselves are
-:mod:`tailor.clv`. Definitions, units and the choices made: ``docs/models.md``.
+The model inputs (one row per customer: frequency, recency, T, monetary value; see
+:func:`tailor.models.clv.rfm_summary`) are computed in the warehouse by :func:`rfm_summary_sql`, from completed
+orders mapped to ``customer_id`` through ``customer_identity_links``, in EUR (``orders.order_total_eur``). The
+models themselves are :mod:`tailor.models.clv`. Definitions, units and the choices made: ``docs/models.md``.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,41 +23,28 @@ from tailor.clock import utc_naive
 from tailor.models.bgnbd import BGNBDParams, probability_alive
 from tailor.models.clv import DEFAULT_MIN_REPEAT_CUSTOMERS, RFM_COLUMNS, FittedModels, fit_models, predict_with_params
 from tailor.models.gamma_gamma import GammaGammaParams
+from tailor.warehouse.session import WarehouseSession
 from tailor.warehouse.sql import CUSTOMER_LINKS_CTE, timestamp_literal
 
 #: Prediction horizon of ``expected_purchases_90d`` (days).
 HORIZON_DAYS = 90
 
-
 #: CLV horizon (``clv_12m_eur``): 365 days, cut into 30-day steps (docs/models.md "CLV").
 CLV_HORIZON_DAYS = 365
-
 
 #: Annual discount rate of the CLV: cash expected in k days is worth 1 / (1 + 0.10)^(k / 365) today.
 DISCOUNT_RATE_ANNUAL = 0.10
 
-
 #: "P(alive) 30 days ago" uses the same parameters on the data cut at as_of - 30 days.
 LOOKBACK_DAYS = 30
 
-
 MODELS = ("bgnbd", "gamma_gamma")
-
-
 PARAM_NAMES = {"bgnbd": ("r", "alpha", "a", "b"), "gamma_gamma": ("p", "q", "v")}
 
-
 STATUS_PREDICTED = "predicted"  # a buyer, the BG/NBD model is usable
-
-
 STATUS_NO_PURCHASE = "no_purchase"  # no completed order up to as_of: the models do not describe the customer yet
-
-
 STATUS_NO_MODEL = "no_model"  # a buyer, but the model could not be fitted (too few repeat buyers, no convergence)
-
-
 STATUSES = (STATUS_PREDICTED, STATUS_NO_PURCHASE, STATUS_NO_MODEL)
-
 
 #: Columns of ``customer_predictions`` (the order of the table).
 PREDICTION_COLUMNS: list[str] = [
@@ -75,9 +61,8 @@ PREDICTION_COLUMNS: list[str] = [
     "clv_12m_percentile",
 ]
 
-
 #: The columns segment and email rules see (customer_table_sql joins them), with their kind in the condition
-#: language (tailor.conditions): everything but the key and as_of, which customer_features already has.
+#: language (tailor.rules.fields): everything but the key and as_of, which customer_features already has.
 PREDICTION_FIELD_KINDS: dict[str, str] = {
     "prediction_status": "string",
     "expected_purchases_90d": "number",
@@ -92,11 +77,11 @@ PREDICTION_FIELD_KINDS: dict[str, str] = {
 
 
 def rfm_summary_sql(as_of: datetime | pd.Timestamp) -> str:
-    """One ``SELECT`` (Snowflake dialect): :data:`tailor.clv.RFM_COLUMNS` per customer with a completed order up to
-    ``as_of`` (``T`` is returned as ``t_days``), money in EUR. Same definitions as :func:`tailor.clv.rfm_summary`
-    (tested equal): purchases grouped into UTC calendar days, frequency = purchase days - 1, recency = days from
-    the first to the last purchase day, T = days from the first purchase day to the day of ``as_of``,
-    monetary_value = mean EUR value of the repeat purchase days (0 without repeats)."""
+    """One ``SELECT`` (Snowflake dialect): :data:`tailor.models.clv.RFM_COLUMNS` per customer with a completed
+    order up to ``as_of`` (``T`` is returned as ``t_days``), money in EUR. Same definitions as
+    :func:`tailor.models.clv.rfm_summary` (tested equal): purchases grouped into UTC calendar days, frequency =
+    purchase days - 1, recency = days from the first to the last purchase day, T = days from the first purchase
+    day to the day of ``as_of``, monetary_value = mean EUR value of the repeat purchase days (0 without repeats)."""
     t = timestamp_literal(as_of)
     return f"""
 WITH
@@ -128,7 +113,7 @@ ORDER BY customer_id
 
 
 def finalize_summary(raw: pd.DataFrame) -> pd.DataFrame:
-    """The SQL result as an :class:`tailor.clv.RFMSummarySchema` frame (dtypes fixed, ``t_days`` -> ``T``)."""
+    """The SQL result as an :class:`tailor.models.clv.RFMSummarySchema` frame (dtypes fixed, ``t_days`` -> ``T``)."""
     df = raw.rename(columns={c: str(c).lower() for c in raw.columns})
     missing = [c for c in ("customer_id", "frequency", "recency", "t_days", "monetary_value") if c not in df.columns]
     if missing:
@@ -146,9 +131,9 @@ def finalize_summary(raw: pd.DataFrame) -> pd.DataFrame:
     return out[RFM_COLUMNS]
 
 
-def load_rfm_summary(query: Callable[[str], pd.DataFrame], as_of: datetime | pd.Timestamp) -> pd.DataFrame:
-    """Model inputs as of ``as_of``, computed in the warehouse through ``query`` (e.g. ``Warehouse.query``)."""
-    return finalize_summary(query(rfm_summary_sql(as_of)))
+def load_rfm_summary(session: WarehouseSession, as_of: datetime | pd.Timestamp) -> pd.DataFrame:
+    """Model inputs as of ``as_of``, computed in the warehouse inside ``session``."""
+    return finalize_summary(session.query(rfm_summary_sql(as_of)))
 
 
 class ModelFitsSchema(pa.DataFrameModel):
@@ -232,14 +217,14 @@ def model_fits_frame(
 
 
 def fit_customer_models(
-    query: Callable[[str], pd.DataFrame],
+    session: WarehouseSession,
     as_of: datetime,
     fitted_at: datetime,
     min_customers: int = DEFAULT_MIN_REPEAT_CUSTOMERS,
     l2_penalty: float = 0.0,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fit both models on the warehouse's completed orders as of ``as_of``: (model_fits rows, the summary)."""
-    summary = load_rfm_summary(query, as_of)
+    summary = load_rfm_summary(session, as_of)
     fitted = fit_models(summary, min_customers, l2_penalty=l2_penalty)
     return model_fits_frame(fitted, as_of, fitted_at, min_customers, l2_penalty), summary
 
@@ -259,7 +244,8 @@ def params_from_fits(fits: pd.DataFrame) -> tuple[BGNBDParams | None, GammaGamma
         values = json.loads(row["params"])
         names = PARAM_NAMES[model]
         if set(values) != set(names):
-            raise ValueError(f"model_fits {row['fit_id']}: params {sorted(values)} are not the {model} parameters {list(names)}")
+            raise ValueError(f"model_fits {row['fit_id']}: params {sorted(values)} are not the {model} parameters "
+                             f"{list(names)}")
         cls = BGNBDParams if model == "bgnbd" else GammaGammaParams
         out[model] = cls(**{k: float(values[k]) for k in names})
     return out["bgnbd"], out["gamma_gamma"]
@@ -328,7 +314,7 @@ def score_customers(
 ) -> pd.DataFrame:
     """``customer_predictions`` for ``customer_ids`` (all customers, e.g. of customer_profiles).
 
-    ``summary_now`` / ``summary_past``: :func:`tailor.clv.rfm_summary` frames as of ``as_of`` and as of
+    ``summary_now`` / ``summary_past``: :func:`tailor.models.clv.rfm_summary` frames as of ``as_of`` and as of
     ``as_of - 30 days``; the same parameters score both, so the change of P(alive) is due to the customer's
     data only. Customers without a completed order get ``prediction_status = "no_purchase"`` and NULL
     predictions; buyers get ``"no_model"`` and NULLs when the BG/NBD parameters are None. A buyer who had not
@@ -376,13 +362,14 @@ def lookback(as_of: datetime) -> datetime:
 
 
 def predict_from_warehouse(
-    query: Callable[[str], pd.DataFrame],
+    session: WarehouseSession,
     fits: pd.DataFrame,
     customer_ids: Any,
     as_of: datetime,
 ) -> pd.DataFrame:
-    """``customer_predictions`` with the parameters of ``fits`` (the model_fits rows of ``as_of``)."""
+    """``customer_predictions`` as of ``as_of`` with the parameters of ``fits`` (the model_fits rows of one fit),
+    the model inputs read inside ``session``."""
     bg, gg = params_from_fits(fits)
-    summary_now = load_rfm_summary(query, as_of)
-    summary_past = load_rfm_summary(query, lookback(as_of)) if bg is not None else summary_now.iloc[0:0]
+    summary_now = load_rfm_summary(session, as_of)
+    summary_past = load_rfm_summary(session, lookback(as_of)) if bg is not None else summary_now.iloc[0:0]
     return score_customers(customer_ids, summary_now, summary_past, bg, gg, as_of)

@@ -1,4 +1,10 @@
-"""TODO docstring (split from tailor/rules_cli.py)."""
+"""``tailor rules test``: example cases in ``rules/tests/*.yaml``, each a customer and what their decision must be.
+
+A case file is read like the rule files — every problem with its line, unknown fields, segments, blocks and rule
+names named with the closest valid one — and each case goes through the pipeline's own code: the customer's
+segments (as given, or computed from ``segments.yaml``), then :func:`tailor.rules.decide.decide` with its
+priorities, experiments and gates. Only what a case's ``expect`` lists is compared.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +15,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tailor.rules.customer_table import SEGMENTS_FIELD
+from tailor.rules.problems import Problems, RuleFileError, did_you_mean
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from tailor.rules.problems import Problems
     from tailor.rules.ruleset import EmailRuleSet
     from tailor.rules.segments import SegmentDefinition
 
@@ -28,6 +36,8 @@ _EXPECT_KEYS = ("send", "reason", "subject", "blocks", "params", "rules_fired", 
 
 @dataclass(frozen=True)
 class Case:
+    """One validated case: its customer's fields, its segments if given, and the expected decision."""
+
     name: str
     path: str
     line: int | None
@@ -43,7 +53,7 @@ class Case:
 def load_cases(path: str | Path, *, known_fields: Mapping[str, str], blocks: Mapping[str, Collection[str]],
                segment_names: Collection[str] | None, rule_names: Collection[str] | None) -> tuple[list[Case], Problems]:
     """Read and validate a case file. Returns the valid cases and the problems (``file:line``)."""
-    from tailor.rules.problems import Problems, RuleFileError, did_you_mean
+    # here, not at the top: the YAML reader is only needed when cases run (every `tailor` command imports this)
     from tailor.rules.yaml_lines import describe_value, line_of, load_yaml
 
     problems = Problems(path)
@@ -108,10 +118,10 @@ def load_cases(path: str | Path, *, known_fields: Mapping[str, str], blocks: Map
 
 
 class _CaseChecker:
+    """Checks the parts of a case (customer, segments, expect), adding every problem to ``problems``."""
+
     def __init__(self, problems: Problems, known_fields: Mapping[str, str], blocks: Mapping[str, Collection[str]],
                  segment_names: Collection[str] | None, rule_names: Collection[str] | None):
-        from tailor.rules.parser import SEGMENTS_FIELD
-
         self.p = problems
         self.fields = {k: v for k, v in known_fields.items() if k != SEGMENTS_FIELD}
         self.blocks = blocks
@@ -120,7 +130,6 @@ class _CaseChecker:
 
     def customer(self, raw: Any, line: int | None, label: str) -> dict[str, Any] | None:
         from tailor.rules.parser import parse_datetime_literal
-        from tailor.rules.problems import did_you_mean
         from tailor.rules.yaml_lines import describe_value, line_of
 
         if not isinstance(raw, dict):
@@ -162,7 +171,6 @@ class _CaseChecker:
         return out
 
     def segments(self, raw: Any, line: int | None, label: str) -> list[str] | None:
-        from tailor.rules.problems import did_you_mean
         from tailor.rules.yaml_lines import describe_value
 
         if raw is None:
@@ -179,7 +187,6 @@ class _CaseChecker:
         return list(dict.fromkeys(raw))
 
     def expect(self, raw: Any, line: int | None, label: str) -> dict[str, Any] | None:
-        from tailor.rules.problems import did_you_mean
         from tailor.rules.yaml_lines import describe_value, line_of
 
         if not isinstance(raw, dict) or not raw:
@@ -234,6 +241,8 @@ class _CaseChecker:
 
 @dataclass
 class CaseResult:
+    """A case run: what differs from ``expect`` (empty when it passed) and the decision made."""
+
     case: Case
     mismatches: list[tuple[str, Any, Any]]      # (what, expected, got)
     decision: dict[str, Any]
@@ -250,7 +259,6 @@ def case_input(case: Case, known_fields: Mapping[str, str], definitions: Sequenc
 
     from tailor.rules.decisions_schema import PERSONALIZATION_CONSENT
     from tailor.rules.facts import build_decision_input
-    from tailor.rules.parser import SEGMENTS_FIELD
     from tailor.rules.segments import assign_segments
 
     row: dict[str, Any] = {name: None for name in known_fields if name != SEGMENTS_FIELD}
@@ -280,7 +288,7 @@ def case_input(case: Case, known_fields: Mapping[str, str], definitions: Sequenc
 
 def run_case(case: Case, ruleset: EmailRuleSet, known_fields: Mapping[str, str],
              definitions: Sequence[SegmentDefinition], decided_at: datetime | None = None) -> CaseResult:
-    """Decide the case's customer with the real :func:`tailor.decisions.decide` and compare with ``expect``."""
+    """Decide the case's customer with the real :func:`tailor.rules.decide.decide` and compare with ``expect``."""
     from tailor.rules.decide import decide
 
     inp = case_input(case, known_fields, definitions)
@@ -312,6 +320,7 @@ def _show(v: Any) -> str:
 
 
 def format_result(result: CaseResult) -> list[str]:
+    """``PASS name``, or ``FAIL name (file:line)`` and, per mismatch, what was expected and what came out."""
     c = result.case
     if result.passed:
         return [f"PASS  {c.name}"]

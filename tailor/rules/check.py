@@ -1,16 +1,23 @@
-"""TODO docstring (split from tailor/rules_cli.py)."""
+"""``tailor rules check``: both rule files checked together, every problem as ``file:line: what is wrong``.
+
+Segments and email rules are read against the field catalog (the customer table's schemas), the template
+library's blocks (read from the block files' headers, without compiling MJML) and each other (the segment names
+the rules use); then rules that can never change an email are looked for (:mod:`tailor.rules.reachability`).
+Meant to run on every save, so it needs no data and imports neither pandas nor pandera; the rule file readers
+are imported when checking, not with this module, which every ``tailor`` command loads.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tailor.content.vocabulary import template_blocks
-from tailor.rules.problems import error_lines, format_problem, problem_lines
+from tailor.rules.condition import condition_segments
+from tailor.rules.problems import RuleFileError, error_lines, format_problem, problem_lines
 
 if TYPE_CHECKING:  # pragma: no cover
-
     from tailor.rules.segments import SegmentDefinition
 
 
@@ -25,6 +32,8 @@ TESTS_DIR = "tests"
 
 @dataclass
 class CheckReport:
+    """What ``tailor rules check`` prints: the problem lines, a summary line and notes (not problems)."""
+
     problems: list[str]
     summary: str
     notes: list[str] = field(default_factory=list)
@@ -38,7 +47,6 @@ def check_rules(rules_dir: str | Path, templates_dir: str | Path) -> CheckReport
     """Check ``segments.yaml`` and ``email_rules.yaml`` of ``rules_dir`` (every problem of both files)."""
     from tailor.rules.email_rules import check_rule_file
     from tailor.rules.fields import spec_field_kinds
-    from tailor.rules.problems import RuleFileError
     from tailor.rules.reachability import unreachable_rules
     from tailor.rules.segments import check_segment_file
 
@@ -77,7 +85,7 @@ def check_rules(rules_dir: str | Path, templates_dir: str | Path) -> CheckReport
     if ruleset is not None:
         for u in unreachable_rules(ruleset, {d.name: d.condition for d in definitions}):
             problems.append(format_problem(rules_path, u.line, u.message))
-        used = {f"{c}" for r in ruleset.ranked for c in segments_in(r.condition)}
+        used = {s for r in ruleset.ranked for s in condition_segments(r.condition)}
         unused = [n for n in segment_names or [] if n not in used]
         if unused:
             notes.append(f"segments no active email rule uses: {', '.join(unused)}")
@@ -103,16 +111,3 @@ class _AnyBlock(set):
     def __contains__(self, item: object) -> bool:
         return True
 
-
-def segments_in(cond: Any) -> list[str]:
-    """The segment names an ``in_segment`` of the condition refers to."""
-    from tailor.rules.condition import AllOf, AnyOf, Contains, Not
-    from tailor.rules.parser import SEGMENTS_FIELD
-
-    if isinstance(cond, Contains) and cond.field == SEGMENTS_FIELD:
-        return [str(cond.value)]
-    if isinstance(cond, (AllOf, AnyOf)):
-        return [s for i in cond.items for s in segments_in(i)]
-    if isinstance(cond, Not):
-        return segments_in(cond.item)
-    return []

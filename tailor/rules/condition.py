@@ -1,9 +1,20 @@
-"""TODO docstring (split from tailor/conditions.py)."""
+"""The condition AST: what a ``when:`` of ``rules/segments.yaml`` or ``rules/email_rules.yaml`` becomes once parsed.
+
+A condition is a small tree of frozen dataclasses — single tests (:class:`Compare`, :class:`InSet`,
+:class:`Missing`, :class:`Contains`) under ``all``/``any``/``not`` — built by :mod:`tailor.rules.parser` and read
+by the back ends (:mod:`tailor.rules.evaluate` for pandas, :mod:`tailor.rules.durable` for durable_rules) and by
+:mod:`tailor.rules.implication`. Every test carries the field's kind it was validated against, and the file line
+it was written on (which does not take part in equality: the same test on two lines is the same test).
+
+Standard library only: ``tailor rules check`` builds these trees on every save.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Union
+
+from tailor.rules.customer_table import SEGMENTS_FIELD
 
 
 @dataclass(frozen=True)
@@ -49,18 +60,24 @@ class Contains:
 
 @dataclass(frozen=True)
 class AllOf:
+    """``all:`` — every item holds."""
+
     items: tuple[Condition, ...]
     line: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
 class AnyOf:
+    """``any:`` — at least one item holds."""
+
     items: tuple[Condition, ...]
     line: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
 class Not:
+    """``not:`` — plain negation (true for a customer without a value, where the item is false)."""
+
     item: Condition
     line: int | None = field(default=None, compare=False)
 
@@ -90,3 +107,14 @@ def condition_kinds(cond: Condition) -> dict[str, str]:
     if isinstance(cond, Not):
         return condition_kinds(cond.item)
     return {cond.field: cond.kind}
+
+
+def condition_segments(cond: Condition) -> list[str]:
+    """The segment names the condition's ``in_segment`` tests refer to, in the order written."""
+    if isinstance(cond, Contains) and cond.field == SEGMENTS_FIELD:
+        return [str(cond.value)]
+    if isinstance(cond, (AllOf, AnyOf)):
+        return [s for item in cond.items for s in condition_segments(item)]
+    if isinstance(cond, Not):
+        return condition_segments(cond.item)
+    return []

@@ -9,7 +9,7 @@ The rules see one row per customer: ``customer_profiles`` joined with ``customer
 
 Both are used by ``tailor rules check`` (on every save) and ``tailor rules diff``, which must not pay for pandas,
 pandera or Dagster (seconds of imports): the schema classes are *read* from their modules' source with
-:mod:`ast`, not imported. tests/test_conditions.py checks that this reading matches the imported pandera schemas.
+:mod:`ast`, not imported. tests/rules/test_conditions.py checks that this reading matches the imported pandera schemas.
 
 How a schema column becomes a field kind: the ``Series[...]`` dtype — ``str`` -> text, ``bool`` -> true/false,
 int and float types -> number, ``pd.Timestamp``/``pa.DateTime``/``datetime`` -> date — and a text column with a
@@ -168,7 +168,7 @@ def schema_kinds(module: str, schema: str) -> dict[str, str]:
         kind = _kind_of_dtype(dtype) if dtype else None
         if kind is None:
             raise SchemaReadError(f"{path}:{node.lineno}: {schema}.{name}: no field kind for the dtype "
-                                  f"{ast.unparse(ann.slice)!r}; teach tailor/customer_table.py this dtype")
+                                  f"{ast.unparse(ann.slice)!r}; teach tailor/rules/customer_table.py this dtype")
         if name in lists:
             if kind != "string":
                 raise SchemaReadError(f"{path}:{node.lineno}: {schema}.{name} has a json_list check but is not text")

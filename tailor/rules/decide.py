@@ -1,23 +1,18 @@
-"""Email decisions: ``rules/email_rules.yaml`` compiled to durable_rules, one decision per customer.
+"""Email decisions: one ``email_decisions`` row per customer, from the rules of ``rules/email_rules.yaml``.
 
-The rule file (format in docs/rules.md) has a ``campaign`` (id, name), ``defaults`` (subject, one block
-per slot, params, send) and ``rules`` — each with a name, priority (higher wins), ``when`` (a condition in
-the language of :mod:`tailor.conditions`), ``then`` (blocks per slot, subject, params, send) and optionally an
-``experiment`` (weighted variants applied on top of ``then``, and a holdout share; see :class:`Experiment`).
+How a decision is made for one customer (the rule file is read by :mod:`tailor.rules.email_rules`):
 
-How a decision is made for one customer:
-
-1. The customer's fields are posted as a *fact* to a private durable_rules host; every rule whose condition
-   holds fires (firing order: highest priority first).
-2. Resolution: start from ``defaults``; apply the fired rules from the lowest priority to the highest, so the
-   highest-priority rule's settings win wherever it sets something (a slot set to null is cleared; params
-   are merged key by key, null removes a key). ``reason`` is ``rule:<highest fired>`` or ``no_rule_matched``.
-   The experiment of the highest-priority fired rule that has one applies: the customer's sticky variant's
-   settings go on top of that rule's ``then``; holdout customers get ``send = False``, ``holdout:<name>``.
+1. The customer's fields are posted as a *fact* to a private durable_rules host (:mod:`tailor.rules.engine`);
+   every rule whose condition holds fires (firing order: highest priority first).
+2. Resolution (:meth:`tailor.rules.ruleset.EmailRuleSet.resolve`): start from ``defaults``; apply the fired rules
+   from the lowest priority to the highest, so the highest-priority rule's settings win wherever it sets
+   something. ``reason`` is ``rule:<highest fired>`` or ``no_rule_matched``. The experiment of the
+   highest-priority fired rule that has one applies: the customer's sticky variant's settings go on top of that
+   rule's ``then``; holdout customers get ``send = False``, ``holdout:<name>``.
 3. Gates, after the rules: no email -> ``no_email``; suppressed -> ``suppressed:<reason>``; no marketing
    consent -> ``no_consent``; each forces ``send = False`` (``rules_fired`` is kept for provenance).
 4. Provenance per row: ``rules_fired``, ``rule_file_hash``, ``facts_used`` (the values of exactly the fields the
-   rules read), ``experiment``/``variant``.
+   rules read, :mod:`tailor.rules.provenance`), ``experiment``/``variant``.
 
 A customer whose ``personalization_consent`` is not true is never posted: the defaults, reason
 ``no_personalization_consent``, no rule fired, ``facts_used`` = ``{}`` (the gates of step 3 still apply first).
@@ -25,24 +20,6 @@ A customer whose ``personalization_consent`` is not true is never posted: the de
 Large inputs are decided on several processes (:func:`decide`, :func:`decision_pool`): durable_rules state is
 per process and not thread-safe. Workers come from a fork server, so a script calling :func:`decide` on a large
 frame needs the usual ``if __name__ == "__main__":`` guard (Dagster's and tailor's entry points have it).
-
-Static checks for ``tailor rules check``: :func:`check_rule_file` (all problems, no raising) and
-:func:`unreachable_rules` (rules fully overridden by higher-ranked rules whose conditions theirs implies).
-
-durable_rules 2.0.28 notes (all handled here, see tests/test_decisions.py):
-
-* Facts are posted with ``assert_fact`` and their state is ALWAYS deleted afterwards (the state pool is
-  fixed-size). Each rule's condition is ANDed with a marker only customer facts carry, so no rule can ever
-  match the engine's own state object (``top_category: {is_null: true}`` alone would, and re-fire forever), and
-  a lowest-priority catch-all rule makes every fact "handled": deleting the state of a never-handled first
-  fact corrupts the engine's memory (segfault), so that path is never taken.
-* :class:`_SyncHost` does not start ``Host``'s two background dispatch threads (they poll every 0.2 s forever,
-  for every host created, and could run actions outside our synchronous call).
-* A rule whose condition has alternatives (``any``, or ``not`` over ``all``) fires once per alternative a
-  fact matches; each rule is recorded once.
-* The engine's JSON parser rejects exponent notation and the ``id``/``sid`` keys are its own: facts carry only
-  the fields the rules use, missing values and empty lists are omitted, numbers go through
-  :func:`tailor.conditions.json_number`, datetimes become epoch seconds.
 """
 
 from __future__ import annotations
@@ -59,8 +36,9 @@ from tailor.rules.decisions_schema import (
     REASON_NO_CONSENT,
     REASON_NO_EMAIL,
     REASON_NO_PERSONALIZATION,
+    REASON_SUPPRESSED_PREFIX,
 )
-from tailor.rules.engine import FACT_MARKER, FACT_MARKER_VALUE
+from tailor.rules.durable import FACT_MARKER, FACT_MARKER_VALUE
 from tailor.rules.facts import facts_with
 from tailor.rules.fields import is_missing
 from tailor.rules.lazy_imports import LazyModule
@@ -155,7 +133,7 @@ def plan_workers(n: int, workers: int | None) -> int:
 def decide(customers: pd.DataFrame, ruleset: EmailRuleSet, decided_at: datetime, *,
            workers: int | None = None) -> pd.DataFrame:
     """The ``email_decisions`` rows for ``customers`` (one per row, in their order; see
-    :func:`build_decision_input`).
+    :func:`tailor.rules.facts.build_decision_input`).
 
     ``decided_at`` is stored as UTC (tz-naive); an aware datetime is converted. Each row records the rules
     that fired, the rule file's hash, the values of the fields the rules read (``facts_used``) and the
@@ -289,7 +267,7 @@ def _decide_columns(customers: pd.DataFrame, ruleset: EmailRuleSet) -> dict[str,
         if not isinstance(e, str) or not e.strip():
             send[i], reason[i] = False, REASON_NO_EMAIL
         elif not is_missing(s) and str(s).strip():
-            send[i], reason[i] = False, f"suppressed:{str(s).strip()}"
+            send[i], reason[i] = False, f"{REASON_SUPPRESSED_PREFIX}{str(s).strip()}"
         elif not _consented(consent[i]):
             send[i], reason[i] = False, REASON_NO_CONSENT
     return {"send": send, "reason": reason, "subject": subject, "blocks": blocks, "params": params,

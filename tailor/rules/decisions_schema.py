@@ -1,4 +1,11 @@
-"""TODO docstring (split from tailor/decisions.py)."""
+"""The ``email_decisions`` table: its columns, the reasons a row may give, and its pandera model.
+
+One row per customer and campaign: whether to send, why (``reason``), with which subject, blocks and params, and
+the provenance — the rules fired, the rule file's hash, the field values the rules read, experiment and variant.
+The model (:data:`EmailDecisionsSchema`) also checks what must hold between columns: gated and held-out rows
+never send, a sent row has a subject and blocks, ``reason`` names the first rule fired. It is built on first use:
+pandera costs ~2 s of imports, which code that only needs the column names and reasons does without.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,14 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from tailor.rules.lazy_imports import LazyModule
-from tailor.rules.ruleset import CAMPAIGN_ID_RE, HOLDOUT, REASON_HOLDOUT_PREFIX, REASON_NO_RULE, RULE_NAME_RE
+from tailor.rules.ruleset import (
+    CAMPAIGN_ID_RE,
+    HOLDOUT,
+    REASON_HOLDOUT_PREFIX,
+    REASON_NO_RULE,
+    REASON_RULE_PREFIX,
+    RULE_NAME_RE,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -26,6 +40,10 @@ REASON_NO_EMAIL = "no_email"
 REASON_NO_CONSENT = "no_consent"
 
 
+#: ``suppressed:<why>``: the reason of a customer on the suppression list.
+REASON_SUPPRESSED_PREFIX = "suppressed:"
+
+
 #: Reason of a customer without personalization consent: the rule file's defaults, no rule evaluated, no field read
 REASON_NO_PERSONALIZATION = "no_personalization_consent"
 
@@ -34,11 +52,14 @@ REASON_NO_PERSONALIZATION = "no_personalization_consent"
 PERSONALIZATION_CONSENT = "personalization_consent"
 
 
-_REASON_RE = (r"^(rule:[A-Za-z0-9][A-Za-z0-9_-]*|holdout:[A-Za-z0-9][A-Za-z0-9_-]*|no_consent|no_email"
-              r"|no_rule_matched|no_personalization_consent|suppressed:.+)$")
+_NAME = RULE_NAME_RE.pattern.strip("^$")    # a rule or experiment name, without the anchors
 
 
-_GATED = ("no_consent", "no_email")
+_REASON_RE = (f"^({REASON_RULE_PREFIX}{_NAME}|{REASON_HOLDOUT_PREFIX}{_NAME}|{REASON_NO_CONSENT}|{REASON_NO_EMAIL}"
+              f"|{REASON_NO_RULE}|{REASON_NO_PERSONALIZATION}|{REASON_SUPPRESSED_PREFIX}.+)$")
+
+
+_GATED = (REASON_NO_CONSENT, REASON_NO_EMAIL)
 
 
 def _json_ok(text: Any, kind: type) -> bool:
@@ -48,9 +69,34 @@ def _json_ok(text: Any, kind: type) -> bool:
         return False
 
 
+def _slots_json_ok(text: Any) -> bool:
+    """``blocks``: a JSON object of slot -> block name."""
+    try:
+        d = json.loads(text)
+    except (TypeError, ValueError):
+        return False
+    return isinstance(d, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in d.items())
+
+
+def _reason_matches_rules_fired(reason: str, fired: str) -> bool:
+    """``rule:<name>`` names the first rule fired; ``no_rule_matched`` has none fired."""
+    if not reason.startswith(REASON_RULE_PREFIX):
+        return reason != REASON_NO_RULE or fired == "[]"
+    try:
+        names = json.loads(fired)
+    except ValueError:
+        return False
+    return bool(names) and names[0] == reason[len(REASON_RULE_PREFIX):]
+
+
 def _build_schema() -> type:
     """email_decisions' pandera model, built on first use (pandera costs ~2 s of imports, which checking rule
-    files does without). Exported as :data:`EmailDecisionsSchema`."""
+    files does without). Exported as :data:`EmailDecisionsSchema`.
+
+    One declarative class: its columns and the checks between them read best together, so it stays whole; the
+    checks' per-value tests are the module's functions.
+    """
+    # pandera resolves the (postponed) annotations in this module's globals
     global pa, Series
     import pandera.pandas as pa
     from pandera.typing import Series
@@ -78,13 +124,7 @@ def _build_schema() -> type:
 
         @pa.check("blocks", name="json_object_of_slots")
         def _blocks_json(cls, s: pd.Series) -> pd.Series:
-            def ok(t: Any) -> bool:
-                try:
-                    d = json.loads(t)
-                except (TypeError, ValueError):
-                    return False
-                return isinstance(d, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in d.items())
-            return s.map(ok)
+            return s.map(_slots_json_ok)
 
         @pa.check("params", name="json_object")
         def _params_json(cls, s: pd.Series) -> pd.Series:
@@ -100,7 +140,7 @@ def _build_schema() -> type:
 
         @pa.dataframe_check(name="gated_rows_never_send")
         def _gates(cls, df: pd.DataFrame) -> pd.Series:
-            gated = df["reason"].isin(_GATED) | df["reason"].str.startswith("suppressed:")
+            gated = df["reason"].isin(_GATED) | df["reason"].str.startswith(REASON_SUPPRESSED_PREFIX)
             return ~(gated & df["send"])
 
         @pa.dataframe_check(name="sends_have_subject_and_blocks")
@@ -111,15 +151,8 @@ def _build_schema() -> type:
 
         @pa.dataframe_check(name="reason_is_first_rule_fired")
         def _reason_matches(cls, df: pd.DataFrame) -> pd.Series:
-            def ok(reason: str, fired: str) -> bool:
-                if not reason.startswith("rule:"):
-                    return reason != REASON_NO_RULE or fired == "[]"
-                try:
-                    names = json.loads(fired)
-                except ValueError:
-                    return False
-                return bool(names) and names[0] == reason[5:]
-            return pd.Series([ok(r, f) for r, f in zip(df["reason"], df["rules_fired"])], index=df.index)
+            return pd.Series([_reason_matches_rules_fired(r, f) for r, f in zip(df["reason"], df["rules_fired"])],
+                             index=df.index)
 
         @pa.dataframe_check(name="experiment_and_variant_together")
         def _experiment_variant(cls, df: pd.DataFrame) -> pd.Series:
@@ -139,6 +172,7 @@ def _build_schema() -> type:
 
 
 def __getattr__(name: str) -> Any:
+    # `EmailDecisionsSchema` is built on first access, then an ordinary module global
     if name == "EmailDecisionsSchema":
         schema = globals()["EmailDecisionsSchema"] = _build_schema()
         return schema

@@ -1,8 +1,16 @@
-"""TODO docstring (split from tailor/rules_cli.py)."""
+"""``tailor rules diff``: what a changed rule file would change for today's customers, before anything is sent.
+
+Both files — email rules, or segments and then the current email rules on top — decide the customers read from
+the warehouse (read-only, without Dagster: :func:`read_customers`), and the two sets of decisions are compared
+customer by customer. The comparisons are pure functions on frames (:func:`compare_decisions`,
+:func:`compare_segments`); the report shows counts per kind of change and a few example customers, by id only.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -11,13 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tailor.content.vocabulary import template_blocks
-from tailor.rules.check import EMAIL_RULES_FILE, SEGMENTS_FILE, segments_in
+from tailor.rules.check import EMAIL_RULES_FILE, SEGMENTS_FILE
+from tailor.rules.condition import condition_segments
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
     from tailor.warehouse.session import Warehouse
-
 
 
 @dataclass
@@ -56,12 +64,42 @@ def _short(v: Any) -> str:
     return "(none)" if v is None else str(v)
 
 
-def _quoted(v: Any, width: int = 48) -> str:
-    """A subject: always quoted, shortened to ``width``."""
-    if v is None:
+#: Characters of a shortened subject shown before the first one that differs from the other subject.
+_CONTEXT_BEFORE_CHANGE = 12
+
+
+_WORD_START = re.compile(r"\s+(?=\w)")
+
+
+def subject_change(old: str | None, new: str | None, width: int) -> tuple[str, str]:
+    """Two subjects as shown side by side: quoted, each at most about ``width`` characters, and told apart.
+
+    Long subjects are shortened around where they first differ, so that two subjects that share a long
+    beginning never look alike: "We miss you, {{ first_name }} — here is 15% off" and "… 20% off" become
+    ``"…here is 15% off"`` and ``"…here is 20% off"``.
+    """
+    if old is None or new is None:
+        return _shortened(old, 0, width), _shortened(new, 0, width)
+    differs_at = len(os.path.commonprefix([old, new]))
+    start = 0
+    if differs_at > width - _CONTEXT_BEFORE_CHANGE and max(len(old), len(new)) > width:
+        start = differs_at - _CONTEXT_BEFORE_CHANGE
+        word = _WORD_START.search(old, start, differs_at)    # begin at a word where one is close
+        if word is not None:
+            start = word.end()
+    return _shortened(old, start, width), _shortened(new, start, width)
+
+
+def _shortened(text: str | None, start: int, width: int) -> str:
+    """``text[start:]`` quoted, at most ``width`` characters of it, with "…" where something is left out."""
+    if text is None:
         return "(none)"
-    text = str(v)
-    return json.dumps(text if len(text) <= width else text[: width - 1] + "…", ensure_ascii=False)
+    shown = text[start:]
+    if start > 0:
+        shown = "…" + shown
+    if len(shown) > width:
+        shown = shown[: width - 1] + "…"
+    return json.dumps(shown, ensure_ascii=False)
 
 
 def compare_decisions(old: pd.DataFrame, new: pd.DataFrame, examples: int = 5) -> DecisionsDiff:
@@ -105,7 +143,7 @@ def compare_decisions(old: pd.DataFrame, new: pd.DataFrame, examples: int = 5) -
         if subj_old != subj_new:
             diff.subject_changed += 1
             diff.subject_changes[(subj_old, subj_new)] += 1
-            changes.append(f"subject {_quoted(subj_old, 36)} -> {_quoted(subj_new, 36)}")
+            changes.append("subject {} -> {}".format(*subject_change(subj_old, subj_new, 36)))
             kind.append(f"subject:{subj_new}")
         same_params = isinstance(r.params_old, str) and r.params_old == r.params_new
         p_old, p_new = ({}, {}) if same_params else (_loads(r.params_old) or {}, _loads(r.params_new) or {})
@@ -187,6 +225,7 @@ def _pct(n: int, total: int) -> str:
 
 
 def format_decisions_diff(d: DecisionsDiff, top: int = 3) -> list[str]:
+    """The report lines of a :class:`DecisionsDiff`, with the ``top`` most frequent changes of each kind."""
     if d.changed == 0:
         return [f"No change: all {d.customers:,} customers get the same decision (send, blocks, subject, params)."]
     lines = [f"{d.changed:,} of {d.customers:,} customers ({_pct(d.changed, d.customers)}) would get a different "
@@ -198,7 +237,8 @@ def format_decisions_diff(d: DecisionsDiff, top: int = 3) -> list[str]:
             lines.append(f"             {slot}: {_short(a)} -> {_short(b)}  {n:,}")
     lines.append(f"  subject  {d.subject_changed:>8,}")
     for (a, b), n in d.subject_changes.most_common(top):
-        lines.append(f"             {_quoted(a, 40)} -> {_quoted(b, 40)}  {n:,}")
+        shown_old, shown_new = subject_change(a, b, 40)
+        lines.append(f"             {shown_old} -> {shown_new}  {n:,}")
     lines.append(f"  params   {d.params_changed:>8,}")
     lines.append(f"  reason   {d.reason_changed:>8,}")
     for (a, b), n in d.reason_changes.most_common(top):
@@ -213,6 +253,7 @@ def format_decisions_diff(d: DecisionsDiff, top: int = 3) -> list[str]:
 
 
 def format_segments_diff(d: SegmentsDiff) -> list[str]:
+    """The report lines of a :class:`SegmentsDiff`: one line per segment, then examples."""
     lines = []
     width = max([len(s) for s in d.sizes] + [7])
     lines.append(f"  {'segment':<{width}}  {'before':>8}  {'after':>8}  {'joined':>7}  {'left':>7}")
@@ -305,7 +346,7 @@ def diff_rule_files(old: str | Path, new: str | Path, *, rules_dir: str | Path, 
     facts_old = build_decision_input(customers, segments=mem_old)
     facts_new = build_decision_input(customers, segments=mem_new)
     ruleset = load_rule_file(rules_path, field_kinds(facts_new), blocks)
-    used = {s for r in ruleset.ranked for s in segments_in(r.condition)}
+    used = {s for r in ruleset.ranked for s in condition_segments(r.condition)}
     gone = sorted(used - {d.name for d in defs_new})
     lines.append(f"Effect on the email decisions of {rules_path}:")
     if gone:

@@ -1,4 +1,10 @@
-"""TODO docstring (split from tailor/conditions.py)."""
+"""The durable_rules side of the condition language, as JSON: conditions over ``m``, and the values facts carry.
+
+:func:`to_durable` turns a condition into durable_rules' JSON condition language; :func:`durable_value` and
+:func:`json_number` turn literals and fact values into what its parser accepts. The reserved fact keys live here
+too, so that validating a rule file (:mod:`tailor.rules.email_rules`) knows them without importing durable_rules,
+which only :mod:`tailor.rules.engine` does.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,15 @@ else:
     np = LazyModule("numpy", globals(), "np")
 
 
+#: Every customer fact carries this key and value, and every compiled rule asks for it (see tailor.rules.engine).
+FACT_MARKER = "tailor_fact__"
+FACT_MARKER_VALUE = "customer"
+
+
+#: Keys a rule may not read: durable_rules' own, and the marker.
+RESERVED_FIELDS = frozenset({"sid", "id", FACT_MARKER})
+
+
 # durable_rules' JSON parser rejects exponent notation (1e-05, 1e+16), which Python emits for very small
 # and very large floats; literals are therefore limited to 0 or 0.001 <= |x| < 1e15, and fact values
 # outside that window are clamped in a way that keeps every such comparison's result (see json_number).
@@ -22,6 +37,10 @@ MIN_ABS_NUMBER = 0.001
 
 
 MAX_ABS_NUMBER = 1e15
+
+
+#: What a non-zero fact value closer to 0 becomes (with its sign): below every literal, and printed without exponent.
+TINY_FACT_NUMBER = 1e-4
 
 
 _INVERSE = {"eq": "ne", "ne": "eq", "gt": "lte", "gte": "lt", "lt": "gte", "lte": "gt"}
@@ -41,8 +60,8 @@ def json_number(x: float) -> float | None:
     if x == 0:
         return 0.0
     a = abs(x)
-    if a < 1e-4:
-        return math.copysign(1e-4, x)
+    if a < TINY_FACT_NUMBER:
+        return math.copysign(TINY_FACT_NUMBER, x)
     if a >= MAX_ABS_NUMBER:
         return math.copysign(MAX_ABS_NUMBER, x)
     return float(x)
@@ -72,7 +91,7 @@ def _or(parts: list[dict]) -> dict:
 def to_durable(cond: Condition) -> dict:
     """The durable_rules JSON condition over ``m`` for a condition, e.g. ``{"$gt": {"recency_days": 30}}``.
 
-    Facts must be prepared like :func:`tailor.decisions` does: missing values and empty lists are *omitted*
+    Facts must be prepared like :mod:`tailor.rules.facts` does: missing values and empty lists are *omitted*
     (so ``$nex`` means "missing"), datetimes are epoch seconds, numbers pass through :func:`json_number`.
     ``not`` is pushed down to the leaves (durable_rules has no negation operator).
     """

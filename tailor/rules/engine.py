@@ -12,7 +12,9 @@ durable_rules 2.0.28 notes (all handled here, see tests/rules/test_decisions.py)
 * A rule whose condition has alternatives (``any``, or ``not`` over ``all``) fires once per alternative a
   fact matches; each rule is recorded once.
 * The engine's JSON parser rejects exponent notation and the ``id``/``sid`` keys are its own: facts carry only
-  the fields the rules use (:mod:`tailor.rules.facts`).
+  the fields the rules use, missing values and empty lists are omitted, numbers go through
+  :func:`tailor.rules.durable.json_number`, datetimes become epoch seconds (:mod:`tailor.rules.facts`); rules may
+  not read the reserved keys (:data:`tailor.rules.durable.RESERVED_FIELDS`).
 """
 
 from __future__ import annotations
@@ -25,17 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 from durable.engine import Host, MessageNotHandledException
 
-from tailor.rules.durable import to_durable
+from tailor.rules.durable import FACT_MARKER, FACT_MARKER_VALUE, to_durable
 
 if TYPE_CHECKING:  # pragma: no cover
     from tailor.rules.ruleset import EmailRule
 
-#: Every customer fact carries this key and value, and every rule asks for it (see the notes above).
-FACT_MARKER = "tailor_fact__"
-FACT_MARKER_VALUE = "customer"
 _CATCH_ALL = "__tailor_catch_all__"
-#: Keys a rule may not read: the engine's own, and the marker.
-RESERVED_FIELDS = frozenset({"sid", "id", FACT_MARKER})
 
 
 class _SyncHost(Host):

@@ -1,9 +1,14 @@
-"""TODO docstring (split from tailor/conditions.py)."""
+"""Conditions evaluated on a pandas frame: one boolean mask per condition, vectorised.
+
+This is how segments are computed, and the reference semantics of the condition language (see
+:mod:`tailor.rules.parser`): a missing value never satisfies a test, and list cells — python lists or the
+JSON-list text the tables store — that are null or empty are the same thing. tests/rules/test_decisions.py checks
+that durable_rules (:mod:`tailor.rules.durable`) decides exactly as this module does.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from tailor.rules.condition import AllOf, AnyOf, Compare, Condition, Contains, InSet, Missing, Not
@@ -82,6 +87,7 @@ class _Frame:
 
 
 def as_naive_utc(s: pd.Series) -> pd.Series:
+    """A date column as naive UTC timestamps (aware ones converted, text parsed; unreadable -> NaT)."""
     if pd.api.types.is_datetime64_any_dtype(s.dtype):
         if getattr(s.dt, "tz", None) is not None:
             return s.dt.tz_convert("UTC").dt.tz_localize(None)
@@ -142,7 +148,3 @@ def _eval(c: Condition, fr: _Frame) -> np.ndarray:
         return ~_eval(c.item, fr)
     raise TypeError(f"not a condition: {c!r}")
 
-
-def evaluate_row(cond: Condition, row: Mapping[str, Any]) -> bool:
-    """Evaluate on one record (a dict); same semantics as :func:`evaluate`."""
-    return bool(evaluate(cond, pd.DataFrame([dict(row)])).iloc[0])

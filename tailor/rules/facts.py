@@ -1,4 +1,10 @@
-"""TODO docstring (split from tailor/decisions.py)."""
+"""The facts posted to durable_rules: one JSON-ready dict per customer, with the fields the email rules read.
+
+:func:`build_decision_input` assembles what the email rules see (profile and feature columns, and each
+customer's segments as a list); :func:`build_facts` turns its rows into facts the engine's parser accepts —
+missing values and empty lists omitted (so ``$nex`` means "missing"), dates as epoch seconds, numbers clamped by
+:func:`tailor.rules.durable.json_number` — column by column, as deciding a million customers needs.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,11 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from tailor.rules.durable import EPOCH, json_number
+from tailor.rules.customer_table import SEGMENTS_FIELD
+from tailor.rules.durable import EPOCH, MAX_ABS_NUMBER, TINY_FACT_NUMBER, json_number
 from tailor.rules.evaluate import as_naive_utc, parse_list_value
 from tailor.rules.fields import is_missing
 from tailor.rules.lazy_imports import LazyModule
-from tailor.rules.parser import SEGMENTS_FIELD
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -60,22 +66,24 @@ def build_decision_input(profiles: pd.DataFrame, features: pd.DataFrame | None =
 
 
 def _number_values(arr: np.ndarray) -> list[Any]:
+    """:func:`json_number` over a whole column at once."""
     a = np.asarray(arr, dtype="float64").copy()
     with np.errstate(invalid="ignore"):
-        tiny = (a != 0) & (np.abs(a) < 1e-4)
-        a[tiny] = np.copysign(1e-4, a[tiny])
-        big = np.abs(a) >= 1e15
-        a[big] = np.copysign(1e15, a[big])
+        tiny = (a != 0) & (np.abs(a) < TINY_FACT_NUMBER)
+        a[tiny] = np.copysign(TINY_FACT_NUMBER, a[tiny])
+        big = np.abs(a) >= MAX_ABS_NUMBER
+        a[big] = np.copysign(MAX_ABS_NUMBER, a[big])
     return [None if x != x else x for x in a.tolist()]
 
 
 def list_item(v: Any) -> Any:
+    """One item of a list cell as JSON: text, true/false, a number durable_rules can parse, else its text."""
     if isinstance(v, str):
         return v
     if isinstance(v, (bool, np.bool_)):
         return bool(v)
     if isinstance(v, (int, np.integer)):
-        return int(v) if abs(int(v)) < 1e15 else json_number(float(v))
+        return int(v) if abs(int(v)) < MAX_ABS_NUMBER else json_number(float(v))
     if isinstance(v, (float, np.floating)):
         return json_number(float(v))
     return str(v)
@@ -95,6 +103,9 @@ def fact_values(s: pd.Series, kind: str) -> list[Any]:
     if kind == "list":
         return list_cells(s, lambda x: [list_item(i) for i in x] if x else None)
     raise ValueError(f"unknown kind {kind!r}")
+
+
+_MISS = object()
 
 
 def list_cells(s: pd.Series, convert: Any) -> list[Any]:
@@ -122,9 +133,6 @@ def list_cells(s: pd.Series, convert: Any) -> list[Any]:
     return out
 
 
-_MISS = object()
-
-
 def build_facts(customers: pd.DataFrame, fields: Mapping[str, str]) -> list[dict[str, Any]]:
     """One JSON-serialisable dict per row with the given fields; missing values and empty lists omitted."""
     names = list(fields)
@@ -135,7 +143,7 @@ def build_facts(customers: pd.DataFrame, fields: Mapping[str, str]) -> list[dict
 
 
 def facts_with(customers: pd.DataFrame, names: list[str], fields: Mapping[str, str],
-           extra: Mapping[str, Any]) -> list[dict[str, Any]]:
+               extra: Mapping[str, Any]) -> list[dict[str, Any]]:
     """:func:`build_facts` with ``extra`` keys in every fact (the engine's marker: one dict per customer, not
     a copy with the marker added later)."""
     if not names:

@@ -1,4 +1,10 @@
-"""TODO docstring (split from tailor/conditions.py)."""
+"""The field catalog: which fields a rule may use, and each field's kind (number, string, boolean, datetime, list).
+
+The kind decides which operators and values a condition may use on a field (:mod:`tailor.rules.parser`). It
+comes from two places: :func:`spec_field_kinds`, the customer table's columns as its pandera schemas declare
+them (all ``tailor rules check`` needs, without data), and :func:`field_kinds`, read from the dtypes of a frame at
+hand (the pipeline's, which may carry more columns), falling back to the schemas where the data says nothing.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from tailor.rules.customer_table import customer_field_kinds
 from tailor.rules.lazy_imports import LazyModule
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -22,30 +29,14 @@ KINDS = ("number", "string", "boolean", "datetime", "list")
 
 def spec_field_kinds() -> dict[str, str]:
     """Every field rules may use -> its kind: the columns of the customer table (profiles, features, predictions,
-    recommendations) read from their pandera schemas, plus ``segments`` — see :mod:`tailor.customer_table`.
+    recommendations) read from their pandera schemas, plus ``segments`` — see :mod:`tailor.rules.customer_table`.
     Adding a column to one of those schemas makes it a field; nothing here needs editing.
 
     Used to validate rule files without data at hand (``tailor rules check``) and as the fallback of
     :func:`field_kinds` when a column's kind cannot be told from its data (e.g. an all-null object column).
     Cheap: the schemas are read with :mod:`ast` (no pandas/pandera import), once per process.
     """
-    from tailor.rules.customer_table import customer_field_kinds
-
     return customer_field_kinds()
-
-
-def list_fields() -> frozenset[str]:
-    """Columns that are multi-valued by contract (JSON-list strings in tables, python lists in memory)."""
-    return frozenset(k for k, v in spec_field_kinds().items() if v == "list")
-
-
-def __getattr__(name: str) -> Any:
-    # SPEC_FIELD_KINDS / LIST_FIELDS were hand-kept literals; they stay importable, now derived from the schemas
-    if name == "SPEC_FIELD_KINDS":
-        return dict(spec_field_kinds())
-    if name == "LIST_FIELDS":
-        return list_fields()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def field_kinds(df: pd.DataFrame) -> dict[str, str]:
@@ -88,6 +79,7 @@ def _kind_of(name: str, s: pd.Series, spec: Mapping[str, str]) -> str:
 
 
 def is_missing(v: Any) -> bool:
+    """None, NaN, NaT or pd.NA: a customer without a value for the field."""
     if v is None or v is pd.NaT or v is pd.NA:
         return True
     if isinstance(v, (float, np.floating)):

@@ -1,4 +1,13 @@
-"""TODO docstring (split from tailor/conditions.py)."""
+"""Whether one condition implies another: every customer who satisfies ``a`` is sure to satisfy ``b``.
+
+``tailor rules check`` uses it to find email rules that can never change an email
+(:mod:`tailor.rules.reachability`). It is sound but not complete: True is a proof, False only means "not shown".
+Both conditions are brought to negation normal form, then compared structurally — ``a`` implies an ``all`` when
+it implies each item, an ``any`` when it implies one, and ``a``'s ``all`` when one of its items does — down to
+single tests on the same field, where value sets are compared (``gt: 200`` implies ``gt: 180``; ``in: [DE]``
+implies ``ne: FR``; every comparison implies ``not_null``). With the segments' own conditions at hand,
+``in_segment`` tests are also compared through them.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tailor.rules.condition import AllOf, AnyOf, Compare, Condition, Contains, InSet, Missing, Not
-from tailor.rules.parser import SEGMENTS_FIELD
+from tailor.rules.customer_table import SEGMENTS_FIELD
 
 
 def negation_normal_form(cond: Condition) -> Condition:
@@ -43,13 +52,15 @@ def expand_segments(cond: Condition, segments: Mapping[str, Condition]) -> Condi
 
 
 def implies(a: Condition, b: Condition, segments: Mapping[str, Condition] | None = None) -> bool:
-    """True when every customer that satisfies ``a`` is sure to satisfy ``b`` (see the section comment)."""
-    if a == b or _implies(_nnf(a, False), _nnf(b, False)):
+    """True when every customer that satisfies ``a`` is sure to satisfy ``b`` (see the module docstring).
+
+    ``segments``: segment name -> its condition, to look into ``in_segment`` tests."""
+    if a == b or _implies(negation_normal_form(a), negation_normal_form(b)):
         return True
     if segments:
         ea, eb = expand_segments(a, segments), expand_segments(b, segments)
         if (ea, eb) != (a, b):
-            return _implies(_nnf(ea, False), _nnf(eb, False))
+            return _implies(negation_normal_form(ea), negation_normal_form(eb))
     return False
 
 

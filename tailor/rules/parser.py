@@ -1,10 +1,12 @@
-"""The condition language shared by ``rules/segments.yaml`` and ``rules/email_rules.yaml``.
+"""The condition language shared by ``rules/segments.yaml`` and ``rules/email_rules.yaml``: parsing and validation.
 
-Marketers write conditions in YAML; this module turns them into a small typed AST, validates every field,
-operator and value against a field catalog (``known_fields``: name -> kind), and offers two back ends:
+Marketers write conditions in YAML; this module turns them into the typed AST of :mod:`tailor.rules.condition`,
+validating every field, operator and value against a field catalog (``known_fields``: name -> kind, see
+:mod:`tailor.rules.fields`). Two back ends read the AST:
 
-* :func:`evaluate` — a vectorised pandas mask (used for segments; also the reference semantics), and
-* :func:`to_durable` — a durable_rules JSON condition over ``m`` (used for the email rules).
+* :func:`tailor.rules.evaluate.evaluate` — a vectorised pandas mask (used for segments; also the reference
+  semantics), and
+* :func:`tailor.rules.durable.to_durable` — a durable_rules JSON condition over ``m`` (used for the email rules).
 
 Syntax (see docs/rules.md for the marketer-facing description)::
 
@@ -20,11 +22,11 @@ Syntax (see docs/rules.md for the marketer-facing description)::
 Semantics: a missing value (None/NaN/NaT) never satisfies a comparison — ``gt``, ``ne``, ``in``, ``not_in``
 ... are all false for it; ask for it explicitly with ``is_null``. For list fields, null and ``[]`` are the
 same thing ("empty"). ``not:`` is plain boolean negation (``not: {recency_days: {gt: 30}}`` includes customers
-without a recency). Both back ends implement exactly these semantics (tests/test_conditions.py checks that
+without a recency). Both back ends implement exactly these semantics (tests/rules/test_decisions.py checks that
 they agree).
 
 Errors: every problem is reported as ``<file>:<line>: <what is wrong>``, all problems of a file at once, in a
-:class:`RuleFileError`.
+:class:`tailor.rules.problems.RuleFileError`.
 """
 
 from __future__ import annotations
@@ -37,11 +39,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tailor.rules.condition import AllOf, AnyOf, Compare, Condition, Contains, InSet, Missing, Not
+from tailor.rules.customer_table import SEGMENTS_FIELD
 from tailor.rules.durable import MAX_ABS_NUMBER, MIN_ABS_NUMBER
 from tailor.rules.fields import KINDS, spec_field_kinds
 from tailor.rules.lazy_imports import LazyModule
 from tailor.rules.problems import Problems, did_you_mean, suggest
-from tailor.rules.yaml_lines import LineLoader, describe_value, line_of
+from tailor.rules.yaml_lines import describe_value, line_of
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -53,9 +56,6 @@ COMBINATORS = ("all", "any", "not")
 
 
 SEGMENT_KEY = "in_segment"
-
-
-SEGMENTS_FIELD = "segments"
 
 
 OPERATORS_BY_KIND: dict[str, tuple[str, ...]] = {
@@ -74,7 +74,8 @@ ALL_OPERATORS = tuple(dict.fromkeys(op for ops in OPERATORS_BY_KIND.values() for
 _OPERATOR_HINTS = {
     ">": "gt", ">=": "gte", "<": "lt", "<=": "lte", "=": "eq", "==": "eq", "!=": "ne", "<>": "ne",
     "greater": "gt", "greater_than": "gt", "more_than": "gt", "more": "gt", "bigger": "gt", "after": "gt",
-    "less": "lt", "smaller": "lt", "fewer": "lt", "before": "lt", "ge": "gte", "le": "lte", "neq": "ne", "above": "gt", "over": "gt", "at_least": "gte", "min": "gte",
+    "less": "lt", "smaller": "lt", "fewer": "lt", "before": "lt", "ge": "gte", "le": "lte", "neq": "ne",
+    "above": "gt", "over": "gt", "at_least": "gte", "min": "gte",
     "less_than": "lt", "below": "lt", "under": "lt", "at_most": "lte", "max": "lte",
     "equals": "eq", "equal": "eq", "is": "eq", "not_equals": "ne", "not_equal": "ne", "is_not": "ne",
     "one_of": "in", "any_of": "in", "none_of": "not_in", "not_one_of": "not_in", "range": "between",
@@ -124,7 +125,6 @@ class ConditionParser:
         self.reserved = set(reserved_fields)
         self.where = where
 
-    # -- entry point
     def parse(self, raw: Any, line: int | None) -> Condition | None:
         """A condition (mapping, or list = all of them). None when invalid (problems recorded)."""
         if isinstance(raw, list):
@@ -395,20 +395,15 @@ def _plain(v: Any) -> str:
 def parse_condition(raw: Any, known_fields: Mapping[str, str], *, path: str | Path = "<condition>",
                     line: int | None = None, allow_segments: bool = True,
                     known_segments: Collection[str] | None = None) -> Condition:
-    """Parse and validate one condition (already-loaded YAML). Raises :class:`RuleFileError`."""
+    """Parse and validate one condition (already-loaded YAML, see :mod:`tailor.rules.yaml_lines`).
+
+    Raises :class:`tailor.rules.problems.RuleFileError` listing every problem. The rule file readers parse many
+    conditions into one collector with :class:`ConditionParser` instead.
+    """
     problems = Problems(path)
-    cond = ConditionParser(known_fields, problems, allow_segments=allow_segments,
-                           known_segments=known_segments).parse(raw, line if line is not None else getattr(raw, "line", None))
+    parser = ConditionParser(known_fields, problems, allow_segments=allow_segments, known_segments=known_segments)
+    cond = parser.parse(raw, line if line is not None else getattr(raw, "line", None))
     problems.raise_if_any()
     assert cond is not None
     return cond
 
-
-def parse_condition_text(text: str, known_fields: Mapping[str, str], **kwargs: Any) -> Condition:
-    """Parse a condition written as YAML text (handy in tests and notebooks)."""
-    loader = LineLoader(text)
-    try:
-        raw = loader.get_single_data()
-    finally:
-        loader.dispose()
-    return parse_condition(raw, known_fields, **kwargs)

@@ -1,4 +1,10 @@
-"""TODO docstring (split from tailor/conditions.py)."""
+"""Problems in marketer-edited rule files, and how they are told: ``<file>:<line>: <what is wrong>``.
+
+Every reader of a rule file (segments, email rules, test cases) collects all the problems of a file in a
+:class:`Problems` before reporting them, so one run of ``tailor rules check`` shows every mistake at once;
+:class:`RuleFileError` carries them when a file cannot be used. Unknown names come with the closest valid one
+(:func:`did_you_mean`), since most mistakes are typos.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,8 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Problem:
+    """One mistake: the 1-based line it is on (None when no line applies) and what is wrong."""
+
     line: int | None
     message: str
 
@@ -29,15 +37,12 @@ class RuleFileError(ValueError):
         self.path = str(path)
         self.problems: list[Problem] = sorted(problems, key=lambda p: (p.line is None, p.line or 0))
         self.line = self.problems[0].line if self.problems else None
-        lines = [self._format(p) for p in self.problems]
+        lines = [format_problem(self.path, p.line, p.message) for p in self.problems]
         if len(lines) == 1:
             self.message = lines[0]
         else:
             self.message = f"{len(lines)} problems in {self.path}:\n" + "\n".join("  " + x for x in lines)
         super().__init__(self.message)
-
-    def _format(self, p: Problem) -> str:
-        return f"{self.path}:{p.line}: {p.message}" if p.line is not None else f"{self.path}: {p.message}"
 
 
 class Problems:
@@ -79,6 +84,7 @@ def suggest(word: Any, options: Iterable[str]) -> str | None:
 
 
 def did_you_mean(word: Any, options: Iterable[str]) -> str:
+    """`` — did you mean x?`` to append to a message, or "" when nothing is close."""
     s = suggest(word, options)
     return f" — did you mean {s}?" if s else ""
 
@@ -88,6 +94,7 @@ def format_problem(path: str | Path, line: int | None, message: str) -> str:
 
 
 def problem_lines(problems: Problems) -> list[str]:
+    """The collected problems as output lines, in line order."""
     return [format_problem(problems.path, p.line, p.message)
             for p in sorted(problems.items, key=lambda p: (p.line is None, p.line or 0))]
 

@@ -1,4 +1,9 @@
-"""TODO docstring (split from tailor/decisions.py)."""
+"""``facts_used``: per decision, the values of exactly the fields the rules read, as a person reads them.
+
+Recorded with every row of ``email_decisions`` so that a decision can be explained later without the data of that
+day. Unlike the facts posted to the engine (:mod:`tailor.rules.facts`), nothing is clamped or turned into epoch
+seconds: dates are ISO-8601 UTC text, integers stay integers. Email addresses are masked.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,10 @@
-"""TODO docstring (split from tailor/decisions.py)."""
+"""Email rules that can never change an email, found without data: ``tailor rules check`` reports them.
+
+A rule is unreachable when every customer it can match also fires rules ranked above it that, between them, set
+everything it sets: it would only ever show up in ``rules_fired``. "Every customer it can match" is decided by
+condition implication (:mod:`tailor.rules.implication`), looking into segment definitions where given — so the
+report is certain, never a guess.
+"""
 
 from __future__ import annotations
 
@@ -37,7 +43,7 @@ class UnreachableRule:
 def unreachable_rules(ruleset: EmailRuleSet,
                       segment_conditions: Mapping[str, Condition] | None = None) -> list[UnreachableRule]:
     """Active rules whose outcome is fully overridden, for every customer they can match, by higher-ranked rules
-    whose conditions their own condition implies (:func:`tailor.conditions.implies`: identical conditions,
+    whose conditions their own condition implies (:func:`tailor.rules.implication.implies`: identical conditions,
     the same segment, narrower ranges, ...; with ``segment_conditions``, ``in_segment`` is also compared
     through the segments' definitions).
 

@@ -1,4 +1,15 @@
-"""TODO docstring (split from tailor/decisions.py)."""
+"""A validated email rule file, and how its rules resolve into one email: :class:`EmailRuleSet`.
+
+What the rules set is an :class:`Outcome` (``defaults``, a rule's ``then``, a variant's settings). For a customer
+whose rules fired, :meth:`EmailRuleSet.resolve` starts from the defaults and applies the fired rules from the lowest
+priority to the highest, so the highest-priority rule's settings win wherever it sets something (a slot set to
+null is cleared; params are merged key by key, null removes a key); the experiment of the highest-priority fired
+rule that has one applies on top (:class:`Experiment`: sticky variants and a holdout). Resolutions are cached per
+set of fired rules: a million customers fire a few dozen distinct sets.
+
+Which rules fire is durable_rules' part (:mod:`tailor.rules.engine`), compiled on first use, so reading and
+checking a rule file never loads it.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +25,15 @@ from tailor.rules.condition import Condition, condition_kinds
 if TYPE_CHECKING:  # pragma: no cover
     from tailor.rules.engine import CompiledRules
 
+#: The reason of a customer no rule fired for (the defaults apply).
 REASON_NO_RULE = "no_rule_matched"
 
 
+#: ``rule:<name>``: the reason of a customer whose highest-priority fired rule is <name>.
+REASON_RULE_PREFIX = "rule:"
+
+
+#: ``holdout:<experiment>``: the reason of a customer the experiment holds out.
 REASON_HOLDOUT_PREFIX = "holdout:"
 
 
@@ -67,6 +84,8 @@ def _unit(*parts: str) -> float:
 
 @dataclass(frozen=True)
 class Variant:
+    """One arm of an experiment; its share of the audience is its weight / the sum of the weights."""
+
     name: str
     weight: float
     outcome: Outcome          # the variant's own settings, applied on top of the rule's `then`
@@ -104,6 +123,7 @@ class Experiment:
         return self.variants[-1].name
 
     def settings(self) -> set[str]:
+        """What any of the variants sets (see :meth:`Outcome.settings`)."""
         out: set[str] = set()
         for v in self.variants:
             out |= v.outcome.settings()
@@ -112,6 +132,8 @@ class Experiment:
 
 @dataclass(frozen=True)
 class EmailRule:
+    """One entry of ``rules:``; ``line`` is where it starts in the file."""
+
     name: str
     description: str
     priority: int
@@ -170,7 +192,7 @@ class EmailRuleSet:
         return f"EmailRuleSet(campaign_id={self.campaign_id!r}, rules={[r.name for r in self.ranked]}, path={self.path!r})"
 
     def __getstate__(self) -> dict[str, Any]:
-        # sent to decision worker processes (see decide): the compiled engine, its lock and the caches stay
+        # sent to decision worker processes (see tailor.rules.decide): the compiled engine, its lock and the caches stay
         # here — each worker compiles its own engine once (durable_rules hosts live in one process)
         state = dict(self.__dict__)
         state.update(_engine=None, _lock=None, _resolved={}, _experiment_of={})
@@ -190,7 +212,7 @@ class EmailRuleSet:
             return self._engine
 
     def fire(self, facts: Sequence[dict[str, Any]]) -> list[tuple[str, ...]]:
-        """Post prepared facts (see :func:`build_facts`); the names of the rules that fired for each, in
+        """Post prepared facts (see :func:`tailor.rules.facts.build_facts`); the names of the rules that fired for each, in
         firing order (highest priority first)."""
         return self.engine.fire_many(facts)
 
@@ -244,7 +266,7 @@ class EmailRuleSet:
                     params[k] = v
             if then.send is not None:
                 send = then.send
-        reason = f"rule:{ordered[0]}" if ordered else REASON_NO_RULE
+        reason = f"{REASON_RULE_PREFIX}{ordered[0]}" if ordered else REASON_NO_RULE
         experiment = exp_rule.experiment.name if exp_rule is not None and exp_rule.experiment is not None else None
         if variant == HOLDOUT:
             send, reason = False, f"{REASON_HOLDOUT_PREFIX}{experiment}"

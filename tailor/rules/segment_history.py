@@ -17,7 +17,6 @@ runs in the warehouse (one SQL statement); only the changes come back.
 from __future__ import annotations
 
 import hashlib
-import re
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from tailor.rules.segments import SEGMENT_NAME_RE
 from tailor.warehouse.session import WarehouseSession
 
 TABLE = "segment_membership_history"
@@ -37,14 +37,11 @@ HISTORY_COLUMNS = ["customer_id", "segment", "event", "day", "segments_file_hash
 EVENTS = ("entered", "exited")
 
 
-_SEGMENT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-
-
 class SegmentMembershipHistorySchema(pa.DataFrameModel):
     """``segment_membership_history``: one row per entry into or exit from a segment."""
 
     customer_id: Series[str] = pa.Field(nullable=False)
-    segment: Series[str] = pa.Field(nullable=False, str_matches=_SEGMENT_NAME.pattern)
+    segment: Series[str] = pa.Field(nullable=False, str_matches=SEGMENT_NAME_RE.pattern)
     event: Series[str] = pa.Field(isin=list(EVENTS))
     day: Series[pa.DateTime] = pa.Field(nullable=False)
     segments_file_hash: Series[str] = pa.Field(nullable=False, str_length={"min_value": 64, "max_value": 64})
@@ -178,7 +175,7 @@ def entered_this_week_sql(segment: str, today: datetime | date | str | None = No
 
     With ``today`` None the query uses ``CURRENT_DATE``: the text in docs/models.md.
     """
-    if not _SEGMENT_NAME.match(segment):
+    if not SEGMENT_NAME_RE.match(segment):
         raise ValueError(f"entered_this_week_sql: {segment!r} is not a segment name (lower-case letters, digits, _)")
     ref = "CURRENT_DATE" if today is None else f"DATE '{as_day(today).strftime('%Y-%m-%d')}'"
     return f"""

@@ -10,8 +10,9 @@ File format (see docs/rules.md)::
             - frequency: {gte: 5}
             - total_spend: {gte: 1000}
 
-Conditions use the condition language of :mod:`tailor.conditions`; they are evaluated with pandas
-(vectorised), one boolean mask per segment. Output: ``customer_segments`` in long format.
+Conditions use the condition language of :mod:`tailor.rules.parser`, on the customer's own fields only (not on
+other segments); they are evaluated with pandas (:mod:`tailor.rules.evaluate`, vectorised), one boolean mask per
+segment. Output: ``customer_segments`` in long format.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tailor.rules.condition import Condition, condition_fields
+from tailor.rules.customer_table import SEGMENTS_FIELD
 from tailor.rules.evaluate import evaluate
 from tailor.rules.lazy_imports import LazyModule
 from tailor.rules.parser import ConditionParser
@@ -46,6 +48,8 @@ _SEGMENT_KEYS = ("name", "description", "when")
 
 @dataclass(frozen=True)
 class SegmentDefinition:
+    """One entry of ``segments:``, validated."""
+
     name: str
     description: str
     condition: Condition
@@ -59,7 +63,8 @@ class SegmentDefinition:
 
 
 def load_segment_definitions(path: str | Path, known_fields: Mapping[str, str]) -> list[SegmentDefinition]:
-    """Read and validate a segments file. Raises :class:`RuleFileError` listing every problem of the file."""
+    """Read and validate a segments file. Raises :class:`tailor.rules.problems.RuleFileError` listing every problem
+    of the file."""
     problems = Problems(path)
     data, _ = load_yaml(path, problems)
     definitions = _parse(data, known_fields, problems, str(path))
@@ -71,7 +76,7 @@ def check_segment_file(path: str | Path, known_fields: Mapping[str, str]) -> tup
     """Validate a segments file without raising: (valid definitions, every segment name the file declares —
     also of segments with mistakes, so that rule files are not blamed for them —, problems).
 
-    A YAML syntax error still raises :class:`RuleFileError` (nothing else can be read).
+    A YAML syntax error still raises :class:`tailor.rules.problems.RuleFileError` (nothing else can be read).
     """
     problems = Problems(path)
     data, _ = load_yaml(path, problems)
@@ -100,7 +105,7 @@ def _parse(data: object, known_fields: Mapping[str, str], problems: Problems, pa
     if not isinstance(items, list):
         problems.add(line_of(data, "segments"), "`segments:` must be a list; start each segment with `- name: ...`")
         return []
-    fields = {k: v for k, v in known_fields.items() if k != "segments"}
+    fields = {k: v for k, v in known_fields.items() if k != SEGMENTS_FIELD}
     parser = ConditionParser(fields, problems, allow_segments=False)
     out: list[SegmentDefinition] = []
     seen: dict[str, int | None] = {}
@@ -173,6 +178,7 @@ def assign_segments(customers: pd.DataFrame, definitions: Sequence[SegmentDefini
 def _build_schema() -> type:
     """customer_segments' pandera model, built on first use (pandera costs ~2 s of imports; checking rule
     files does not need it). Exported as :data:`CustomerSegmentsSchema`."""
+    # pandera resolves the (postponed) annotations in this module's globals
     global pa, Series
     import pandera.pandas as pa
     from pandera.typing import Series
@@ -192,6 +198,7 @@ def _build_schema() -> type:
 
 
 def __getattr__(name: str) -> Any:
+    # `CustomerSegmentsSchema` is built on first access, then an ordinary module global
     if name == "CustomerSegmentsSchema":
         schema = globals()["CustomerSegmentsSchema"] = _build_schema()
         return schema

@@ -1,16 +1,24 @@
-"""TODO docstring (split from tailor/conditions.py)."""
+"""Reading rule files: YAML that remembers the line of every key and item, for ``file:line`` messages.
+
+:func:`load_yaml` reads a marketer-edited file with :class:`LineLoader` — safe, YAML 1.2 booleans only (``NO``,
+Norway, stays text), duplicate keys reported instead of silently overwritten — into :class:`LineDict` and
+:class:`LineList`, so that every later check can say on which line a mistake is (:func:`line_of`). A syntax error
+comes with a hint on what to change (:mod:`tailor.rules.yaml_hints`). The checks every named entry of a rule
+file shares (a rule, a segment) are here too: :func:`check_named_item`.
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from tailor.rules.problems import Problems, RuleFileError, did_you_mean
+from tailor.rules.yaml_hints import syntax_hint, unquoted_text_hint
 
 
 class LineDict(dict):
@@ -35,9 +43,10 @@ class LineList(list):
 
 class LineLoader(yaml.SafeLoader):
     """Safe loader recording start lines; YAML-1.2 booleans (only true/false — `NO` stays the text "NO");
-    duplicate keys are reported instead of silently overwritten."""
+    duplicate keys are reported instead of silently overwritten (to ``problems``, when given)."""
 
     problems: Problems | None = None
+    lines: Sequence[str] = ()      # the file's lines, for the hints of problems
 
 
 LineLoader.yaml_implicit_resolvers = {
@@ -63,7 +72,10 @@ def _construct_mapping(loader: LineLoader, node: yaml.MappingNode) -> LineDict:
             hash(key)
         except TypeError:
             if loader.problems is not None:
-                loader.problems.add(kline, "a key must be a plain name, not a list or mapping")
+                text = loader.lines[kline - 1] if 0 < kline <= len(loader.lines) else ""
+                hint = unquoted_text_hint(text)
+                loader.problems.add(kline, "a key must be a plain name, not a list or mapping"
+                                           + (f" — {hint}" if hint else ""))
             continue
         value = loader.construct_object(value_node, deep=True)
         if key in result:
@@ -92,8 +104,9 @@ LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
 def load_yaml(path: str | Path, problems: Problems | None = None) -> tuple[Any, bytes]:
     """Parse a rule file keeping line numbers. Returns (data, raw bytes).
 
-    Syntax errors raise :class:`RuleFileError` at once (nothing else can be checked); duplicate keys are
-    added to ``problems`` (raised at once when no collector is given).
+    Syntax errors raise :class:`RuleFileError` at once (nothing else can be checked), with a hint on what to
+    change where the cause is a common one; duplicate keys are added to ``problems`` (raised at once when no
+    collector is given).
     """
     path = Path(path)
     try:
@@ -109,13 +122,15 @@ def load_yaml(path: str | Path, problems: Problems | None = None) -> tuple[Any, 
         raise RuleFileError(path, "the file is not valid UTF-8 text", line) from exc
     loader = LineLoader(text)
     loader.problems = problems
+    loader.lines = text.splitlines()
     try:
         data = loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         what = exc.problem or str(exc)
-        raise RuleFileError(path, f"YAML syntax error: {what}", line) from exc
+        hint = syntax_hint(exc, loader.lines)
+        raise RuleFileError(path, f"YAML syntax error: {what}" + (f" — {hint}" if hint else ""), line) from exc
     except yaml.YAMLError as exc:
         raise RuleFileError(path, f"YAML syntax error: {exc}") from exc
     finally:
@@ -126,6 +141,8 @@ def load_yaml(path: str | Path, problems: Problems | None = None) -> tuple[Any, 
 
 
 def line_of(container: Any, key: Any, default: int | None = None) -> int | None:
+    """The line of ``container[key]`` (a key of a mapping, an index of a list), else of the container, else
+    ``default``."""
     if isinstance(container, LineDict):
         return container.line_of(key)
     if isinstance(container, LineList) and isinstance(key, int):
@@ -155,12 +172,12 @@ def describe_value(v: Any) -> str:
 def check_named_item(
     items: list[Any],
     index: int,
-    problems: "Problems",
+    problems: Problems,
     seen: dict[str, int | None],
     *,
     kind: str,
     keys: Iterable[str],
-    name_re: "re.Pattern[str]",
+    name_re: re.Pattern[str],
     name_hint: str,
     required_keys_text: str,
 ) -> tuple[Any, str, bool] | None:

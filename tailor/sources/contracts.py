@@ -199,13 +199,17 @@ EMAIL_EVENTS = SourceContract(
 )
 
 
+# What a person can consent to (or object to): each purpose has its own history in the consent log.
+CONSENT_PURPOSES = ("marketing_email", "marketing_sms", "personalization")
+
+
 CONSENT_EVENTS = SourceContract(
     name="consent_events",
     folder="consent",
     file_format="csv",
     columns=(
         Column("email", required=True),
-        Column("purpose", required=True, choices=("marketing_email", "marketing_sms", "personalization")),
+        Column("purpose", required=True, choices=CONSENT_PURPOSES),
         Column("status", required=True, choices=("granted", "revoked")),
         Column("changed_at", "timestamp", required=True),
         Column("source"),
@@ -230,6 +234,3 @@ FX_RATES = SourceContract(
 ALL_SOURCES: tuple[SourceContract, ...] = (
     CRM_CUSTOMERS, PRODUCTS, FX_RATES, ORDERS, WEB_EVENTS, EMAIL_EVENTS, CONSENT_EVENTS,
 )
-
-
-SOURCES_BY_NAME = {c.name: c for c in ALL_SOURCES}

@@ -38,7 +38,6 @@ import pandas as pd
 from tailor.sources.contracts import ALL_SOURCES, SourceContract
 from tailor.sources.files import discover_files, file_sha256, file_stamp
 from tailor.sources.parse import ParsedFile, parse_landing_file
-from tailor.sources.parse_sql import string_literal
 from tailor.sources.tables import (
     MANIFEST_COLUMNS,
     MANIFEST_TABLE,
@@ -51,6 +50,7 @@ from tailor.sources.tables import (
     quarantine_table,
 )
 from tailor.warehouse.session import Warehouse, WarehouseSession
+from tailor.warehouse.sql import string_literal
 
 # Pandera checks every new row of a file when the run's budget allows, else a seeded sample: the budget is
 # PANDERA_ROWS_PER_RUN rows per source and run, shared by its files (never fewer than PANDERA_MIN_ROWS_PER_FILE
@@ -58,8 +58,6 @@ from tailor.warehouse.session import Warehouse, WarehouseSession
 # samples are held as DataFrames until the run ends, so a fixed 50k per file cost 5M rows (~3 GB) at 1M
 # customers.
 PANDERA_ROWS_PER_RUN = 200_000
-
-
 PANDERA_MIN_ROWS_PER_FILE = 2_000
 
 
@@ -181,7 +179,7 @@ def ingest_source(contract: SourceContract, landing_dir: Path, warehouse: Wareho
             loaded = list(pool.map(parse, files))
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         with warehouse.session() as s:
-            counts = _load(s, contract, loaded, version, now)
+            counts = _load_parsed_files(s, contract, loaded, version, now)
     return IngestReport(
         source=contract.name,
         files_seen=len(paths),
@@ -194,7 +192,10 @@ def ingest_source(contract: SourceContract, landing_dir: Path, warehouse: Wareho
     )
 
 
-def _load(s: WarehouseSession, contract: SourceContract, loaded: list[ParsedFile], version: str, now: datetime) -> dict[str, int]:
+def _load_parsed_files(s: WarehouseSession, contract: SourceContract, loaded: list[ParsedFile], version: str,
+                       now: datetime) -> dict[str, int]:
+    """Replace the earlier versions of the ``loaded`` files by their rows, quarantined rows and manifest entries;
+    returns the rows now in each of the source's tables."""
     tables = output_tables(contract)
     replaced = [f.file for f in loaded]
     for table in _tables_of(contract) + [MANIFEST_TABLE]:

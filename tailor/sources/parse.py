@@ -1,4 +1,11 @@
-"""TODO docstring (split from tailor/ingest.py)."""
+"""Parsing one landing file: every row typed against its source's contract, or quarantined with a reason.
+
+The file's text goes into a private in-memory DuckDB as raw text columns (CSV through Python's csv module,
+NDJSON as one Arrow string per physical line), the SQL of :mod:`tailor.sources.parse_sql` types every column
+and words every row's reason, and the valid rows are written to Parquet for the warehouse to load. Nothing
+here touches the warehouse: a file that cannot be read at all raises :class:`LandingFileError` before any of
+its source is loaded.
+"""
 
 from __future__ import annotations
 
@@ -23,15 +30,13 @@ from tailor.sources.parse_sql import (
     flatten_order_items,
     output_selects,
     shown_value_sql,
-    string_literal,
     trimmed_sql,
     validation_select,
 )
 from tailor.sources.tables import QUARANTINE_COLUMNS
+from tailor.warehouse.sql import string_literal
 
 PANDERA_ROWS_PER_FILE = 50_000  # a single file parsed on its own (parse_landing_file's default)
-
-
 # Each parse connection's own cap (its tables are one file's rows; above it DuckDB spills to the temp folder).
 PARSE_MEMORY_LIMIT = "1GB"
 
@@ -67,13 +72,8 @@ class ParsedFile:
     def rows_accepted(self) -> int:
         return self.rows_valid - self.rows_duplicate
 
-    def table(self, name: str) -> pd.DataFrame:
-        """The valid rows of one table as a DataFrame (tests and small files; the loader never does this)."""
-        with duckdb.connect() as con:
-            return _ns(con.execute("SELECT * FROM read_parquet(?)", [str(self.parquet[name])]).df())
 
-
-def _ns(df: pd.DataFrame, booleans: tuple[str, ...] = ()) -> pd.DataFrame:
+def _with_project_dtypes(df: pd.DataFrame, booleans: tuple[str, ...] = ()) -> pd.DataFrame:
     """The project's dtypes: timestamps as datetime64[ns] (DuckDB hands out microseconds), booleans nullable."""
     for column in df.columns:
         if df[column].dtype.kind == "M":
@@ -83,7 +83,7 @@ def _ns(df: pd.DataFrame, booleans: tuple[str, ...] = ()) -> pd.DataFrame:
     return df
 
 
-def _decode_check(data: bytes, file: str) -> str:
+def _utf8_text(data: bytes, file: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -119,8 +119,8 @@ def _ndjson_lines(data: bytes, file: str) -> pa_arrow.Table:
     try:
         texts.validate(full=True)  # UTF-8 check without decoding the file into a Python str
     except pa_arrow.ArrowInvalid:
-        _decode_check(data, file)
-        raise  # pragma: no cover - _decode_check names the byte
+        _utf8_text(data, file)
+        raise  # pragma: no cover - _utf8_text names the byte
     return pa_arrow.table({"line": pa_arrow.array(np.arange(1, n + 1, dtype=np.int64)), "text": texts})
 
 
@@ -149,7 +149,7 @@ class _Csv:
 
 
 def _read_csv(data: bytes, file: str, contract: SourceContract) -> _Csv:
-    reader = csv.reader(io.StringIO(_decode_check(data, file), newline=""))
+    reader = csv.reader(io.StringIO(_utf8_text(data, file), newline=""))
     try:
         header = next(reader)
     except StopIteration:
@@ -213,125 +213,155 @@ def parse_landing_file(
     stamp = file_stamp(path)
     data = path.read_bytes()
     sha256 = hashlib.sha256(data).hexdigest()
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
+    data = data.removeprefix(b"\xef\xbb\xbf")  # a BOM is no data
     with _connect(threads, out_dir) as con:
-        pre_bad: list[dict[str, Any]] = []
         if contract.file_format == "csv":
-            parsed = _read_csv(data, file, contract)
-            pre_bad = parsed.bad
-            con.register("_csv", parsed.table)
-            index = {h: i for i, h in enumerate(parsed.header)}
-            raw = "json_object(" + ", ".join(f"{string_literal(h)}, c{i}" for i, h in enumerate(parsed.header)) + ")"
-            fields = ", ".join(
-                f'{trimmed_sql(f"c{index[c.name]}") if c.name in index else "NULL::VARCHAR"} AS "txt_{c.name}"'
-                for c in contract.columns
-            )
-            con.execute(f"CREATE TABLE _txt AS SELECT line, {fields} FROM _csv")
-            # The raw row (JSON of the header's values) is only built for the rows that are quarantined.
-            con.execute(f"CREATE VIEW _raw AS SELECT line, {raw} AS raw FROM _csv")
-            rows_read = con.execute("SELECT COUNT(*) FROM _txt").fetchone()[0] + len(pre_bad)
+            rows_read, unreadable = _stage_csv(con, contract, data, file)
         else:
-            lines = _ndjson_lines(data, file)
-            con.register("_lines", lines)
-            con.execute("CREATE VIEW _raw AS SELECT line, rtrim(text, chr(13) || chr(10)) AS raw FROM _lines")
-            names = [c.name for c in contract.columns] + (["items"] if contract.nested else [])
-            paths = ", ".join(string_literal(f"$.{n}") for n in names)
-            # One pass: json_valid is cheap, so only valid objects are taken apart; the rest (bad or blank
-            # lines, a handful) go to Python, which words the reason.
-            extract = f"json_extract_string(text, [{paths}])"
-            fields = ", ".join(f"{trimmed_sql(f'v[{i + 1}]')} AS \"txt_{n}\"" for i, n in enumerate(names))
-            con.execute(
-                f"""
-                CREATE TABLE _txt AS
-                SELECT line, v IS NOT NULL AS _ok, {fields}
-                FROM (
-                    SELECT line, CASE WHEN NOT json_valid(text) THEN NULL
-                                      WHEN (contains(text, 'NaN') OR contains(text, 'Infinity'))
-                                           AND {NON_JSON_NUMBER} THEN NULL
-                                      WHEN starts_with(text, '{{') THEN {extract}
-                                      WHEN json_type(text) = 'OBJECT' THEN {extract} END AS v
-                    FROM _lines
-                )
-                """
-            )
-            bad_lines = "SELECT r.line, r.raw FROM _txt p JOIN _raw r USING (line) WHERE NOT p._ok ORDER BY r.line"
-            blank = 0
-            for line, text in con.execute(bad_lines).fetchall():
-                if text.strip() == "":
-                    blank += 1  # an empty line is no row
-                    continue
-                pre_bad.append({"line": line, "raw": text, "reason": _json_problem(text)})
-            rows_read = lines.num_rows - blank
-            if rows_read and len(pre_bad) == rows_read:
-                first = pre_bad[0]
-                raise LandingFileError(file, f"not a newline-delimited JSON file: {first['reason']} (line {first['line']})")
-            con.execute("DELETE FROM _txt WHERE NOT _ok")
-            if rows_read > len(pre_bad) and contract.required_columns:
-                _check_required_fields(con, contract, file)
-
-        currency = next((f'src."txt_{c.name}"' for c in contract.columns if c.kind == "currency"), None)
-        item_reasons: list[str] = []
-        if contract.nested:
-            flatten_order_items(con, contract)
-            item_reasons = ["_it.reason"]
-            select = validation_select(contract.columns, "_txt", currency, item_reasons)
-            select = select.replace(" AS src ", " AS src LEFT JOIN _item_reasons AS _it ON _it.line = src.line ", 1)
-        else:
-            select = validation_select(contract.columns, "_txt", currency, [])
-        con.execute(f"CREATE TABLE _typed AS {select}")
-
-        keys = contract.key_columns
-        if keys and not contract.dedupe_across_files:
-            # Inside one file a repeated key of a CRM record, product or rate is a conflict: quarantine it.
-            # (Event ids are deduplicated across all files in the warehouse instead: see _load.)
-            key_cols = ", ".join(f'"{k}"' for k in keys)
-            shown = " || ', ' || ".join(shown_value_sql(f'CAST(t."{k}" AS VARCHAR)') for k in keys)
-            key_name = ", ".join(keys)
-            con.execute(
-                f"""
-                CREATE OR REPLACE TABLE _typed AS
-                WITH firsts AS (
-                    SELECT *, MIN(line) OVER (PARTITION BY {key_cols}) AS _first_line
-                    FROM _typed WHERE _reason IS NULL
-                )
-                SELECT t.* REPLACE (
-                    COALESCE(t._reason, CASE WHEN f._first_line < t.line
-                        THEN '{key_name}: duplicate value ' || {shown} || ' (first seen at line ' || f._first_line || ')' END
-                    ) AS _reason)
-                FROM _typed t LEFT JOIN firsts f ON f.line = t.line
-                """
-            )
-
+            rows_read, unreadable = _stage_ndjson(con, contract, data, file)
+        _type_rows(con, contract)
+        if contract.key_columns and not contract.dedupe_across_files:
+            _quarantine_repeated_keys(con, contract.key_columns)
         if contract.name == "orders":
             convert_to_eur(con, fx_rates)
-
-        quarantined = con.execute(
-            "SELECT t.line, r.raw, t._reason AS reason FROM _typed t JOIN _raw r USING (line) WHERE t._reason IS NOT NULL"
-        ).df()
-        quarantined = pd.concat([quarantined, pd.DataFrame(pre_bad, columns=["line", "raw", "reason"])], ignore_index=True)
-        quarantined.insert(0, "file", file)
-        quarantined.insert(0, "source", contract.name)
-        quarantined = quarantined[QUARANTINE_COLUMNS].astype({"line": "int64", "raw": object, "reason": object})
-        quarantined = quarantined.sort_values("line", kind="stable").reset_index(drop=True)
-
-        outputs = output_selects(contract, file)
+        quarantined = _quarantined(con, contract, file, unreadable)
         stem = f"{contract.name}-{sha256[:16]}-{abs(hash(file)) % 10**8}"
-        parquet: dict[str, Path] = {}
-        samples: dict[str, pd.DataFrame] = {}
-        rows_valid = 0
-        for table, select in outputs.items():
-            target = out_dir / f"{stem}-{table}.parquet"
-            order = " ORDER BY _source_line" + (", line_no" if table == "order_items" else "")
-            con.execute(f"COPY ({select}{order}) TO {string_literal(str(target))} (FORMAT parquet)")
-            parquet[table] = target
-            n = con.execute("SELECT COUNT(*) FROM read_parquet(?)", [str(target)]).fetchone()[0]
-            if table == contract.name or (contract.nested and table == "orders"):
-                rows_valid = n
-            sample = "" if n <= sample_rows else f" USING SAMPLE reservoir({sample_rows} ROWS) REPEATABLE (42)"
-            booleans = tuple(c.table_name for c in contract.columns if c.kind == "boolean")
-            samples[table] = _ns(con.execute(f"SELECT * FROM read_parquet(?){sample}", [str(target)]).df(), booleans)
+        parquet, samples, rows_valid = _write_valid_rows(con, contract, file, out_dir / stem, sample_rows)
     return ParsedFile(
         source=contract.name, file=file, sha256=sha256, rows_read=int(rows_read), parquet=parquet,
         rows_valid=int(rows_valid), quarantined=quarantined, samples=samples, stamp=stamp,
     )
+
+
+def _stage_csv(con: duckdb.DuckDBPyConnection, contract: SourceContract, data: bytes,
+               file: str) -> tuple[int, list[dict[str, Any]]]:
+    """Tables ``_txt`` (line and the trimmed text of every contract column) and ``_raw`` (line, raw row as JSON)
+    of a CSV file; returns the rows read and the rows with the wrong number of fields."""
+    parsed = _read_csv(data, file, contract)
+    con.register("_csv", parsed.table)
+    index = {h: i for i, h in enumerate(parsed.header)}
+    fields = ", ".join(
+        f'{trimmed_sql(f"c{index[c.name]}") if c.name in index else "NULL::VARCHAR"} AS "txt_{c.name}"'
+        for c in contract.columns
+    )
+    con.execute(f"CREATE TABLE _txt AS SELECT line, {fields} FROM _csv")
+    # The raw row (JSON of the header's values) is only built for the rows that are quarantined.
+    raw = "json_object(" + ", ".join(f"{string_literal(h)}, c{i}" for i, h in enumerate(parsed.header)) + ")"
+    con.execute(f"CREATE VIEW _raw AS SELECT line, {raw} AS raw FROM _csv")
+    rows_read = con.execute("SELECT COUNT(*) FROM _txt").fetchone()[0] + len(parsed.bad)
+    return rows_read, parsed.bad
+
+
+def _stage_ndjson(con: duckdb.DuckDBPyConnection, contract: SourceContract, data: bytes,
+                  file: str) -> tuple[int, list[dict[str, Any]]]:
+    """Tables ``_txt`` and ``_raw`` (as :func:`_stage_csv`) of an NDJSON file; returns the rows read (blank lines
+    are none) and the lines that are no JSON object, each with Python's reason."""
+    lines = _ndjson_lines(data, file)
+    con.register("_lines", lines)
+    con.execute("CREATE VIEW _raw AS SELECT line, rtrim(text, chr(13) || chr(10)) AS raw FROM _lines")
+    names = [c.name for c in contract.columns] + (["items"] if contract.nested else [])
+    paths = ", ".join(string_literal(f"$.{n}") for n in names)
+    # One pass: json_valid is cheap, so only valid objects are taken apart; the rest (bad or blank
+    # lines, a handful) go to Python, which words the reason.
+    extract = f"json_extract_string(text, [{paths}])"
+    fields = ", ".join(f"{trimmed_sql(f'v[{i + 1}]')} AS \"txt_{n}\"" for i, n in enumerate(names))
+    con.execute(
+        f"""
+        CREATE TABLE _txt AS
+        SELECT line, v IS NOT NULL AS _ok, {fields}
+        FROM (
+            SELECT line, CASE WHEN NOT json_valid(text) THEN NULL
+                              WHEN (contains(text, 'NaN') OR contains(text, 'Infinity'))
+                                   AND {NON_JSON_NUMBER} THEN NULL
+                              WHEN starts_with(text, '{{') THEN {extract}
+                              WHEN json_type(text) = 'OBJECT' THEN {extract} END AS v
+            FROM _lines
+        )
+        """
+    )
+    bad_lines = "SELECT r.line, r.raw FROM _txt p JOIN _raw r USING (line) WHERE NOT p._ok ORDER BY r.line"
+    unreadable: list[dict[str, Any]] = []
+    blank = 0
+    for line, text in con.execute(bad_lines).fetchall():
+        if text.strip() == "":
+            blank += 1  # an empty line is no row
+            continue
+        unreadable.append({"line": line, "raw": text, "reason": _json_problem(text)})
+    rows_read = lines.num_rows - blank
+    if rows_read and len(unreadable) == rows_read:
+        first = unreadable[0]
+        raise LandingFileError(file, f"not a newline-delimited JSON file: {first['reason']} (line {first['line']})")
+    con.execute("DELETE FROM _txt WHERE NOT _ok")
+    if rows_read > len(unreadable) and contract.required_columns:
+        _check_required_fields(con, contract, file)
+    return rows_read, unreadable
+
+
+def _type_rows(con: duckdb.DuckDBPyConnection, contract: SourceContract) -> None:
+    """Table ``_typed``: every staged row's typed columns and ``_reason`` (NULL for a good row); an order's bad
+    line items make the whole order bad."""
+    currency = next((f'src."txt_{c.name}"' for c in contract.columns if c.kind == "currency"), None)
+    if contract.nested:
+        flatten_order_items(con, contract)
+        select = validation_select(contract.columns, "_txt", currency, ["_it.reason"],
+                                   join="LEFT JOIN _item_reasons AS _it ON _it.line = src.line")
+    else:
+        select = validation_select(contract.columns, "_txt", currency, [])
+    con.execute(f"CREATE TABLE _typed AS {select}")
+
+
+def _quarantine_repeated_keys(con: duckdb.DuckDBPyConnection, keys: tuple[str, ...]) -> None:
+    """Inside one file a repeated key of a CRM record, product or rate is a conflict: every good row after the
+    first of its key gets a reason. (Event ids are deduplicated across all files in the warehouse instead.)"""
+    key_cols = ", ".join(f'"{k}"' for k in keys)
+    key_names = ", ".join(keys)
+    shown = " || ', ' || ".join(shown_value_sql(f'CAST(t."{k}" AS VARCHAR)') for k in keys)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE _typed AS
+        WITH firsts AS (
+            SELECT *, MIN(line) OVER (PARTITION BY {key_cols}) AS _first_line
+            FROM _typed WHERE _reason IS NULL
+        )
+        SELECT t.* REPLACE (
+            COALESCE(t._reason, CASE WHEN f._first_line < t.line
+                THEN '{key_names}: duplicate value ' || {shown} || ' (first seen at line ' || f._first_line || ')' END
+            ) AS _reason)
+        FROM _typed t LEFT JOIN firsts f ON f.line = t.line
+        """
+    )
+
+
+def _quarantined(con: duckdb.DuckDBPyConnection, contract: SourceContract, file: str,
+                 unreadable: list[dict[str, Any]]) -> pd.DataFrame:
+    """The file's bad rows in ``QUARANTINE_COLUMNS``, by line: the typed rows with a reason and the unreadable."""
+    typed = con.execute(
+        "SELECT t.line, r.raw, t._reason AS reason FROM _typed t JOIN _raw r USING (line) WHERE t._reason IS NOT NULL"
+    ).df()
+    rows = pd.concat([typed, pd.DataFrame(unreadable, columns=["line", "raw", "reason"])], ignore_index=True)
+    rows.insert(0, "file", file)
+    rows.insert(0, "source", contract.name)
+    rows = rows[QUARANTINE_COLUMNS].astype({"line": "int64", "raw": object, "reason": object})
+    return rows.sort_values("line", kind="stable").reset_index(drop=True)
+
+
+def _write_valid_rows(con: duckdb.DuckDBPyConnection, contract: SourceContract, file: str, stem: Path,
+                      sample_rows: int) -> tuple[dict[str, Path], dict[str, pd.DataFrame], int]:
+    """The good rows of every output table to the Parquet file ``<stem>-<table>.parquet``; returns the files,
+    the rows pandera checks (all of them up to ``sample_rows``, else a seeded sample) and the valid rows."""
+    parquet: dict[str, Path] = {}
+    samples: dict[str, pd.DataFrame] = {}
+    rows_valid = 0
+    booleans = tuple(c.table_name for c in contract.columns if c.kind == "boolean")
+    for table, select in output_selects(contract, file).items():
+        target = stem.with_name(f"{stem.name}-{table}.parquet")
+        order = " ORDER BY _source_line" + (", line_no" if table == "order_items" else "")
+        con.execute(f"COPY ({select}{order}) TO {string_literal(str(target))} (FORMAT parquet)")
+        parquet[table] = target
+        n = con.execute("SELECT COUNT(*) FROM read_parquet(?)", [str(target)]).fetchone()[0]
+        if table == contract.name or (contract.nested and table == "orders"):
+            rows_valid = n
+        sample = "" if n <= sample_rows else f" USING SAMPLE reservoir({sample_rows} ROWS) REPEATABLE (42)"
+        rows = con.execute(f"SELECT * FROM read_parquet(?){sample}", [str(target)]).df()
+        samples[table] = _with_project_dtypes(rows, booleans)
+    return parquet, samples, rows_valid

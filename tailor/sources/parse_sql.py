@@ -1,4 +1,10 @@
-"""TODO docstring (split from tailor/ingest.py)."""
+"""The SQL that types a landing file's rows and words their reasons, run in a parse connection's DuckDB.
+
+Every column arrives as trimmed text (``txt_<column>``, NULL when blank); :func:`validation_select` gives the
+typed value of each and one reason per bad row, naming the field and the value as a reader would want it
+("price: -5 is below the minimum 0"). Orders' line items are flattened and judged the same way, non-EUR
+orders get their FX rate, and :func:`output_selects` shapes the good rows as the warehouse tables.
+"""
 
 from __future__ import annotations
 
@@ -6,31 +12,22 @@ import duckdb
 import pandas as pd
 
 from tailor.sources.contracts import Column, SourceContract
+from tailor.warehouse.sql import string_literal
 
 _TRUE = ("true", "1", "yes", "y", "t")
-
-
 _FALSE = ("false", "0", "no", "n", "f")
 
 
 # What Python's datetime.fromisoformat reads (the documented rule), minus its exotic forms; TRY_CAST does
 # the calendar check (2025-02-30 fails), the pattern keeps out what DuckDB alone would accept ('infinity').
 _ISO_TIMESTAMP = r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}([.,]\d{1,9})?)?)?\s*([Zz]|[+-]\d{2}(:?\d{2})?)?"
-
-
 _DECIMAL = r"[+-]?\d+(\.\d+)?"
 
 
 # DuckDB's JSON reader accepts NaN, Infinity and -Infinity as numbers; JSON (RFC 8259) has no such values. A
 # line holding one of the words outside a string (strings are cut out first) goes to the Python fallback.
 _JSON_STRING = r'"(?:[^"\\]|\\.)*"'
-
-
 NON_JSON_NUMBER = f"regexp_matches(regexp_replace(text, '{_JSON_STRING}', '', 'g'), 'NaN|Infinity')"
-
-
-def string_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def shown_value_sql(expr: str) -> str:
@@ -50,7 +47,7 @@ _KIND_WORDS = {
 }
 
 
-def _typed_expr(c: Column, t: str, minor_units: str | None) -> str:
+def _typed_expr(c: Column, t: str) -> str:
     """SQL for the typed value of column ``c`` whose trimmed text (NULL when blank) is ``t``."""
     if c.kind in ("string", "currency"):
         return t
@@ -109,12 +106,14 @@ def _reason_exprs(c: Column, t: str, v: str, minor_units: str | None, known_curr
 
 
 def validation_select(
-    columns: tuple[Column, ...], source: str, currency: str | None, extra_reasons: list[str], keep: tuple[str, ...] = ()
+    columns: tuple[Column, ...], source: str, currency: str | None, extra_reasons: list[str],
+    keep: tuple[str, ...] = (), join: str = "",
 ) -> str:
-    """One SELECT over ``source`` (trimmed text columns) giving typed columns and a reason per row.
+    """One SELECT over ``source`` (trimmed text columns, aliased ``src``) giving typed columns and a reason per row.
 
     ``currency`` is the SQL of the row's currency text (for money columns and the ISO 4217 check); the
-    ``_cur`` table of codes and minor units is joined on it.
+    ``_cur`` table of codes and minor units is joined on it. ``extra_reasons`` are more reason expressions,
+    over the tables of ``join`` (the orders' item reasons); ``keep`` are columns of ``src`` passed through.
     """
     typed: list[str] = []
     reasons: list[str] = []
@@ -122,14 +121,14 @@ def validation_select(
     known = "_cur.code" if currency else None
     for c in columns:
         t = f'src."txt_{c.name}"'
-        v = _typed_expr(c, t, minor)
+        v = _typed_expr(c, t)
         typed.append(f'{v} AS "{c.name}"')
         reasons.extend(_reason_exprs(c, t, f"({v})", minor, known))
     reasons.extend(extra_reasons)
     reason = f"NULLIF(concat_ws('; ', {', '.join(reasons)}), '')" if reasons else "NULL"
-    join = f"LEFT JOIN _cur ON _cur.code = {currency}" if currency else ""
+    joins = " ".join(j for j in (join, f"LEFT JOIN _cur ON _cur.code = {currency}" if currency else "") if j)
     kept = "".join(f", src.{k}" for k in keep)
-    return f"SELECT src.line{kept}, {', '.join(typed)}, {reason} AS _reason FROM {source} AS src {join}"
+    return f"SELECT src.line{kept}, {', '.join(typed)}, {reason} AS _reason FROM {source} AS src {joins}"
 
 
 def trimmed_sql(expr: str) -> str:

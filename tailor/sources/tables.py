@@ -1,4 +1,6 @@
-"""TODO docstring (split from tailor/ingest.py)."""
+"""The warehouse tables ingestion writes, as the contracts define them: a source's data tables (orders also
+``order_items``), its ``<source>__quarantine`` and ``<source>__duplicates`` tables and the ``landing_files``
+manifest; their typed empty frames, their CREATE statements and the pandera schemas of loaded rows."""
 
 from __future__ import annotations
 
@@ -12,8 +14,6 @@ from pandera.typing import Series
 from tailor.sources.contracts import ALL_SOURCES, SourceContract, currency_minor_units
 
 MANIFEST_TABLE = "landing_files"
-
-
 MANIFEST_COLUMNS = [
     "source", "file", "sha256", "rows_read", "rows_accepted", "rows_quarantined", "rows_duplicate",
     "depends_on", "file_stamp", "ingested_at",
@@ -23,25 +23,12 @@ MANIFEST_COLUMNS = [
 QUARANTINE_COLUMNS = ["source", "file", "line", "raw", "reason"]
 
 
-DUPLICATE_COLUMNS = ["source", "file", "line", "key", "first_file", "first_line", "content_differs"]
-
-
 class QuarantineSchema(pa.DataFrameModel):
     source: Series[str] = pa.Field(isin=[c.name for c in ALL_SOURCES])
     file: Series[str]
     line: Series[int] = pa.Field(ge=1)
     raw: Series[str]
     reason: Series[str] = pa.Field(str_length={"min_value": 1})
-
-
-class DuplicateSchema(pa.DataFrameModel):
-    source: Series[str] = pa.Field(isin=[c.name for c in ALL_SOURCES if c.dedupe_across_files])
-    file: Series[str]
-    line: Series[int] = pa.Field(ge=1)
-    key: Series[str]
-    first_file: Series[str]
-    first_line: Series[int] = pa.Field(ge=1)
-    content_differs: Series[bool]
 
 
 def output_tables(contract: SourceContract) -> list[str]:
@@ -119,6 +106,7 @@ def create_sql(table: str, empty: pd.DataFrame) -> str:
 
 
 def empty_duplicates() -> pd.DataFrame:
+    """The ``<source>__duplicates`` table, empty: each repeat of an event id, and where its key first appeared."""
     return pd.DataFrame({
         "source": pd.Series(dtype=object), "file": pd.Series(dtype=object), "line": pd.Series(dtype="int64"),
         "key": pd.Series(dtype=object), "first_file": pd.Series(dtype=object),

@@ -174,6 +174,7 @@ class _SendGridStandIn(BaseHTTPRequestHandler):
 
 
 def test_the_sendgrid_path_posts_every_rendered_email_to_the_api(demo, tmp_path):
+    from assets.delivery import email_sends
     from tailor.definitions import build_definitions
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), _SendGridStandIn)
@@ -188,7 +189,6 @@ def test_the_sendgrid_path_posts_every_rendered_email_to_the_api(demo, tmp_path)
             sendgrid_api_host=f"http://127.0.0.1:{server.server_port}",
             from_email="hello@tailor.example", from_name="Tailor Shop", max_concurrent_sends=8,
         )
-        email_sends = next(a for a in defs.assets if "email_sends" in {k.path[-1] for k in a.keys})
         result = materialize(
             [email_sends], resources={"warehouse": demo["warehouse"], "email_sender": sender, "content": defs.resources["content"]}
         )
@@ -207,11 +207,10 @@ def test_the_sendgrid_path_posts_every_rendered_email_to_the_api(demo, tmp_path)
 
 
 def test_profiles_materialize_on_snowflake_through_fakesnow(demo):
-    from tailor.definitions import build_definitions
+    from assets import profiles, sources
 
-    defs = build_definitions()
-    wanted = {"crm_customers", "consent_events", "email_events", "customer_identity_links", "customer_profiles"}
-    selected = [a for a in defs.assets if {k.path[-1] for k in a.keys} & wanted]
+    wanted = {"crm_customers", "consent_events", "email_events"}
+    selected = [a for a in sources.ASSETS if {k.path[-1] for k in a.keys} & wanted] + profiles.ASSETS
     with fakesnow.patch():
         snowflake = SnowflakeWarehouse(
             snowflake=SnowflakeResource(account="test", user="u", password="p", database="TAILOR", schema="PUBLIC")

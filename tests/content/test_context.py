@@ -1,4 +1,4 @@
-"""Tests for tailor.render_context with hand-made tiny frames.
+"""Tests for tailor.content.context with hand-made tiny frames.
 
 Catalogue: P1 Trail Running Shoe, P3 Wool Socks, P4 Leather Boots, P5 Sold-out Sneaker (OUT OF STOCK) — Shoes;
 P2 Rain Jacket (Outerwear), P6 Canvas Tote (Bags), P7 Beanie (Accessories, no url).
@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import json
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from tailor.content.context import RenderSettings, bestsellers_sql, build_render_contexts
+from tailor.content.context import RenderSettings, build_render_contexts
 from tailor.content.library import TemplateLibrary
 from tailor.content.render import render_emails
 from tailor.delivery.keys import message_key
@@ -82,7 +81,7 @@ def order_tables() -> dict[str, pd.DataFrame]:
 
 
 def bestsellers_frame() -> pd.DataFrame:
-    """What bestsellers_sql() returns for these tables (asserted in test_bestsellers_sql_hand_checked)."""
+    """What bestsellers_sql() returns for these tables (asserted in test_context_loader.py)."""
     rows = [("cus_1", "P6", 1), ("cus_1", "P4", 3), ("cus_1", "P7", 4),   # P3 (#2) bought
             ("cus_2", "P3", 2), ("cus_2", "P7", 4), ("cus_2", "P1", 5),   # P6 (#1), P4 (#3) bought
             ("cus_3", "P6", 1), ("cus_3", "P3", 2), ("cus_3", "P4", 3)]
@@ -90,7 +89,7 @@ def bestsellers_frame() -> pd.DataFrame:
 
 
 def recommendations_frame() -> pd.DataFrame:
-    """product_recommendations as tailor/recommendations.py writes it (cus_3 has no row)."""
+    """product_recommendations as tailor/models/recommendations.py writes it (cus_3 has no row)."""
     def recs(*items):
         return json.dumps([{"product_id": pid, "reason": reason, "source": source, "anchor_product_id": anchor}
                            for pid, reason, source, anchor in items])
@@ -250,54 +249,6 @@ def test_bad_recommendations_are_a_clear_error() -> None:
         build(recommendations=recommendations_frame().drop(columns=["recommendations"]))
 
 
-def write_bestseller_tables(write) -> None:
-    decisions = decisions_frame()[["customer_id", "send"]]
-    profiles = pd.DataFrame({"customer_id": decisions["customer_id"], "personalization_consent": True})
-    for name, df in {**order_tables(), "products": products_frame(), "email_decisions": decisions,
-                     "customer_profiles": profiles}.items():
-        write(name, df)
-
-
-def test_bestsellers_sql_hand_checked(warehouse) -> None:
-    write_bestseller_tables(warehouse.write_table)
-    assert warehouse.query(bestsellers_sql()).to_dict("records") == bestsellers_frame().to_dict("records")
-    # one each: the top seller each recipient has not bought
-    one = warehouse.query(bestsellers_sql(1))
-    assert list(zip(one["customer_id"], one["product_id"], strict=True)) == [
-        ("cus_1", "P6"), ("cus_2", "P3"), ("cus_3", "P6")]
-    with pytest.raises(ValueError, match="max_products must be a whole number >= 1, got 0"):
-        bestsellers_sql(0)
-
-
-def test_bestsellers_ignore_purchases_of_customers_without_personalization_consent(warehouse) -> None:
-    write_bestseller_tables(warehouse.write_table)
-    warehouse.execute("UPDATE customer_profiles SET personalization_consent = FALSE WHERE customer_id = 'cus_2'")
-    rows = warehouse.query(bestsellers_sql())
-    # cus_2 bought P6 (#1) and P4 (#3), but may not be profiled: the plain shop ranking
-    assert rows[rows["customer_id"] == "cus_2"]["product_id"].tolist() == ["P6", "P3", "P4"]
-    assert rows[rows["customer_id"] == "cus_1"]["product_id"].tolist() == ["P6", "P4", "P7"]
-
-
-def test_bestsellers_sql_runs_unchanged_on_snowflake_through_fakesnow() -> None:
-    fakesnow = pytest.importorskip("fakesnow")
-    import snowflake.connector
-    import snowflake.connector.pandas_tools
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        with fakesnow.patch():
-            conn = snowflake.connector.connect(database="tailor", schema="analytics")
-            write_bestseller_tables(lambda name, df: snowflake.connector.pandas_tools.write_pandas(
-                conn, df, name, auto_create_table=True, use_logical_type=True, quote_identifiers=False))
-            cur = conn.cursor()
-            cur.execute(bestsellers_sql())
-            raw = cur.fetch_pandas_all()
-            conn.close()
-    raw.columns = [c.lower() for c in raw.columns]
-    assert list(zip(raw["customer_id"], raw["product_id"], raw["bestseller_rank"].astype(int), strict=True)) == \
-        list(bestsellers_frame().itertuples(index=False, name=None))
-
-
 def test_contexts_render_end_to_end(contexts: dict) -> None:
     library = TemplateLibrary.load(TEMPLATES)
     out = render_emails(decisions_frame(), contexts, library)
@@ -310,7 +261,8 @@ def test_contexts_render_end_to_end(contexts: dict) -> None:
     assert "VIP10" in anna["html"]
     assert contexts["cus_1"]["unsubscribe_url"] in anna["text"]
     cleo = out.iloc[2]["html"]  # bestsellers block
-    assert "#1 Bestseller" in cleo and cleo.index("Canvas Tote") < cleo.index("Wool Socks") < cleo.index("Leather Boots")
+    assert "#1 Bestseller" in cleo
+    assert cleo.index("Canvas Tote") < cleo.index("Wool Socks") < cleo.index("Leather Boots")
     assert library.compile_count == 3
 
 

@@ -1,4 +1,5 @@
-"""Tests for tailor.rendering with the real mjml compiler and the shipped templates."""
+"""Tests for the template library (tailor.content.library and the modules it builds on) and render_emails, with
+the real mjml compiler and the shipped templates."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from tailor.content.errors import TemplateError
 from tailor.content.library import TemplateLibrary
 from tailor.content.mjml_components import SUPPORTED_COMPONENTS
 from tailor.content.render import RenderedEmailsSchema, render_emails
+from tailor.content.subject import render_subject
 from tailor.content.text import html_to_text
 from tailor.content.vocabulary import SLOTS
 from tailor.delivery.keys import message_key
@@ -79,9 +81,6 @@ def library() -> TemplateLibrary:
     return TemplateLibrary.load(TEMPLATES)
 
 
-# ------------------------------------------------------------------ shipped templates
-
-
 def test_shipped_blocks_match_spec_and_all_compile(library: TemplateLibrary) -> None:
     assert library.blocks_by_slot == SPEC_BLOCKS
     # layout alone + one compilation per block at load time; none of them counted as render compilations
@@ -107,11 +106,9 @@ def test_supported_components_come_from_mjml_registry() -> None:
     from mjml.core.registry import components
 
     assert SUPPORTED_COMPONENTS <= set(components)
-    assert {"mj-section", "mj-column", "mj-text", "mj-button", "mj-image", "mj-raw", "mj-carousel"} <= SUPPORTED_COMPONENTS
+    core = {"mj-section", "mj-column", "mj-text", "mj-button", "mj-image", "mj-raw", "mj-carousel"}
+    assert core <= SUPPORTED_COMPONENTS
     assert "mj-html-attributes" not in SUPPORTED_COMPONENTS
-
-
-# ------------------------------------------------------------------ rendering values
 
 
 def test_vip_render_puts_name_products_and_offer_into_html_and_text(library: TemplateLibrary) -> None:
@@ -186,12 +183,12 @@ def test_render_rejects_unknown_block_and_wrong_slot(library: TemplateLibrary) -
         library.render({"sidebar": "hero_vip"}, vip_context())
 
 
-def test_render_subject_collapses_whitespace_without_escaping(library: TemplateLibrary) -> None:
-    subject = library.render_subject("{{ first_name }},   your\n  {{ discount_percent }}% code ", vip_context(
+def test_render_subject_collapses_whitespace_without_escaping() -> None:
+    subject = render_subject("{{ first_name }},   your\n  {{ discount_percent }}% code ", vip_context(
         first_name="Tom & Jerry"))
     assert subject == "Tom & Jerry, your 15% code"
     with pytest.raises(TemplateError, match="subject template"):
-        library.render_subject("{{ first_name ", vip_context())
+        render_subject("{{ first_name ", vip_context())
 
 
 def test_format_money() -> None:
@@ -199,9 +196,6 @@ def test_format_money() -> None:
     assert format_money(1234.5, "USD") == "$1,234.50"
     assert format_money(12, "CHF") == "12.00 CHF"
     assert format_money(None, "EUR") == ""
-
-
-# ------------------------------------------------------------------ compile once
 
 
 def test_compile_cache_compiles_each_combination_once() -> None:
@@ -228,9 +222,6 @@ def test_render_throughput_with_warm_cache(library: TemplateLibrary) -> None:
     rate = len(contexts) / elapsed
     print(f"\nrender throughput (warm cache, html + text): {rate:,.0f} recipients/s ({elapsed:.2f} s for 2,000)")
     assert rate > 200
-
-
-# ------------------------------------------------------------------ Jinja survives MJML
 
 
 LOOP_BLOCK = """<!--
@@ -284,9 +275,6 @@ def test_jinja_loops_between_mjml_components(tmp_path: Path, count: int) -> None
         assert "3. Hat" in email.html
         assert email.html.count("<img ") == 2  # product without image_url renders no <img>
     assert "a Jinja comment" not in email.html
-
-
-# ------------------------------------------------------------------ validation errors
 
 
 HEADER = "<!--\nslot: main\n-->\n"
@@ -379,9 +367,6 @@ def test_bad_layout_raises_template_error(tmp_path: Path, mutation, message: str
         TemplateLibrary.load(root)
     assert "layout.mjml" in str(info.value)
     assert message in str(info.value)
-
-
-# ------------------------------------------------------------------ rendered_emails table
 
 
 def test_message_key() -> None:

@@ -1,3 +1,6 @@
+"""Tests for tailor.delivery.deliver: the consent re-check right before sending, chunked hand-over to
+send_many, and the email_sends table."""
+
 import hashlib
 import json
 from datetime import datetime, timedelta, timezone
@@ -66,9 +69,9 @@ class RecordingSender:
     def provider(self):
         return self.inner.provider
 
-    def send(self, email):
-        self.sent_to.append(email.to_email)
-        return self.inner.send(email)
+    def send_many(self, emails):
+        self.sent_to.extend(email.to_email for email in emails)
+        return self.inner.send_many(emails)
 
 
 @pytest.fixture
@@ -178,20 +181,19 @@ def test_unsubscribe_url_and_recipient_name(tmp_path, sender):
 
 
 class FlakySender:
+    """Raises for a batch with cus_000001 in it; answers every other message with a failure naming its address."""
+
     provider = "sendgrid"
 
-    def __init__(self):
-        self.calls = 0
-
-    def send(self, email):
-        self.calls += 1
-        if email.customer_id == "cus_000001":
-            raise RuntimeError(f"socket closed while talking about {email.to_email}")
-        return SendResult("failed", "sendgrid", None, f"SendGrid HTTP 400 Bad Request: bad {email.to_email}")
+    def send_many(self, emails):
+        if any(email.customer_id == "cus_000001" for email in emails):
+            raise RuntimeError(f"socket closed while talking about {emails[0].to_email}")
+        return [SendResult("failed", "sendgrid", None, f"SendGrid HTTP 400 Bad Request: bad {email.to_email}")
+                for email in emails]
 
 
 def test_sender_errors_become_failed_rows_without_raw_emails():
-    sends = deliver(RENDERED, PROFILES, FlakySender(), "hello@tailor.example", "Tailor Shop", NOW)
+    sends = deliver(RENDERED, PROFILES, FlakySender(), "hello@tailor.example", "Tailor Shop", NOW, chunk_size=1)
     EmailSendsSchema.validate(sends)
     by = sends.set_index("customer_id")
     assert by.loc["cus_000001", "status"] == "failed"
@@ -237,11 +239,6 @@ def test_schema_rejects_raw_email_and_unknown_status():
         EmailSendsSchema.validate(good.assign(sent_at=pd.NaT))  # sent rows need sent_at
 
 
-# ---------------------------------------------------------------------------------------------------
-# Chunked delivery (send_many)
-# ---------------------------------------------------------------------------------------------------
-
-
 def many(n: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     cids = [f"cus_{i:06d}" for i in range(n)]
     rendered = pd.DataFrame([rendered_row(c, f"{c}@example.com") for c in cids])
@@ -281,9 +278,6 @@ class BatchRecordingSender:
     def provider(self):
         return self.inner.provider
 
-    def send(self, email):
-        raise AssertionError("deliver() must use send_many when the sender has it")
-
     def send_many(self, emails):
         self.batches.append([e.customer_id for e in emails])
         return self.inner.send_many(emails)
@@ -308,9 +302,6 @@ class ExplodingBatchSender:
 
     def __init__(self):
         self.calls = 0
-
-    def send(self, email):
-        raise AssertionError("unused")
 
     def send_many(self, emails):
         self.calls += 1

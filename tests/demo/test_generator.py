@@ -1,4 +1,4 @@
-"""Tests for tailor.demo_data: determinism, file contracts, messiness and the fixed personas.
+"""Tests for tailor.demo.generator: determinism, file contracts, messiness, the truth and the fixed personas.
 
 The checks re-parse the landing files with the standard library only (csv, json, datetime), so they
 are independent of the generator's own code paths.
@@ -38,9 +38,6 @@ PLACEHOLDER_EMAILS = {"test@test.com", "noemail@example.com", "none@none.com", "
 TYPO_DOMAINS = {"gmial.com", "hotmial.com", "yaho.com", "gmail.con", "outlok.com"}
 
 
-# ----------------------------------------------------------------------------------------------
-# independent parsing helpers
-# ----------------------------------------------------------------------------------------------
 def ts(text: str) -> datetime:
     """ISO-8601 -> aware UTC; no offset means UTC (the documented convention)."""
     d = datetime.fromisoformat(text)
@@ -174,9 +171,6 @@ def land(gen) -> Landing:
     return Landing(gen[0] / "landing")
 
 
-# ----------------------------------------------------------------------------------------------
-# determinism and layout
-# ----------------------------------------------------------------------------------------------
 def test_same_seed_gives_identical_bytes_and_other_seed_differs(gen, tmp_path):
     base, summary = gen
     again = write_demo_data(tmp_path / "a" / "landing", N, SEED, AS_OF)
@@ -219,7 +213,7 @@ def test_layout_and_headers(gen, land):
     assert land.headers == {"consent/consent-0001.csv": CONSENT_COLS, "crm/crm-0001.csv": CRM_COLS,
                             "products/products-0001.csv": PRODUCT_COLS, "fx_rates/fx_rates-0001.csv": FX_COLS}
     assert sorted(p.name for p in (base / "demo_truth").iterdir()) == [
-        "bad_rows.csv", "identities.csv", "identity_cases.csv", "personas.csv"]
+        "bad_rows.csv", "identities.csv", "identity_cases.csv", "names.csv", "personas.csv"]
     assert not list((base / "landing").rglob("*truth*"))
     for o in land.good["orders"]:
         assert set(o) == ORDER_KEYS
@@ -257,9 +251,6 @@ def test_volumes_per_customer(gen):
     assert 6 <= s.email_events / N <= 10
 
 
-# ----------------------------------------------------------------------------------------------
-# bad rows
-# ----------------------------------------------------------------------------------------------
 def test_bad_rows_match_truth_and_an_independent_reparse(gen, land):
     base, _ = gen
     truth = [(r["source"], r["file"], int(r["line"]), r["kind"]) for r in read_csv(base / "demo_truth/bad_rows.csv")]
@@ -282,9 +273,6 @@ def test_bad_rows_never_touch_persona_lines(land):
     assert [r["customer_ref"] for r in land.good["crm"][:7]] == [f"CRM-00000{i}" for i in range(1, 8)]
 
 
-# ----------------------------------------------------------------------------------------------
-# time
-# ----------------------------------------------------------------------------------------------
 def test_nothing_after_as_of_and_two_years_of_activity(land):
     times = ([ts(o["ordered_at"]) for o in land.good["orders"]] + [ts(e["occurred_at"]) for e in land.good["events"]]
              + [datetime.fromtimestamp(m["timestamp"], timezone.utc) for m in land.good["email_events"]])
@@ -313,9 +301,6 @@ def test_timestamp_formats_are_varied(land):
     assert any(re.search(r"\.\d{3}Z$", e["occurred_at"]) for e in land.good["events"])
 
 
-# ----------------------------------------------------------------------------------------------
-# identities, duplicates and other messiness
-# ----------------------------------------------------------------------------------------------
 def test_truth_covers_every_crm_record(gen, land):
     base, _ = gen
     ident = read_csv(base / "demo_truth/identities.csv")
@@ -334,6 +319,39 @@ def test_truth_covers_every_crm_record(gen, land):
     assert {e["customer_ref"] for e in land.good["events"]} - {None} <= refs
     pids = {p["product_id"] for p in land.good["products"]}
     assert {i["product_id"] for o in land.good["orders"] for i in o["items"]} <= pids
+
+
+def test_names_truth_is_the_clean_name_of_every_person(gen, land):
+    base, _ = gen
+    with open(base / "demo_truth/names.csv", encoding="utf-8", newline="") as fh:
+        assert fh.readline() == "person_id,first_name,last_name\n"
+    rows = read_csv(base / "demo_truth/names.csv")
+    assert [r["person_id"] for r in rows] == [f"person-{i:07d}" for i in range(1, N + 1)]
+    names = {r["person_id"]: (r["first_name"], r["last_name"]) for r in rows}
+    assert all(f and f == f.strip() and ln and ln == ln.strip() for f, ln in names.values())
+    assert [names[f"person-{i:07d}"] for i in range(1, 7)] == [
+        ("Anna", "Schmidt"), ("Ben", "Carter"), ("Chloé", "Dubois"), ("Dmitri", "Ivanov"), ("Eva", "Novak"),
+        ("Farid", "Haddad")]
+    crm = {r["customer_ref"]: r for r in land.good["crm"]}
+    ident = read_csv(base / "demo_truth/identities.csv")
+    first_ref = {}
+    for r in ident:
+        first_ref.setdefault(r["person_id"], r["customer_ref"])  # the primary record (file order)
+    assert len(first_ref) == N
+    for pid, ref in first_ref.items():  # the primary carries the true name, only re-cased or padded
+        first, last = names[pid]
+        assert crm[ref]["first_name"].strip() in (first, first.lower()), (pid, crm[ref]["first_name"])
+        assert crm[ref]["last_name"] in (last, last.upper()), (pid, crm[ref]["last_name"])
+    # family members sharing an e-mail address share the true last name, not their first name
+    case = {r["customer_ref"]: r["case"] for r in read_csv(base / "demo_truth/identity_cases.csv")}
+    person = {r["customer_ref"]: r["person_id"] for r in ident}
+    families = defaultdict(set)
+    for ref, k in case.items():
+        if k == "family_shared_email":
+            families[crm[ref]["email"].strip().lower()].add(person[ref])
+    assert families and all(len(f) == 2 for f in families.values())
+    for a, b in (sorted(f) for f in families.values()):
+        assert names[a][1] == names[b][1] and names[a][0] != names[b][0], (a, b)
 
 
 def test_duplicate_records_differ_only_by_case_and_blanks(gen, land):
@@ -448,9 +466,6 @@ def test_email_ids(land):
     assert len({o["order_id"] for o in land.good["orders"]}) == len(land.good["orders"])
 
 
-# ----------------------------------------------------------------------------------------------
-# personas
-# ----------------------------------------------------------------------------------------------
 def test_persona_crm_records(land):
     crm = {r["customer_ref"]: r for r in land.good["crm"][:7]}
     assert [(r["first_name"], r["last_name"], r["email"], r["country"], r["timezone"]) for r in crm.values()] == [
@@ -527,9 +542,6 @@ def test_persona_eva_unsubscribed_and_farid_bounced(land):
         assert all(m["event"] in ("processed", "dropped") for m in later)
 
 
-# ----------------------------------------------------------------------------------------------
-# argument checks
-# ----------------------------------------------------------------------------------------------
 def test_rejects_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="outside the landing folder"):
         write_demo_data(tmp_path / "landing", 50, 1, AS_OF, truth_dir=tmp_path / "landing" / "truth")
@@ -546,9 +558,6 @@ def test_minimum_size_is_just_the_personas(tmp_path):
     assert len(read_csv(tmp_path / "t" / "identities.csv")) == 7
 
 
-# ----------------------------------------------------------------------------------------------
-# identity cases, currencies, discounts (issue 4)
-# ----------------------------------------------------------------------------------------------
 def test_identity_cases_are_what_their_truth_says(gen, land):
     base, _ = gen
     crm = {r["customer_ref"]: r for r in land.good["crm"]}

@@ -29,12 +29,12 @@ from tailor.features.priors import fit_beta_prior, smoothed_rate
 from tailor.features.send_hour import preferred_send_hours, send_hour_counts_sql
 from tailor.features.settings import DEFAULT_SEND_HOUR
 from tailor.features.sql import customer_features_sql
+from tailor.warehouse.duckdb_connection import DuckDBSession
 
 AS_OF = datetime(2024, 6, 30, 12, 0, 0)
 T = pd.Timestamp
 
 
-# ------------------------------------------------------------------------------------------------ data
 def base_tables() -> dict[str, pd.DataFrame]:
     profiles = pd.DataFrame(
         {
@@ -210,23 +210,16 @@ def with_rows_after_as_of(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataF
     return t
 
 
-# -------------------------------------------------------------------------------------------- engines
-def duckdb_query_fn(tables: dict[str, pd.DataFrame]):
-    con = duckdb.connect()
+def duckdb_session(tables: dict[str, pd.DataFrame]) -> DuckDBSession:
+    """The tables in an in-memory DuckDB, as the warehouse session the features are computed in."""
+    session = DuckDBSession(duckdb.connect())
     for name, df in tables.items():
-        con.register("_df", df)
-        con.execute(f"CREATE TABLE {name} AS SELECT * FROM _df")
-        con.unregister("_df")
-
-    def query(sql: str) -> pd.DataFrame:
-        (duck_sql,) = sqlglot.transpile(sql, read="snowflake", write="duckdb")
-        return con.execute(duck_sql).df()
-
-    return query
+        session.write_table(name, df)
+    return session
 
 
 def run_duckdb(tables: dict[str, pd.DataFrame], as_of: datetime = AS_OF, **kwargs) -> pd.DataFrame:
-    return compute_customer_features(duckdb_query_fn(tables), as_of, **kwargs)
+    return compute_customer_features(duckdb_session(tables), as_of, **kwargs)
 
 
 def run_fakesnow(tables: dict[str, pd.DataFrame], as_of: datetime = AS_OF) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -252,7 +245,6 @@ def run_fakesnow(tables: dict[str, pd.DataFrame], as_of: datetime = AS_OF) -> tu
     return raw, finalize_features(raw, as_of, send_hour_counts=hour_counts)
 
 
-# ------------------------------------------------------------------------------------------- expected
 def decay(weight: float, age_hours: float) -> float:
     """One event's browsing-intent contribution: weight halved every 72 hours of age."""
     return weight * 0.5 ** (age_hours / 72)
@@ -294,7 +286,7 @@ def expected_features() -> pd.DataFrame:
             email_clicks=1,  # M1
             open_rate=0.6,  # (2 + 1) / (3 + 2)
             click_rate=0.4,  # (1 + 1) / (3 + 2)
-            # --- issue 5 ---
+            # issue 5's columns
             # buyers as of as_of: Anna (last 06-20, frequency 1, mean 55), Ben (last 06-29, 0, 40); n = 2:
             # score = ceil(5 * rank / 2): rank 1 -> 3, rank 2 -> 5
             rfm_recency_score=3,
@@ -459,7 +451,6 @@ def expected_features() -> pd.DataFrame:
     return df
 
 
-# ----------------------------------------------------------------------------------------------- tests
 @pytest.fixture(scope="module")
 def duck_features() -> pd.DataFrame:
     return run_duckdb(base_tables())
@@ -591,7 +582,6 @@ def test_rfm_quintiles_ties_and_non_buyers():
     CustomerFeaturesSchema.validate(out.reset_index())
 
 
-# ------------------------------------------------------------------------------ empirical-Bayes rates
 def test_beta_prior_method_of_moments_hand_computed():
     # two customers with 20 trials: 2 and 8 successes. mu = 10/40 = .25; p = .1, .4; s2 = .15^2 = .0225;
     # h = 1/20; rho = (.0225 / (.25 * .75) - .05) / .95 = .07 / .95; alpha + beta = .95 / .07 - 1 = 88/7
@@ -622,7 +612,6 @@ def test_one_open_of_one_is_not_rated_above_forty_of_fifty():
     assert rates[8] < rates[9]  # raw rates would say 1.0 > 0.8
 
 
-# ---------------------------------------------------------------------------------- preferred send hour
 def test_preferred_send_hour_in_the_customers_zone_dst_per_event_date():
     counts = pd.DataFrame(
         [

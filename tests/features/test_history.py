@@ -1,7 +1,7 @@
 """customer_features_history: daily partitions as of the end of each UTC day, written idempotently, comparable.
 
-Uses the hand-made tables of tests/test_features.py, loaded into a temporary DuckDB warehouse, and the real
-Dagster assets (materialized in process, partition by partition).
+Uses the hand-made tables of tests/features/test_customer_features.py, loaded into a temporary DuckDB warehouse,
+and the real Dagster job that builds the history (run in process, partition by partition).
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 from dagster import AssetKey, materialize
 
-from assets.features import feature_assets, feature_history_schedule
+from assets.feature_history import customer_features_history_daily, feature_history_schedule
+from assets.features import customer_features
 from resources.warehouse import DuckDBWarehouse
 from tailor.features.history import (
     HISTORY_COLUMNS,
@@ -52,21 +53,12 @@ def loaded(tmp_path) -> DuckDBWarehouse:
     return warehouse
 
 
-def _materialize(warehouse: DuckDBWarehouse, partition: str | None, names: list[str]):
-    assets = feature_assets("duckdb")
-    return materialize(
-        assets,
-        selection=names,
-        partition_key=partition,
-        resources={"warehouse": warehouse},
-        run_config={"ops": {"customer_features": {"config": {"as_of": "2024-06-30T12:00:00"}}}}
-        if "customer_features" in names
-        else None,
-    )
+def _build_day(warehouse: DuckDBWarehouse, day: str):
+    return customer_features_history_daily.execute_in_process(partition_key=day, resources={"warehouse": warehouse})
 
 
 def test_partitions_are_rebuilt_idempotently_and_comparable(loaded: DuckDBWarehouse):
-    first = _materialize(loaded, "2024-06-29", ["customer_features_history"])
+    first = _build_day(loaded, "2024-06-29")
     assert first.success
     day = loaded.query(history_day_sql("2024-06-29"))
     # exactly the features as of 2024-06-30 00:00 UTC, plus the day
@@ -77,8 +69,8 @@ def test_partitions_are_rebuilt_idempotently_and_comparable(loaded: DuckDBWareho
     assert ben["order_count"] == 1 and ben["total_spend"] == 40.0
 
     # the same day again replaces it (no duplicates), another day is added beside it
-    assert _materialize(loaded, "2024-06-29", ["customer_features_history"]).success
-    assert _materialize(loaded, "2024-06-25", ["customer_features_history"]).success
+    assert _build_day(loaded, "2024-06-29").success
+    assert _build_day(loaded, "2024-06-25").success
     counts = loaded.query(f"SELECT feature_date, COUNT(*) AS n FROM {HISTORY_TABLE} GROUP BY feature_date ORDER BY 1")
     assert counts.values.tolist() == [["2024-06-25", 4], ["2024-06-29", 4]]
 
@@ -89,21 +81,23 @@ def test_partitions_are_rebuilt_idempotently_and_comparable(loaded: DuckDBWareho
     assert by.loc["tenure_days", "customers_changed"] == 3  # everybody existing is 4 days older; Dave has none yet
 
     # metadata Dagster plots over the partitions
-    mat = [e for e in first.get_asset_materialization_events()][0].materialization
-    assert mat.partition == "2024-06-29"
+    [event] = first.get_asset_materialization_events()
+    mat = event.materialization
+    assert mat.asset_key == AssetKey(HISTORY_TABLE) and mat.partition == "2024-06-29"
     assert mat.metadata["buyers"].value == 2 and mat.metadata["mean_order_value_eur"].value == pytest.approx(47.5)
     assert mat.metadata["as_of"].value == "2024-06-30T00:00:00"
 
 
-def test_an_unpartitioned_run_of_the_graph_skips_the_history(loaded: DuckDBWarehouse):
-    result = _materialize(loaded, None, ["customer_features", "customer_features_history"])
+def test_customer_features_is_built_without_the_history(loaded: DuckDBWarehouse):
+    result = materialize([customer_features], resources={"warehouse": loaded},
+                         run_config={"ops": {"customer_features": {"config": {"as_of": "2024-06-30T12:00:00"}}}})
     assert result.success
     assert {e.asset_key for e in result.get_asset_materialization_events()} == {AssetKey("customer_features")}
     assert not loaded.table_exists(HISTORY_TABLE)
     features = loaded.read_table("customer_features")
     assert len(features) == 4
     meta = result.get_asset_materialization_events()[0].materialization.metadata
-    assert meta["prior_open_rate_eb_alpha"].value == pytest.approx(500.0)  # see test_features: Beta(500, 500)
+    assert meta["prior_open_rate_eb_alpha"].value == pytest.approx(500.0)  # see test_customer_features: Beta(500, 500)
     assert json.loads(features.set_index("customer_id").loc["cus_000003", "category_affinity"])[0] == {
         "category": "accessories", "share": 0.6667}
 
@@ -119,12 +113,12 @@ def test_a_history_table_with_other_columns_is_not_mixed(loaded: DuckDBWarehouse
 def test_daily_schedule_builds_yesterdays_partition():
     from dagster import Definitions, build_schedule_context
 
-    schedule = feature_history_schedule()
-    defs = Definitions(assets=feature_assets("duckdb"), schedules=[schedule],
+    schedule = feature_history_schedule
+    defs = Definitions(jobs=[customer_features_history_daily], schedules=[schedule],
                        resources={"warehouse": DuckDBWarehouse(path=":memory:")})
     job = defs.resolve_job_def("customer_features_history_daily")
     assert job.partitions_def is not None
-    assert schedule.cron_schedule == "15 0 * * *"
+    assert schedule.cron_schedule == "15 0 * * *" and "yesterday" in schedule.description
     from datetime import timezone as tz
 
     ctx = build_schedule_context(scheduled_execution_time=datetime(2026, 11, 2, 0, 15, tzinfo=tz.utc))

@@ -1,4 +1,4 @@
-"""Normalisation of e-mails, phones, names, countries and time zones (tailor.normalize)."""
+"""Normalisation of e-mails, phones, names, countries and time zones (tailor.identity.normalize)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,11 @@ from tailor.identity.normalize import (
     default_timezone,
     email_columns,
     email_typo_suggestion,
-    is_placeholder_email,
     is_placeholder_phone,
     map_distinct,
     name_key,
     normalize_country,
-    normalize_email,
+    normalize_email_column,
     normalize_name,
     normalize_phone,
     normalize_timezone,
@@ -29,18 +28,18 @@ from tailor.identity.normalize import (
      ("not-an-email", None), ("two@@example.com", None), ("", None), (None, None), (float("nan"), None)],
 )
 def test_normalize_email(raw, expected):
-    assert normalize_email(raw) == expected
+    assert normalize_email_column(pd.Series([raw], dtype=object)).tolist() == [expected]
 
 
 @pytest.mark.parametrize("email", ["test@test.com", "noemail@example.com", "none@none.com", "no-email@example.org",
                                   "dummy@shop.example", "x@example.com", "lena@mailinator.com"])
 def test_placeholder_emails(email):
-    assert is_placeholder_email(email)
+    assert email_columns(pd.Series([email]))["email_placeholder"].tolist() == [True]
 
 
 @pytest.mark.parametrize("email", ["lena.weber@example.com", "testa@example.com", "anna@test.de.example.com", None])
 def test_real_emails_are_not_placeholders(email):
-    assert not is_placeholder_email(email)
+    assert email_columns(pd.Series([email], dtype=object))["email_placeholder"].tolist() == [False]
 
 
 @pytest.mark.parametrize(

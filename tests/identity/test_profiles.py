@@ -1,13 +1,19 @@
+"""Customer profiles (tailor.identity.profiles, consent): survivorship through whole CRM records, consent and
+suppression per address and per person, profiles read from a warehouse session."""
+
 from __future__ import annotations
 
 import pandas as pd
-import pytest
 
 from tailor.identity.consent import consent_state
-from tailor.identity.normalize import default_timezone, normalize_country, normalize_email, normalize_name
-from tailor.identity.profiles import CustomerProfilesSchema, build_customer_profiles
-from tailor.identity.resolve import CustomerIdentityLinksSchema, customer_id_for, resolve_identities
-from tailor.identity.survivorship import SOURCE_PRIORITY, SURVIVORSHIP, survive
+from tailor.identity.profiles import (
+    CRM_COLUMNS,
+    CustomerProfilesSchema,
+    build_customer_profiles,
+    profiles_from_warehouse,
+)
+from tailor.identity.resolve import CustomerIdentityLinksSchema, normalize_records, resolve_identities
+from tailor.warehouse.duckdb_connection import DuckDBFile
 
 T = pd.Timestamp
 
@@ -39,21 +45,6 @@ def consent() -> pd.DataFrame:
 
 def esp(*rows) -> pd.DataFrame:
     return pd.DataFrame(list(rows), columns=["email", "event_type", "occurred_at"])
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [(" Anna.Schmidt@EXAMPLE.com ", "anna.schmidt@example.com"), ("ｆｕｌｌ@example.com", "full@example.com"), ("not-an-email", None), (None, None)],
-)
-def test_normalize_email(raw, expected):
-    assert normalize_email(raw) == expected
-
-
-def test_normalizers_for_names_countries_and_time_zones():
-    assert normalize_name("  BEN ") == "Ben" and normalize_name("McDonald") == "McDonald" and normalize_name("") is None
-    assert [normalize_country(c) for c in ["Germany", "de", "Deutschland", "UK", "United States", "Atlantis"]] == ["DE", "DE", "DE", "GB", "US", None]
-    assert default_timezone("FR") == "Europe/Paris" and default_timezone(None) is None
-    assert customer_id_for("CRM-000042") == "cus_000042"
 
 
 def test_records_with_the_same_normalised_email_become_one_customer():
@@ -105,14 +96,6 @@ def test_consent_granted_again_after_an_unsubscribe_counts():
     assert state.loc["anna.schmidt@example.com"].tolist() == [True, None]
 
 
-def test_survivorship_is_one_table_of_known_criteria():
-    assert SOURCE_PRIORITY == ("shop", "pos", "import", "newsletter")
-    assert set(SURVIVORSHIP) == {"email", "first_name", "last_name", "phone", "country", "city", "postcode",
-                                 "timezone", "created_at", "updated_at"}
-    assert SURVIVORSHIP["first_name"].criteria == ("source_priority", "completeness", "recency")
-    assert all(r.why for r in SURVIVORSHIP.values())
-
-
 def survivors(*rows) -> pd.Series:
     """Profile of ONE customer built from hand-made CRM rows (ref, email, first, last, phone, city, postcode,
     updated, source_system)."""
@@ -155,15 +138,6 @@ def test_survivorship_tie_breaks():
     assert (p["email"], p["email_typo_suggestion"]) == ("lena@hotmial.com", "hotmail.com")
 
 
-def test_survive_rejects_an_unknown_criterion():
-    from tailor.identity.survivorship import Rule
-
-    records = pd.DataFrame({"customer_id": ["c"], "ref_rank": [0], "updated_at": [T("2024-01-01")], "source_rank": [0],
-                            "city": ["Wien"]})
-    with pytest.raises(ValueError, match="unknown criterion 'loudest'"):
-        survive(records, {"city": Rule(("loudest",), "no")})
-
-
 def test_consent_per_purpose_and_placeholders():
     records = pd.DataFrame({
         "customer_ref": ["CRM-000001", "CRM-000002", "CRM-000003", "CRM-000004"],
@@ -194,3 +168,24 @@ def test_consent_per_purpose_and_placeholders():
     assert p.loc["cus_000004", ["marketing_consent", "sms_consent", "personalization_consent"]].tolist() == [
         False, False, True]
     assert list(p.reset_index().columns[-3:]) == ["email_typo_suggestion", "sms_consent", "personalization_consent"]
+
+
+def test_profiles_from_a_warehouse_session_equal_the_profiles_built_in_memory(tmp_path):
+    records = crm().assign(source_system="shop")
+    links = resolve_identities(records)
+    events = esp(("anna.schmidt@example.com", "unsubscribe", T("2024-02-01")),
+                 ("ben@example.co.uk", "open", T("2024-02-01")))  # not a consent change: not read
+    warehouse = DuckDBFile(str(tmp_path / "warehouse.duckdb"))
+    with warehouse.session() as s:
+        s.write_table("crm_customers", records.assign(_source_file="crm/crm-0001.csv"))
+        s.write_table("crm_normalized", normalize_records(records))
+        s.write_table("customer_identity_links", links)
+        s.write_table("consent_events", consent())
+        s.write_table("email_events", events)
+    with warehouse.session() as s:
+        assert list(s.query(f"SELECT {CRM_COLUMNS} FROM crm_customers").columns) == [*crm().columns, "source_system"]
+        profiles = profiles_from_warehouse(s)
+    CustomerProfilesSchema.validate(profiles)
+    expected = build_customer_profiles(records, links, consent(), events.iloc[:1])
+    pd.testing.assert_frame_equal(profiles, expected)
+    assert profiles.set_index("customer_id").loc["cus_000001", "suppressed_reason"] == "unsubscribe"

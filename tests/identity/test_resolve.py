@@ -1,4 +1,4 @@
-"""Identity resolution (tailor.identity): rules, guards, explainable links, quality against the truth."""
+"""Identity resolution (tailor.identity.resolve): rules, guards, explainable links, quality against the truth."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from tailor.identity.resolve import (
     THRESHOLDS,
     CustomerIdentityLinksSchema,
     Thresholds,
+    customer_id_for,
     linkage_quality,
     ref_order,
     resolve_identities,
@@ -42,8 +43,9 @@ def test_exact_email_merges_case_and_blank_variants_and_names_the_customer_by_th
     assert links.loc["CRM-000005", "matched_with"] is None
 
 
-def test_ref_order_is_numeric():
+def test_ref_order_is_numeric_and_the_customer_id_is_the_ref_number():
     assert ref_order(pd.Series(["CRM-1000007", "CRM-999999", "CRM-000002"])).tolist() == [2, 1, 0]
+    assert customer_id_for("CRM-000042") == "cus_000042"
 
 
 def test_family_sharing_an_email_and_a_phone_stays_two_people():

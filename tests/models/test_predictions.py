@@ -89,15 +89,15 @@ PAST = pd.DataFrame(
 )
 
 
-# ------------------------------------------------------------------------------------------------ model inputs
 def test_rfm_summary_sql_hand_checked_and_equal_to_the_pandas_definition(warehouse):
     load(warehouse, tables())
-    now = load_rfm_summary(warehouse.query, AS_OF)
+    with warehouse.session() as session:
+        now = load_rfm_summary(session, AS_OF)
+        past = load_rfm_summary(session, datetime(2024, 5, 31, 12, 0))
     RFMSummarySchema.validate(now)
     pd.testing.assert_frame_equal(now, NOW)
-    past = load_rfm_summary(warehouse.query, datetime(2024, 5, 31, 12, 0))
     pd.testing.assert_frame_equal(past, PAST)
-    # the same as tailor.clv.rfm_summary on the completed orders mapped to customer_id (EUR)
+    # the same as tailor.models.clv.rfm_summary on the completed orders mapped to customer_id (EUR)
     t = tables()
     orders = t["orders"].merge(
         t["customer_identity_links"].rename(columns={"source_record_id": "customer_ref"}), on="customer_ref"
@@ -126,7 +126,6 @@ def test_rfm_summary_sql_runs_unchanged_on_snowflake_through_fakesnow():
     pd.testing.assert_frame_equal(finalize_summary(raw), NOW)
 
 
-# ------------------------------------------------------------------------------------------------ scoring
 CDNOW_DAYS = BGNBDParams(r=0.243, alpha=4.414 * WEEK, a=0.793, b=2.426)
 GG = GammaGammaParams(p=6.25, q=3.74, v=15.44)
 IDS = ["cus_000001", "cus_000002", "cus_000003", "cus_000004"]
@@ -210,13 +209,12 @@ def test_params_from_fits_reads_back_what_model_fits_wrote():
         params_from_fits(pd.concat([frame, frame]))
 
 
-# ------------------------------------------------------------------------------------------------ assets
 def materialize_models(warehouse, as_of: datetime, min_customers: int = 50, select=("model_fits", "customer_predictions")):
     from dagster import materialize
 
-    from assets.models import model_assets
+    from assets.models import ASSETS
 
-    assets = [a for a in model_assets("duckdb") if a.key.path[-1] in select]
+    assets = [a for a in ASSETS if a.key.path[-1] in select]
     config = {"as_of": as_of.isoformat()}
     ops = {name: {"config": dict(config)} for name in select}
     if "model_fits" in select:
@@ -273,7 +271,8 @@ def test_model_fits_asset_reproduces_the_published_cdnow_fit_and_appends(warehou
     bg, gg = json.loads(fits.loc["bgnbd", "params"]), json.loads(fits.loc["gamma_gamma", "params"])
     assert bg["r"] == pytest.approx(0.243, abs=1e-3) and bg["alpha"] / WEEK == pytest.approx(4.414, abs=1e-3)
     assert bg["a"] == pytest.approx(0.793, abs=1e-3) and bg["b"] == pytest.approx(2.426, abs=1e-3)
-    summary = load_rfm_summary(warehouse.query, as_of)
+    with warehouse.session() as session:
+        summary = load_rfm_summary(session, as_of)
     ll_weeks = fits.loc["bgnbd", "log_likelihood"] + math.log(WEEK) * summary["frequency"].sum()
     assert ll_weeks == pytest.approx(-9582.4, abs=0.05)
     assert fits.loc["bgnbd", "customers"] == 2357 and fits.loc["gamma_gamma", "customers"] == 946
@@ -282,8 +281,10 @@ def test_model_fits_asset_reproduces_the_published_cdnow_fit_and_appends(warehou
     assert fits["usable"].all() and fits["converged"].all()
     assert fits.loc["bgnbd", "as_of"] == T("1997-09-30")
     meta = result.asset_materializations_for_node("model_fits")[0].metadata
-    assert meta["bgnbd/r"].value == pytest.approx(bg["r"]) and meta["gamma_gamma/v"].value == pytest.approx(gg["v"])
-    assert meta["bgnbd/log_likelihood"].value == pytest.approx(fits.loc["bgnbd", "log_likelihood"])
+    # figures are shown to FIGURE_DIGITS significant digits; the table keeps every digit (fits, above)
+    assert meta["bgnbd/r"].value == pytest.approx(bg["r"], rel=1e-5)
+    assert meta["gamma_gamma/v"].value == pytest.approx(gg["v"], rel=1e-5)
+    assert meta["bgnbd/log_likelihood"].value == pytest.approx(fits.loc["bgnbd", "log_likelihood"], rel=1e-5)
     assert meta["buyers"].value == 2357 and meta["repeat_buyers"].value == 946
 
     # customer 1 of the paper (x = 2, t_x = 30.43, T = 38.86 weeks): 1.226 purchases expected in 39 weeks (Hardie's
@@ -307,14 +308,19 @@ def test_model_fits_asset_reproduces_the_published_cdnow_fit_and_appends(warehou
     assert history["customers"].tolist() == [2357, 946, 2357, 1040]
 
 
-def test_customer_predictions_needs_the_fit_of_its_as_of(warehouse):
+def test_customer_predictions_use_the_latest_fit_at_or_before_their_as_of(warehouse):
+    # a click on customer_predictions alone must work: it scores with the newest fit it may use, and says which
     load(warehouse, tables())
     materialize_models(warehouse, AS_OF, select=("model_fits",))
     from dagster import materialize
 
-    from assets.models import model_assets
+    from assets.models import ASSETS
 
-    asset = [a for a in model_assets("duckdb") if a.key.path[-1] == "customer_predictions"]
-    with pytest.raises(Exception, match=r"model_fits has no fit as of 2024-07-01T00:00:00; materialize model_fits"):
+    asset = [a for a in ASSETS if a.key.path[-1] == "customer_predictions"]
+    later = materialize(asset, resources={"warehouse": warehouse},
+                        run_config={"ops": {"customer_predictions": {"config": {"as_of": "2024-07-01T00:00:00"}}}})
+    meta = later.asset_materializations_for_node("customer_predictions")[0].metadata
+    assert meta["fit_as_of"].value == str(pd.Timestamp(AS_OF)) and meta["as_of"].value == "2024-07-01T00:00:00"
+    with pytest.raises(Exception, match=r"model_fits has no fit at or before 2024-06-29T00:00:00; materialize model_fits"):
         materialize(asset, resources={"warehouse": warehouse},
-                    run_config={"ops": {"customer_predictions": {"config": {"as_of": "2024-07-01T00:00:00"}}}})
+                    run_config={"ops": {"customer_predictions": {"config": {"as_of": "2024-06-29T00:00:00"}}}})

@@ -26,13 +26,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tailor.models.recommendations import (
-    ProductRecommendationsSchema,
-    compute_recommendations,
-    naive_recommendations_sql,
-    pack_recommendations,
-    recommendations_sql,
-)
+from tailor.models.recommendation_sql import naive_recommendations_sql, recommendations_sql
+from tailor.models.recommendations import ProductRecommendationsSchema, compute_recommendations, pack_recommendations
 
 AS_OF = datetime(2024, 6, 30, 12, 0, 0)
 T = pd.Timestamp
@@ -130,7 +125,8 @@ def as_tuples(recs: pd.DataFrame) -> dict[str, list[tuple]]:
 def run(warehouse, data=None, **kwargs) -> pd.DataFrame:
     for name, df in (data or tables()).items():
         warehouse.write_table(name, df)
-    out = compute_recommendations(warehouse.query, CUSTOMERS, AS_OF, **kwargs)
+    with warehouse.session() as session:
+        out = compute_recommendations(session, CUSTOMERS, AS_OF, **kwargs)
     ProductRecommendationsSchema.validate(out)
     return out
 
@@ -224,11 +220,11 @@ def test_sql_runs_unchanged_on_snowflake_through_fakesnow(warehouse):
 def test_product_recommendations_asset(warehouse):
     from dagster import materialize
 
-    from assets.models import model_assets
+    from assets.models import ASSETS
 
     for name, df in tables().items():
         warehouse.write_table(name, df)
-    asset = [a for a in model_assets("duckdb") if a.key.path[-1] == "product_recommendations"]
+    asset = [a for a in ASSETS if a.key.path[-1] == "product_recommendations"]
     result = materialize(asset, resources={"warehouse": warehouse}, run_config={
         "ops": {"product_recommendations": {"config": {"as_of": AS_OF.isoformat(), "max_products": 5}}}})
     assert result.success and all(c.passed for c in result.get_asset_check_evaluations())
@@ -288,7 +284,7 @@ def random_shop(seed: int) -> dict[str, pd.DataFrame]:
 @pytest.mark.parametrize("seed", [1, 2])
 def test_trimmed_sql_gives_the_rows_of_the_plain_definition(warehouse, monkeypatch, seed):
     # short neighbour lists (4) so that lists are cut, tiers run out and later tiers are needed
-    monkeypatch.setattr("tailor.models.recommendations.NEIGHBOURS_PER_PRODUCT", 4)
+    monkeypatch.setattr("tailor.models.recommendation_sql.NEIGHBOURS_PER_PRODUCT", 4)
     for name, df in random_shop(seed).items():
         warehouse.write_table(name, df)
     ids = warehouse.query("SELECT customer_id FROM customer_profiles")["customer_id"]
@@ -299,7 +295,8 @@ def test_trimmed_sql_gives_the_rows_of_the_plain_definition(warehouse, monkeypat
         fast = warehouse.query(recommendations_sql(AS_OF, **options)).sort_values(order, ignore_index=True)
         plain = warehouse.query(naive_recommendations_sql(AS_OF, **options)).sort_values(order, ignore_index=True)
         pd.testing.assert_frame_equal(fast, plain, check_dtype=False)
-        packed = compute_recommendations(warehouse.query, ids, AS_OF, **options)
+        with warehouse.session() as session:
+            packed = compute_recommendations(session, ids, AS_OF, **options)
         ProductRecommendationsSchema.validate(packed)
         reference = plain.groupby("customer_id")["product_id"].agg(list).to_dict()
         assert {c: json.loads(p) for c, p in zip(packed["customer_id"], packed["recommended_products"])} == {

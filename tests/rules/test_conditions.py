@@ -8,27 +8,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from tailor.rules.fields import spec_field_kinds
-
-SPEC_FIELD_KINDS = spec_field_kinds()
+import yaml
 
 from tailor.rules.condition import AllOf, Compare, Contains, InSet, Missing, Not, condition_fields
 from tailor.rules.durable import json_number, to_durable
 from tailor.rules.evaluate import evaluate
-from tailor.rules.fields import field_kinds
-from tailor.rules.parser import parse_condition, parse_condition_text
+from tailor.rules.fields import field_kinds, spec_field_kinds
+from tailor.rules.parser import parse_condition
 from tailor.rules.problems import RuleFileError, suggest
-from tailor.rules.yaml_lines import load_yaml
+from tailor.rules.yaml_lines import LineLoader, load_yaml
 
+SPEC_FIELD_KINDS = spec_field_kinds()
 K = SPEC_FIELD_KINDS
 
 
-def cond(text: str, **kw):
-    return parse_condition_text(text, K, **kw)
+def cond(text: str, fields=K, **kw):
+    """A condition written as YAML text, read like a rule file's (with lines)."""
+    return parse_condition(yaml.load(text, Loader=LineLoader), fields, **kw)
 
-
-# ----------------------------------------------------------------------------------------------- parsing
 
 def test_parse_builds_the_typed_ast():
     c = cond("""
@@ -66,8 +63,6 @@ def test_dates_are_parsed_to_utc_naive_timestamps():
     assert c.value == pd.Timestamp("2024-06-30 08:00:00")
 
 
-# ----------------------------------------------------------------------------------------------- durable JSON
-
 def test_to_durable_examples():
     assert to_durable(cond("recency_days: {gt: 30}")) == {"$gt": {"recency_days": 30}}
     assert to_durable(cond("in_segment: vip")) == {"$iany": {"segments": {"$i": "vip"}}}
@@ -95,8 +90,6 @@ def test_json_number_avoids_exponent_notation_durable_cannot_parse():
     for x in (1e-05, 1e20, -3e17, 2.5e-9):
         assert "e" not in json.dumps(json_number(x))
 
-
-# ----------------------------------------------------------------------------------------------- pandas semantics
 
 @pytest.fixture
 def frame() -> pd.DataFrame:
@@ -163,8 +156,6 @@ def test_bad_list_cell_names_the_column_and_row(frame):
         evaluate(cond("viewed_not_bought: {not_empty: true}"), frame)
 
 
-# ----------------------------------------------------------------------------------------------- field catalog
-
 def test_field_kinds_from_a_frame():
     df = pd.DataFrame({
         "customer_id": ["a", "b"],
@@ -191,8 +182,6 @@ def test_suggest():
     assert suggest("frequncy", K) == "frequency"
     assert suggest("xyzzy", K) is None
 
-
-# ----------------------------------------------------------------------------------------------- errors
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
     p = tmp_path / name
@@ -276,12 +265,10 @@ def test_yaml_syntax_error_and_duplicate_keys_have_lines(tmp_path):
 def test_in_segment_needs_the_segments_field_and_checks_names():
     fields = {k: v for k, v in K.items() if k != "segments"}
     with pytest.raises(RuleFileError, match="needs the `segments` field"):
-        parse_condition_text("in_segment: vip", fields)
+        cond("in_segment: vip", fields)
     with pytest.raises(RuleFileError, match=r"unknown segment 'vipp' — did you mean vip\?"):
-        parse_condition_text("in_segment: vipp", K, known_segments=["vip", "lapsed"])
+        cond("in_segment: vipp", known_segments=["vip", "lapsed"])
 
-
-# ----------------------------------------------------------------------------------------------- implication
 
 def test_implies_identical_and_narrower_conditions():
     from tailor.rules.implication import implies
@@ -365,8 +352,6 @@ def test_importing_the_condition_language_does_not_import_pandas():
                          cwd=Path(__file__).resolve().parents[2])
     assert out.stdout.strip() == "[]"
 
-
-# ----------------------------------------------------------------------------------------------- field catalog
 
 def _pandera_kind(column) -> str:
     """The field kind of an imported pandera column (the truth the static reading must match)."""

@@ -13,18 +13,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tailor.rules.fields import spec_field_kinds
-
-SPEC_FIELD_KINDS = spec_field_kinds()
 from tailor.rules.decide import decide
 from tailor.rules.decisions_schema import EMAIL_DECISIONS_COLUMNS, EmailDecisionsSchema
 from tailor.rules.email_rules import load_rule_file
 from tailor.rules.evaluate import evaluate
 from tailor.rules.facts import build_decision_input, build_facts
-from tailor.rules.fields import field_kinds
+from tailor.rules.fields import field_kinds, spec_field_kinds
 from tailor.rules.problems import RuleFileError
 from tailor.rules.segments import assign_segments, load_segment_definitions
 from tests.shipped import SHIPPED_BLOCKS
+
+SPEC_FIELD_KINDS = spec_field_kinds()
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES_YAML = ROOT / "rules" / "email_rules.yaml"
@@ -78,8 +77,6 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     return p
 
 
-# ----------------------------------------------------------------------------------------------- the shipped rules
-
 def test_shipped_rule_file(shipped):
     assert shipped.campaign_id == "spring_2025"
     assert shipped.file_hash == hashlib.sha256(RULES_YAML.read_bytes()).hexdigest()
@@ -90,7 +87,7 @@ def test_shipped_rule_file(shipped):
 
 def test_customer_matching_nothing_gets_defaults_without_crashing(tmp_path):
     # a fresh rule set whose very first fact matches no rule (a path that crashes durable_rules 2.0.28
-    # when the state is deleted, unless handled as tailor.decisions does)
+    # when the state is deleted, unless handled as tailor.rules.engine does)
     inp = make_input({})
     rules = load_rule_file(RULES_YAML, field_kinds(inp), SHIPPED_BLOCKS)
     d = one(decide(inp, rules, DECIDED_AT))
@@ -150,8 +147,6 @@ def test_each_shipped_rule(shipped):
     assert json.loads(out.loc["unengaged", "blocks"]) == {"hero": "hero_default", "main": "bestsellers",
                                                           "note": "reengagement_note"}
 
-
-# ----------------------------------------------------------------------------------------------- resolution
 
 CONFLICT_RULES = """
 campaign: {id: conflicts, name: Conflicts}
@@ -224,8 +219,6 @@ def test_priority_conflicts_resolve_as_documented(tmp_path):
     assert "switched_off" not in json.dumps(out["rules_fired"].tolist())
 
 
-# ----------------------------------------------------------------------------------------------- gates
-
 def test_gates_block_sending_but_keep_the_rules_fired(shipped):
     vip = {"frequency": 6}
     inp = make_input(
@@ -263,8 +256,6 @@ def test_aware_decided_at_is_stored_as_utc(shipped):
     assert out["decided_at"].iloc[0] == pd.Timestamp("2025-03-01 06:00:00")
     assert str(out["decided_at"].dtype) == "datetime64[ns]"
 
-
-# ----------------------------------------------------------------------------------------------- the engine
 
 ENGINE_RULES = """
 campaign: {id: engine_check}
@@ -380,8 +371,6 @@ def test_decisions_per_second(shipped, capsys):
     assert rate > 3000   # measured ~19,000/s on one core; a loose floor keeps slow CI machines green
 
 
-# ----------------------------------------------------------------------------------------------- inputs
-
 def test_build_decision_input_joins_and_lists_segments():
     profiles = pd.DataFrame({"customer_id": ["a", "b", "c"], "email": ["a@x", "b@x", None]})
     features = pd.DataFrame({"customer_id": ["c", "a", "b"], "order_count": [0, 3, 1]})
@@ -396,8 +385,6 @@ def test_build_decision_input_joins_and_lists_segments():
     assert build_decision_input(joined, segments=segments)["segments"].tolist() == [["vip", "lapsed"], [], ["vip"]]
     assert build_decision_input(joined, segments=segments.iloc[0:0])["segments"].tolist() == [[], [], []]
 
-
-# ----------------------------------------------------------------------------------------------- file errors
 
 BAD_RULES = """
 campaign:
@@ -491,8 +478,6 @@ rules:
         load_rule_file(p, SPEC_FIELD_KINDS, SHIPPED_BLOCKS, known_segments=["vip", "lapsed"])
 
 
-# ----------------------------------------------------------------------------------------------- provenance
-
 def test_facts_used_records_exactly_the_fields_the_rules_read(tmp_path):
     rules = write(tmp_path, "r.yaml", """
 campaign: {id: c1}
@@ -560,8 +545,6 @@ def test_schema_requires_the_provenance_columns(shipped):
     with pytest.raises(Exception, match="json_object"):
         EmailDecisionsSchema.validate(bad)
 
-
-# ----------------------------------------------------------------------------------------------- experiments
 
 EXPERIMENT_RULES = """
 campaign: {id: c1}
@@ -762,8 +745,6 @@ def test_decisions_per_second_with_provenance_and_an_experiment(experiment_rules
     assert rate > 3000   # same loose floor as test_decisions_per_second (measured: see the report)
 
 
-# ----------------------------------------------------------------------------------------------- unreachable rules
-
 def _unreachable(tmp_path, rules_text: str) -> list[str]:
     from tailor.rules.reachability import unreachable_rules
 
@@ -816,8 +797,6 @@ def test_shipped_rules_have_no_unreachable_rule(shipped):
     defs = load_segment_definitions(SEGMENTS_YAML, SPEC_FIELD_KINDS)
     assert unreachable_rules(shipped, {d.name: d.condition for d in defs}) == []
 
-
-# ----------------------------------------------------------------------------------------------- personalization consent
 
 # reads a feature (total_spend) and a segment, so that "no features used" is visible in facts_used
 CONSENT_RULES = """
@@ -880,8 +859,6 @@ def test_no_personalization_customers_are_never_posted_to_the_engine(tmp_path):
     assert (out["reason"] == "no_personalization_consent").sum() == 5
 
 
-# ----------------------------------------------------------------------------------------------- processes
-
 def _mixed(n: int) -> pd.DataFrame:
     rng = np.random.default_rng(23)
     rows = [{"customer_id": f"cus_{i:06d}", "frequency": int(rng.integers(0, 8)),
@@ -934,8 +911,6 @@ def test_a_rule_set_travels_to_a_worker_without_its_engine(shipped):
     pd.testing.assert_frame_equal(decide(inp, copy, DECIDED_AT), decide(inp, shipped, DECIDED_AT))
     assert copy.engine.name != shipped.engine.name     # its own host and ruleset
 
-
-# ----------------------------------------------------------------------------------------------- reload
 
 def test_a_changed_rule_file_applies_to_the_next_run_in_the_same_process(tmp_path, monkeypatch):
     """Materialize customer_segments + email_decisions, edit both rule files, materialize again: the second run

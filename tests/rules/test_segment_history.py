@@ -30,7 +30,6 @@ T = pd.Timestamp
 nan = np.nan
 
 
-# ------------------------------------------------------------------------------------------------ shipped segments
 def shipped_customers() -> pd.DataFrame:
     """One customer per situation; columns as customer_table_sql gives them (only those the segments read)."""
     rows = [
@@ -103,7 +102,6 @@ def test_customer_table_sql_joins_predictions_and_recommendations(warehouse):
     assert field_kinds(out)["recommended_products"] == "list"
 
 
-# ------------------------------------------------------------------------------------------------ history
 def members(pairs: list[tuple[str, str]]) -> pd.DataFrame:
     return pd.DataFrame(pairs, columns=["customer_id", "segment"])
 
@@ -207,7 +205,6 @@ def test_size_metadata_lists_every_segment_of_the_file():
                    "segment_size/at_risk": 0, "segment_entered/at_risk": 0, "segment_exited/at_risk": 0}
 
 
-# ------------------------------------------------------------------------------------------------ assets
 SEGMENTS_V1 = """
 segments:
   - name: big_spenders
@@ -224,13 +221,13 @@ segments:
 def materialize_segments(warehouse, rules_dir: Path, as_of: str):
     from dagster import materialize
 
-    from assets.segments import segment_assets
+    from assets.segments import customer_segments, segment_membership_history
     from resources.content import MarketingContent
 
     content = MarketingContent(rules_dir=str(rules_dir), templates_dir=str(ROOT / "email_templates"),
                                company_name="Tailor", company_address="Street 1", unsubscribe_base_url="https://x/u",
                                preferences_base_url="https://x/p", shop_url="https://x")
-    result = materialize(segment_assets("duckdb"), resources={"warehouse": warehouse, "content": content},
+    result = materialize([customer_segments, segment_membership_history], resources={"warehouse": warehouse, "content": content},
                          run_config={"ops": {"segment_membership_history": {"config": {"as_of": as_of}}}})
     assert result.success and all(c.passed for c in result.get_asset_check_evaluations())
     return result.asset_materializations_for_node("segment_membership_history")[0].metadata

@@ -8,12 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tailor.rules.fields import spec_field_kinds
-
-SPEC_FIELD_KINDS = spec_field_kinds()
-from tailor.rules.fields import field_kinds
+from tailor.rules.fields import field_kinds, spec_field_kinds
 from tailor.rules.problems import RuleFileError
 from tailor.rules.segments import CustomerSegmentsSchema, assign_segments, load_segment_definitions
+
+SPEC_FIELD_KINDS = spec_field_kinds()
 
 ROOT = Path(__file__).resolve().parents[2]
 SEGMENTS_YAML = ROOT / "tests" / "data" / "segments_v1.yaml"   # frozen: not the shipped file marketing edits

@@ -16,7 +16,7 @@ import pytest
 
 from tailor.cli.main import main as cli
 from tailor.content.vocabulary import template_blocks
-from tailor.rules.diff import compare_decisions, compare_segments
+from tailor.rules.diff import compare_decisions, compare_segments, format_decisions_diff
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "rules"
@@ -40,8 +40,6 @@ def rules_dir(tmp_path: Path, email_rules: str | None = None, segments: str | No
     return d
 
 
-# ----------------------------------------------------------------------------------------------- template blocks
-
 def test_block_listing_is_the_template_librarys_without_compiling():
     from tailor.content.library import TemplateLibrary
 
@@ -59,8 +57,6 @@ def test_block_listing_reports_a_block_without_a_slot(tmp_path):
     # the same reading of the header as the template library's, so the same message and line
     assert problems == [(tmp_path / "blocks" / "odd.mjml", 3, "unknown slot 'footer'; slots are hero, main, offer, note")]
 
-
-# ----------------------------------------------------------------------------------------------- check
 
 def test_check_passes_on_the_shipped_rules_quickly_and_without_pandas():
     started = time.perf_counter()
@@ -130,6 +126,55 @@ def test_check_goes_on_after_a_yaml_syntax_error(tmp_path, capsys):
     assert f"{d / 'email_rules.yaml'}:9: rule 'vip': unknown block 'hero_vipp'" in out
 
 
+SMALL_RULES = """
+campaign: {id: c1}
+defaults:
+  subject: Hi
+  hero: hero_default
+rules:
+  - name: vip
+    priority: 80
+    when: {in_segment: vip}
+    then:
+      hero: hero_vip
+"""
+
+
+@pytest.mark.parametrize("broken, line, hint", [
+    (SMALL_RULES.replace("      hero: hero_vip\n", "      subject: Hello: world\n"), 10,
+     'put the text in quotes: subject: "Hello: world"'),
+    (SMALL_RULES.replace("  hero: hero_default", "\thero: hero_default"), 4, "use spaces, not tabs, to indent"),
+    (SMALL_RULES.replace("    priority: 80", "   priority: 80"), 7,
+     "check the indentation of this line against the one above (items of one list start at the same column)"),
+    (SMALL_RULES + "  - name: other\n    priority: 10\n   - name: third\n", 13,
+     "check the indentation of this line against the one above (items of one list start at the same column)"),
+    (SMALL_RULES.replace("  subject: Hi", "  subject: {{ first_name }}, welcome back"), 3,
+     'put the text in quotes: subject: "{{ first_name }}, welcome back"'),
+    (SMALL_RULES.replace("  subject: Hi", "  subject: {{ first_name }}"), 3,
+     'put the text in quotes: subject: "{{ first_name }}"'),
+    (SMALL_RULES.replace("    when: {in_segment: vip}", "    when: {in_segment: vip"), 9,
+     "the `{` on line 8 is not closed: end it with `}`"),
+    (SMALL_RULES.replace("  - name: vip", "  -name: vip"), 7,
+     "put a space after the `-` that starts a list item on line 6: - name: vip"),
+], ids=["colon_in_subject", "tab", "indented_key", "list_items_not_aligned", "starts_with_braces",
+        "only_a_placeholder", "unclosed_brace", "dash_without_space"])
+def test_check_says_how_to_fix_a_yaml_syntax_error(tmp_path, capsys, broken, line, hint):
+    d = rules_dir(tmp_path, broken)
+    code, out = run(capsys, "check", "--rules-dir", str(d), "--templates-dir", str(TEMPLATES))
+    assert code == 1
+    reported = [x for x in out.splitlines() if x.startswith(f"{d / 'email_rules.yaml'}:{line}: ")]
+    assert reported and hint in reported[0], out
+
+
+def test_check_explains_a_comma_in_an_unquoted_subject_between_braces(tmp_path, capsys):
+    d = rules_dir(tmp_path, SMALL_RULES.replace("    then:\n      hero: hero_vip\n",
+                                                "    then: {subject: Hello, world, hero: hero_vip}\n"))
+    code, out = run(capsys, "check", "--rules-dir", str(d), "--templates-dir", str(TEMPLATES))
+    assert code == 1
+    assert (f"{d / 'email_rules.yaml'}:9: rule 'vip': unknown slot or setting 'world' — a comma inside an unquoted "
+            f"subject between {{ }} starts a new key: put the subject in quotes") in out
+
+
 def test_check_reports_unreachable_rules(tmp_path, capsys):
     d = rules_dir(tmp_path, """
 campaign: {id: c1}
@@ -189,8 +234,6 @@ rules:
     code, out = run(capsys, "check", "--rules-dir", str(d), "--templates-dir", str(TEMPLATES))
     assert code == 0 and "1 experiment: vip_subject_test" in out
 
-
-# ----------------------------------------------------------------------------------------------- test
 
 def test_shipped_cases_pass(capsys):
     code, out = run(capsys, "test", "--rules-dir", str(RULES), "--templates-dir", str(TEMPLATES))
@@ -285,11 +328,8 @@ cases:
 
 
 def test_cases_see_experiments(tmp_path, capsys):
-    from tailor.rules.fields import spec_field_kinds
-
-    SPEC_FIELD_KINDS = spec_field_kinds()
-
     from tailor.rules.email_rules import load_rule_file
+    from tailor.rules.fields import spec_field_kinds
     from tests.shipped import SHIPPED_BLOCKS
 
     d = rules_dir(tmp_path, """
@@ -305,7 +345,7 @@ rules:
       holdout: 0.5
       variants: [{name: a, subject: "Subject A"}, {name: b, subject: "Subject B"}]
 """)
-    exp = load_rule_file(d / "email_rules.yaml", SPEC_FIELD_KINDS, SHIPPED_BLOCKS).rules[0].experiment
+    exp = load_rule_file(d / "email_rules.yaml", spec_field_kinds(), SHIPPED_BLOCKS).rules[0].experiment
     ids = [f"cus_{i}" for i in range(40)]
     held = next(c for c in ids if exp.assign(c) == "holdout")
     in_a = next(c for c in ids if exp.assign(c) == "a")
@@ -324,8 +364,6 @@ cases:
     assert code == 0, out
     assert "2 passed, 0 failed" in out
 
-
-# ----------------------------------------------------------------------------------------------- pure diffs
 
 def _decisions(rows: list[tuple]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["customer_id", "send", "reason", "subject", "blocks", "params"])
@@ -364,6 +402,20 @@ def test_compare_decisions_counts_changes_and_picks_examples():
     assert compare_decisions(old, old).changed == 0
 
 
+def test_diff_shows_where_two_long_subjects_differ():
+    blocks = json.dumps({"hero": "hero_winback"})
+    old = _decisions([("c1", True, "rule:winback", "We miss you, {{ first_name }} — here is 15% off", blocks, "{}")])
+    new = _decisions([("c1", True, "rule:winback", "We miss you, {{ first_name }} — here is 20% off", blocks, "{}")])
+    diff = compare_decisions(old, new)
+    assert diff.examples == [("c1", ['subject "…here is 15% off" -> "…here is 20% off"'])]
+    assert '             "…here is 15% off" -> "…here is 20% off"  1' in format_decisions_diff(diff)
+    # subjects that differ early are shortened at the end, as before
+    other = _decisions([("c1", True, "rule:vip", "{{ first_name }}, a few picks just for you", blocks, "{}")])
+    assert compare_decisions(other, new).examples[0][1] == [
+        'subject "{{ first_name }}, a few picks just …" -> "We miss you, {{ first_name }} — her…"',
+        "reason rule:vip -> rule:winback"]
+
+
 def test_compare_segments_counts_joins_and_leaves():
     old = pd.DataFrame({"customer_id": ["a", "a", "b", "c"], "segment": ["vip", "lapsed", "vip", "lapsed"]})
     new = pd.DataFrame({"customer_id": ["a", "b", "b", "d"], "segment": ["vip", "vip", "big", "big"]})
@@ -374,8 +426,6 @@ def test_compare_segments_counts_joins_and_leaves():
     assert diff.joined == {"big": 2} and diff.left == {"lapsed": 2}
     assert dict(diff.examples) == {"a": ["-lapsed"], "b": ["+big"], "c": ["-lapsed"], "d": ["+big"]}
 
-
-# ----------------------------------------------------------------------------------------------- diff on the warehouse
 
 def joined_tables(ids: list[str]) -> list[tuple[str, pd.DataFrame]]:
     """The other tables the customer table joins (predictions, recommendations), with no values."""

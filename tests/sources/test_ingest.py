@@ -1,3 +1,6 @@
+"""Ingestion (tailor.sources): parsing files against their contracts, quarantine with reasons, incremental loads,
+exact money and FX, event ids deduplicated across files."""
+
 from __future__ import annotations
 
 import json
@@ -9,7 +12,7 @@ import pytest
 from tailor.sources.contracts import CONSENT_EVENTS, CRM_CUSTOMERS, EMAIL_EVENTS, FX_RATES, ORDERS, PRODUCTS, WEB_EVENTS
 from tailor.sources.load import ingest_source
 from tailor.sources.parse import LandingFileError, parse_landing_file
-from tailor.sources.tables import MANIFEST_TABLE, DuplicateSchema, duplicates_table, quarantine_table, table_schema
+from tailor.sources.tables import MANIFEST_TABLE, duplicates_table, empty_duplicates, quarantine_table, table_schema
 from tests.conftest import write
 
 CRM_HEADER = "customer_ref,email,first_name,last_name,phone,country,city,postcode,timezone,created_at,updated_at\n"
@@ -32,7 +35,7 @@ def test_csv_rows_are_typed_and_bad_rows_quarantined_with_line_and_reason(tmp_pa
     parsed = parse_landing_file(CRM_CUSTOMERS, crm_file(tmp_path), "crm/customers.csv", tmp_path)
     assert parsed.rows_read == 6
     assert parsed.rows_accepted == 2
-    table = parsed.table("crm_customers")
+    table = parsed.samples["crm_customers"]
     assert table["customer_ref"].tolist() == ["CRM-1", "CRM-6"]
     # +01:00 and -05:00 offsets both land in UTC; a date without a zone is UTC midnight
     assert table["created_at"].tolist() == [pd.Timestamp("2024-01-01 09:00"), pd.Timestamp("2024-03-05 13:30")]
@@ -63,7 +66,7 @@ def test_orders_are_split_into_orders_and_items_and_a_bad_item_quarantines_its_o
     )
     parsed = parse_landing_file(ORDERS, path, "orders/orders.ndjson", tmp_path)
     assert (parsed.rows_read, parsed.rows_accepted, parsed.rows_quarantined) == (4, 1, 3)
-    orders, items = parsed.table("orders"), parsed.table("order_items")
+    orders, items = parsed.samples["orders"], parsed.samples["order_items"]
     assert orders.loc[0, ["order_id", "order_total", "item_count"]].tolist() == ["O1", 24.0, 2]
     assert items["line_total"].tolist() == [21.0, 3.0]
     assert items["line_no"].tolist() == [1, 2]
@@ -84,7 +87,7 @@ def test_email_events_use_sendgrid_names_and_unix_time(tmp_path):
         '{"sg_event_id":"e3","sg_message_id":"m1","email":"a@example.com","timestamp":1700000000,"event":"teleport"}\n',
     )
     parsed = parse_landing_file(EMAIL_EVENTS, path, "email_events/e.ndjson", tmp_path)
-    table = parsed.table("email_events")
+    table = parsed.samples["email_events"]
     assert list(table.columns[:5]) == ["event_id", "message_id", "email", "event_type", "occurred_at"]
     assert table["occurred_at"].iloc[0] == pd.Timestamp("2023-11-14 22:13:20")
     assert [r.split(":")[0] for r in parsed.quarantined["reason"]] == ["timestamp", "event"]
@@ -99,7 +102,7 @@ def test_negative_price_and_boolean_parsing(tmp_path):
         "P3,Sock,apparel,Acme,2.5,EUR,maybe,,\n",
     )
     parsed = parse_landing_file(PRODUCTS, path, "products/p.csv", tmp_path)
-    assert parsed.table("products")["in_stock"].tolist() == [True]
+    assert parsed.samples["products"]["in_stock"].tolist() == [True]
     assert parsed.quarantined["reason"].tolist() == [
         "price: -5 is below the minimum 0",
         "in_stock: cannot read 'maybe' as true or false",
@@ -192,8 +195,6 @@ def test_every_deliberately_bad_demo_row_is_quarantined_and_nothing_else(tmp_pat
     assert warehouse.row_count("orders") == summary.orders and warehouse.row_count("web_events") == summary.web_events
 
 
-# --------------------------------------------------------------------------- money, currencies, FX
-
 ORDER = (
     '{"order_id":"%s","customer_ref":"CRM-1","ordered_at":"%s","currency":"%s","status":"%s",'
     '"items":[{"product_id":"P1","quantity":%s,"unit_price":%s}]}\n'
@@ -223,7 +224,7 @@ def test_amounts_are_exact_decimals_in_an_iso_4217_currency(tmp_path):
     fx = pd.DataFrame({"rate_date": pd.to_datetime(["2025-01-01", "2025-01-01"]), "currency": ["JPY", "KWD"],
                        "eur_per_unit": [0.0061, 2.9]})
     parsed = parse_landing_file(ORDERS, path, "orders/o.ndjson", tmp_path, fx_rates=fx)
-    orders = parsed.table("orders").set_index("order_id")
+    orders = parsed.samples["orders"].set_index("order_id")
     assert sorted(orders.index) == ["O1", "O5", "O9"]
     assert orders.loc["O1", "order_total"] == 37.5 and orders.loc["O1", "order_total_eur"] == 37.5
     assert orders.loc["O5", ["order_total", "order_total_eur"]].tolist() == [500.0, 3.05]  # 500 * 0.0061
@@ -284,17 +285,15 @@ def test_fx_rates_contract(tmp_path):
         "2025-01-02,USD,0\n2025-01-02,ABC,1\n",
     )
     parsed = parse_landing_file(FX_RATES, path, "fx_rates/fx.csv", tmp_path)
-    assert parsed.table("fx_rates")["eur_per_unit"].tolist() == [1.1876]
+    assert parsed.samples["fx_rates"]["eur_per_unit"].tolist() == [1.1876]
     assert parsed.quarantined["reason"].tolist() == [
         "rate_date, currency: duplicate value '2025-01-02 00:00:00', 'GBP' (first seen at line 2)",
         "rate_date: cannot read '2025-13-01' as a date (YYYY-MM-DD)",
         "eur_per_unit: 0 must be above 0",
         "currency: 'ABC' is not an ISO 4217 currency code (upper case, e.g. EUR)",
     ]
-    table_schema(FX_RATES, "fx_rates").validate(parsed.table("fx_rates"))
+    table_schema(FX_RATES, "fx_rates").validate(parsed.samples["fx_rates"])
 
-
-# --------------------------------------------------------------------------- event ids unique across files
 
 EVENT = '{"event_id":"%s","customer_ref":"CRM-1","event_type":"%s","product_id":"P1","occurred_at":"2026-01-01T10:00:00Z"}\n'
 
@@ -311,7 +310,9 @@ def assert_books_balance(warehouse, source):
     rows = warehouse.read_table(table)
     assert rows[key].is_unique
     per_file = rows.groupby("_source_file").size().reindex(manifest["file"], fill_value=0)
-    DuplicateSchema.validate(warehouse.read_table(duplicates_table(source)))
+    dups = warehouse.read_table(duplicates_table(source))
+    assert list(dups.columns) == list(empty_duplicates().columns)
+    assert set(dups["source"]) <= {source} and (dups["line"] >= 1).all() and (dups["first_line"] >= 1).all()
     assert per_file.tolist() == manifest["rows_accepted"].tolist()
     return manifest.set_index("file")
 
@@ -421,7 +422,7 @@ def test_ndjson_line_numbers_survive_blank_lines_crlf_a_bom_and_non_objects(tmp_
     body = events("e1") + "\n   \n" + "[1, 2]\n" + events("e2").replace("\n", "\r\n") + '{"event_id": "e9", "event_type\n' + events("e3")
     path.write_bytes(b"\xef\xbb\xbf" + body.encode())
     parsed = parse_landing_file(WEB_EVENTS, path, "events/e.ndjson", tmp_path)
-    assert parsed.table("web_events")["_source_line"].tolist() == [1, 5, 7]
+    assert parsed.samples["web_events"]["_source_line"].tolist() == [1, 5, 7]
     assert (parsed.rows_read, parsed.rows_valid) == (5, 3)  # the two blank lines are no rows
     assert parsed.quarantined[["line", "raw", "reason"]].values.tolist() == [
         [4, "[1, 2]", "expected a JSON object, found list"],
@@ -451,7 +452,7 @@ def test_nan_and_infinity_are_not_json_even_though_duckdb_reads_them(tmp_path):
     )
     path.write_text(body)
     parsed = parse_landing_file(WEB_EVENTS, path, "events/e.ndjson", tmp_path)
-    good = parsed.table("web_events")
+    good = parsed.samples["web_events"]
     assert good["event_id"].tolist() == ["e1", "e4", "e5"]
     assert good["product_id"].tolist()[1:] == ["NaN Infinity", 'a"NaN']
     assert (parsed.rows_read, parsed.rows_valid, parsed.rows_quarantined) == (5, 3, 2)
