@@ -16,9 +16,9 @@ from typing import Any
 
 import pandas as pd
 
-from tailor.content.cells import is_missing, json_list, json_object, text_or_none, true_mask
 from tailor.content.subject import render_subject
 from tailor.delivery.keys import DEFAULT_UNSUBSCRIBE_BASE_URL, keyed_link, message_key
+from tailor.warehouse.cells import is_missing, json_list, json_object, text_or_none, true_mask
 
 #: Products per list in a context (every product block shows three).
 MAX_PRODUCTS = 3

@@ -11,11 +11,11 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from tailor.content.cells import json_object, true_mask
 from tailor.content.library import TemplateLibrary
 from tailor.content.subject import render_subject
 from tailor.content.vocabulary import SLOTS
 from tailor.delivery.keys import message_key
+from tailor.warehouse.cells import json_object, true_mask
 
 RENDERED_EMAILS_COLUMNS = ["customer_id", "campaign_id", "message_key", "to_email", "subject", "html", "text", "blocks"]
 

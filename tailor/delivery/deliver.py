@@ -28,11 +28,11 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from tailor.clock import utc_naive
-from tailor.content.cells import is_missing, is_true
 from tailor.delivery.keys import DEFAULT_UNSUBSCRIBE_BASE_URL, keyed_link
 from tailor.delivery.messages import OutgoingEmail
 from tailor.delivery.protocol import MAX_ERROR_CHARS, PROVIDERS, SEND_CHUNK_SIZE, SEND_STATUSES, Sender, SendResult
 from tailor.governance.masking import mask_email, mask_emails_in_text
+from tailor.warehouse.cells import is_missing, is_true
 
 EMAIL_SENDS_COLUMNS = [
     "customer_id", "campaign_id", "message_key", "status", "provider", "provider_message_id",

@@ -24,11 +24,11 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from tailor.clock import utc_naive, utc_naive_series
-from tailor.features.json_lists import COMPACT_JSON, is_distinct_string_list, json_list_of
 from tailor.features.priors import population_priors, smoothed_rate
 from tailor.features.send_hour import preferred_send_hours, send_hour_counts_sql
 from tailor.features.settings import AFFINITY_TOP_N, CART_GRACE_HOURS, RFM_BUCKETS, VIEWED_NOT_BOUGHT_MAX
 from tailor.features.sql import customer_features_sql
+from tailor.warehouse.json_lists import COMPACT_JSON, is_distinct_string_list, json_list_of
 from tailor.warehouse.session import WarehouseSession
 
 #: Column order of ``customer_features``: the internal spec's columns first, issue 5's appended after them.

@@ -17,7 +17,6 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from tailor.clock import utc_naive
-from tailor.features.json_lists import COMPACT_JSON, is_distinct_string_list, json_list_of
 from tailor.models.recommendation_sql import (
     DEFAULT_MAX_PRODUCTS,
     DEFAULT_MIN_SUPPORT,
@@ -25,6 +24,7 @@ from tailor.models.recommendation_sql import (
     SOURCES,
     recommendations_sql,
 )
+from tailor.warehouse.json_lists import COMPACT_JSON, is_distinct_string_list, json_list_of
 from tailor.warehouse.session import WarehouseSession
 
 #: Columns of ``product_recommendations`` (the order of the table).
