@@ -23,14 +23,19 @@ import json
 import threading
 import uuid
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from durable.engine import Host, MessageNotHandledException
 
+from tailor.rules.condition import Condition
 from tailor.rules.durable import FACT_MARKER, FACT_MARKER_VALUE, to_durable
 
-if TYPE_CHECKING:  # pragma: no cover
-    from tailor.rules.ruleset import EmailRule
+
+class RankedRule(Protocol):
+    """What the engine needs of a rule (tailor.rules.ruleset.EmailRule): its name and condition."""
+
+    name: str
+    condition: Condition
 
 _CATCH_ALL = "__tailor_catch_all__"
 
@@ -45,7 +50,7 @@ class _SyncHost(Host):
 class CompiledRules:
     """One private host + one uniquely named ruleset per compiled rule set."""
 
-    def __init__(self, ranked: Sequence[EmailRule]):
+    def __init__(self, ranked: Sequence[RankedRule]):
         self.name = f"tailor_email_{uuid.uuid4().hex}"
         self._fired: list[str] = []
         self._lock = threading.Lock()
