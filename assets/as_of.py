@@ -11,9 +11,8 @@ from datetime import datetime, timezone
 from dagster import AssetExecutionContext, Config
 from pydantic import Field
 
+from assets.run_tags import AS_OF_TAG
 from tailor.clock import parse_as_of
-
-AS_OF_TAG = "tailor/as_of"
 
 
 class AsOfConfig(Config):

@@ -8,7 +8,7 @@ from dagster import MaterializeResult, MetadataValue, asset
 from assets.metadata import schema_check_result, schema_check_spec, table_definition_metadata, table_metadata
 from resources.content import MarketingContent
 from resources.email_sender import EmailSenderResource
-from resources.warehouse import Warehouse
+from resources.warehouse import WarehouseResource
 from tailor.delivery.deliver import PROFILES_REQUIRED, EmailSendsSchema, deliver
 
 
@@ -22,7 +22,7 @@ from tailor.delivery.deliver import PROFILES_REQUIRED, EmailSendsSchema, deliver
     check_specs=[schema_check_spec("email_sends")],
     metadata=table_definition_metadata(EmailSendsSchema),
 )
-def email_sends(warehouse: Warehouse, email_sender: EmailSenderResource, content: MarketingContent) -> MaterializeResult:
+def email_sends(warehouse: WarehouseResource, email_sender: EmailSenderResource, content: MarketingContent) -> MaterializeResult:
     with warehouse.session() as s:
         rendered = s.query("SELECT * FROM rendered_emails")
         profiles = s.query(f"SELECT {', '.join(PROFILES_REQUIRED)}, first_name, last_name FROM customer_profiles")
@@ -30,7 +30,8 @@ def email_sends(warehouse: Warehouse, email_sender: EmailSenderResource, content
     sends = deliver(rendered, profiles, sender, from_email=email_sender.from_email, from_name=email_sender.from_name,
                     now=datetime.now(timezone.utc).replace(tzinfo=None),
                     unsubscribe_base_url=content.unsubscribe_base_url)
-    warehouse.write_table("email_sends", sends, mode="append")
+    with warehouse.session() as s:   # after sending, never inside a transaction held while sending
+        s.write_table("email_sends", sends, mode="append")
     status = sends["status"].value_counts()
     meta = table_metadata(
         sends,

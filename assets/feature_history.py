@@ -18,21 +18,17 @@ from dagster import (
     job,
     op,
 )
-from pandera.errors import SchemaErrors
 from pydantic import Field
 
-from assets.features import FEATURE_DEPS, figures_and_priors
+from assets.features import FEATURE_DEPS
 from assets.metadata import table_definition_metadata, table_metadata
-from resources.warehouse import Warehouse
-from tailor.features.customer_features import compute_customer_features
+from assets.stages import FEATURES
+from resources.warehouse import WarehouseResource
 from tailor.features.history import (
     HISTORY_START_DATE,
     HISTORY_TABLE,
     CustomerFeaturesHistorySchema,
-    feature_summary,
-    history_partition,
-    partition_as_of,
-    write_partition,
+    build_history_day,
 )
 from tailor.features.settings import CART_GRACE_HOURS
 
@@ -58,21 +54,11 @@ class FeatureHistoryConfig(Config):
 
 
 @op(description="Compute one day of customer_features_history, validate it, replace that day, record it.")
-def build_feature_history_day(context: OpExecutionContext, config: FeatureHistoryConfig, warehouse: Warehouse) -> None:
+def build_feature_history_day(context: OpExecutionContext, config: FeatureHistoryConfig, warehouse: WarehouseResource) -> None:
     day = context.partition_key
-    as_of = partition_as_of(day)
     with warehouse.session() as s:
-        features = compute_customer_features(s, as_of, config.cart_abandon_hours)
-    rows = history_partition(features, day)
-    try:   # a day that fails its schema never replaces a good one
-        CustomerFeaturesHistorySchema.validate(rows, lazy=True)
-    except SchemaErrors as err:
-        first = err.failure_cases[["column", "check", "index"]].head(5).to_dict("records")
-        raise ValueError(f"{HISTORY_TABLE} partition {day}: {len(err.failure_cases)} schema failures, "
-                         f"first: {first}") from err
-    with warehouse.session() as s:
-        write_partition(s, day, rows)
-    meta = table_metadata(rows, **figures_and_priors(features, feature_summary(features)))
+        rows, figures, as_of = build_history_day(s, day, config.cart_abandon_hours)
+    meta = table_metadata(rows, **figures)
     meta["as_of"] = as_of.isoformat()
     meta["pandera_schema"] = MetadataValue.text("passed")
     context.log_event(AssetMaterialization(asset_key=HISTORY_TABLE, partition=day, metadata=meta))
@@ -80,7 +66,7 @@ def build_feature_history_day(context: OpExecutionContext, config: FeatureHistor
 
 @job(name=HISTORY_JOB, partitions_def=HISTORY_PARTITIONS,
      description="customer_features as of the end of one UTC day, into customer_features_history.",
-     tags={"stage": "features"})
+     tags={"stage": FEATURES.name})
 def customer_features_history_daily():
     build_feature_history_day()
 

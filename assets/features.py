@@ -10,9 +10,8 @@ from pydantic import Field
 
 from assets.as_of import AsOfConfig, run_as_of
 from assets.metadata import schema_check_result, schema_check_spec, table_definition_metadata, table_metadata
-from resources.warehouse import Warehouse
-from tailor.features.customer_features import CustomerFeaturesSchema, compute_customer_features
-from tailor.features.priors import population_priors
+from resources.warehouse import WarehouseResource
+from tailor.features.customer_features import CustomerFeaturesSchema, compute_customer_features, feature_figures
 from tailor.features.settings import CART_GRACE_HOURS
 
 #: The tables the feature SQL reads.
@@ -23,15 +22,6 @@ FEATURE_DEPS = ["customer_profiles", "customer_identity_links", "orders", "order
 class CustomerFeaturesConfig(AsOfConfig):
     cart_abandon_hours: int = Field(default=CART_GRACE_HOURS, description="An add to cart with no purchase for "
                                                                           "this many hours is an abandoned cart.")
-
-
-def figures_and_priors(features, summary: dict) -> dict:
-    """The feature summary plus the fitted population priors, as plotted figures."""
-    figures = dict(summary)
-    for name, (alpha, beta) in population_priors(features).items():
-        figures[f"prior_{name}_alpha"] = alpha
-        figures[f"prior_{name}_beta"] = beta
-    return figures
 
 
 @asset(
@@ -47,14 +37,12 @@ def figures_and_priors(features, summary: dict) -> dict:
     metadata=table_definition_metadata(CustomerFeaturesSchema),
 )
 def customer_features(context: AssetExecutionContext, config: CustomerFeaturesConfig,
-                      warehouse: Warehouse) -> MaterializeResult:
-    from tailor.features.history import feature_summary
-
+                      warehouse: WarehouseResource) -> MaterializeResult:
     as_of = run_as_of(context, config)
     with warehouse.session() as s:
         features = compute_customer_features(s, as_of, config.cart_abandon_hours)
-    warehouse.write_table("customer_features", features)
-    meta = table_metadata(features, **figures_and_priors(features, feature_summary(features)))
+        s.write_table("customer_features", features)
+    meta = table_metadata(features, **feature_figures(features))
     meta["as_of"] = as_of.isoformat()
     return MaterializeResult(
         metadata=meta, check_results=[schema_check_result("customer_features", CustomerFeaturesSchema, features)])

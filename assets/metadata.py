@@ -23,7 +23,12 @@ from tailor.governance.masking import mask_email, mask_emails_in_text
 
 SCHEMA_CHECK = "pandera_schema"
 COLUMN_SCHEMA = "dagster/column_schema"
-_PERSONAL_COLUMNS = {"email", "to_email", "phone", "first_name", "last_name", "postcode", "raw", "html", "text"}
+#: Columns whose values are personal data: never shown in a preview or a failed check's examples. (A subject
+#: carries the first name; a quarantine reason quotes the raw value it refused.)
+_PERSONAL_COLUMNS = {"email", "to_email", "phone", "first_name", "last_name", "postcode", "city", "raw", "html",
+                     "text", "subject", "email_norm", "phone_e164", "first_key", "last_key", "postcode_key",
+                     "city_key", "email_typo_suggestion"}
+_QUOTED = r"'[^']*'"
 #: Significant digits of float figures: enough for model parameters, short enough to read.
 FIGURE_DIGITS = 6
 
@@ -75,6 +80,8 @@ def masked_preview(df: pd.DataFrame, rows: int = 10) -> MetadataValue:
             head[column] = head[column].map(mask_email)
         elif column in _PERSONAL_COLUMNS:
             head = head.drop(columns=column)
+        elif column == "reason" and head[column].dtype == object:   # quarantine reasons quote the refused value
+            head[column] = head[column].str.replace(_QUOTED, "'…'", regex=True)
         elif head[column].dtype == object:
             head[column] = head[column].map(_mask_value)
     for column in head.columns:
@@ -105,7 +112,8 @@ def schema_check_result(asset: str, schema: type[pa.DataFrameModel] | pa.DataFra
         schema.validate(df, lazy=True)
     except SchemaErrors as err:
         cases = err.failure_cases.copy()
-        cases["failure_case"] = cases["failure_case"].map(_mask_value)
+        personal = cases["column"].isin(_PERSONAL_COLUMNS)
+        cases["failure_case"] = cases["failure_case"].map(_mask_value).where(~personal, "(personal data, not shown)")
         shown = cases[["column", "check", "failure_case", "index"]].head(20)
         return AssetCheckResult(
             asset_key=AssetKey(asset),

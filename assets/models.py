@@ -13,17 +13,17 @@ from pydantic import Field
 
 from assets.as_of import AsOfConfig, run_as_of
 from assets.metadata import schema_check_result, schema_check_spec, table_definition_metadata, table_metadata
-from resources.warehouse import Warehouse
+from resources.warehouse import WarehouseResource
 from tailor.models.clv import DEFAULT_MIN_REPEAT_CUSTOMERS
 from tailor.models.predictions import (
-    STATUS_NO_MODEL,
-    STATUS_NO_PURCHASE,
-    STATUS_PREDICTED,
     CustomerPredictionsTableSchema,
     ModelFitsSchema,
     fit_customer_models,
     fit_metadata,
+    latest_fit,
     predict_from_warehouse,
+    prediction_figures,
+    record_fits,
 )
 from tailor.models.recommendations import (
     DEFAULT_MAX_PRODUCTS,
@@ -31,8 +31,8 @@ from tailor.models.recommendations import (
     DEFAULT_VIEW_WINDOW_DAYS,
     ProductRecommendationsSchema,
     compute_recommendations,
+    recommendation_figures,
 )
-from tailor.warehouse.sql import timestamp_literal
 
 
 class ModelsConfig(AsOfConfig):
@@ -59,14 +59,12 @@ class RecommendationsConfig(AsOfConfig):
     check_specs=[schema_check_spec("model_fits", "The rows of this fit match the pandera schema.")],
     metadata=table_definition_metadata(ModelFitsSchema),
 )
-def model_fits(context: AssetExecutionContext, config: ModelsConfig, warehouse: Warehouse) -> MaterializeResult:
+def model_fits(context: AssetExecutionContext, config: ModelsConfig, warehouse: WarehouseResource) -> MaterializeResult:
     as_of = run_as_of(context, config)
     fitted_at = datetime.now(timezone.utc).replace(tzinfo=None)
     with warehouse.session() as s:
         fits, summary = fit_customer_models(s, as_of, fitted_at, config.min_repeat_customers, config.l2_penalty)
-        s.delete_where_in("model_fits", "fit_id", fits["fit_id"].tolist())
-        s.write_table("model_fits", fits, mode="append")
-        total = int(s.query("SELECT COUNT(*) AS n FROM model_fits")["n"].iloc[0])
+        total = record_fits(s, fits)
     for row in fits.itertuples(index=False):
         if not row.usable:
             context.log.warning(f"{row.model}: {row.note}; its predictions are left empty")
@@ -75,26 +73,6 @@ def model_fits(context: AssetExecutionContext, config: ModelsConfig, warehouse: 
     meta["dagster/row_count"] = MetadataValue.int(total)
     meta["as_of"] = as_of.isoformat()
     return MaterializeResult(metadata=meta, check_results=[schema_check_result("model_fits", ModelFitsSchema, fits)])
-
-
-def _prediction_figures(predictions) -> dict:
-    status = predictions["prediction_status"].value_counts()
-    predicted = predictions[predictions["prediction_status"] == STATUS_PREDICTED]
-    figures: dict = {
-        "predicted": int(status.get(STATUS_PREDICTED, 0)),
-        "no_purchase": int(status.get(STATUS_NO_PURCHASE, 0)),
-        "no_model": int(status.get(STATUS_NO_MODEL, 0)),
-    }
-    if len(predicted):
-        figures.update(
-            mean_probability_alive=float(predicted["probability_alive"].mean()),
-            expected_purchases_90d_total=float(predicted["expected_purchases_90d"].sum()),
-            probability_alive_falling_10pts=int((predicted["probability_alive_change_30d"] <= -0.1).sum()),
-        )
-        clv = predicted["clv_12m_eur"].dropna()
-        if len(clv):
-            figures.update(clv_12m_eur_total=float(clv.sum()), clv_12m_eur_median=float(clv.median()))
-    return figures
 
 
 @asset(
@@ -109,19 +87,14 @@ def _prediction_figures(predictions) -> dict:
     check_specs=[schema_check_spec("customer_predictions")],
     metadata=table_definition_metadata(CustomerPredictionsTableSchema),
 )
-def customer_predictions(context: AssetExecutionContext, config: AsOfConfig, warehouse: Warehouse) -> MaterializeResult:
+def customer_predictions(context: AssetExecutionContext, config: AsOfConfig, warehouse: WarehouseResource) -> MaterializeResult:
     as_of = run_as_of(context, config)
-    cutoff = timestamp_literal(as_of)
     with warehouse.session() as s:
-        fits = s.query(f"SELECT * FROM model_fits WHERE as_of = "
-                       f"(SELECT MAX(as_of) FROM model_fits WHERE as_of <= {cutoff})")
-        if fits.empty:
-            raise ValueError(f"customer_predictions: model_fits has no fit at or before {as_of.isoformat()}; "
-                             f"materialize model_fits first")
+        fits = latest_fit(s, as_of)
         customers = s.query("SELECT customer_id FROM customer_profiles ORDER BY customer_id")
         predictions = predict_from_warehouse(s, fits, customers["customer_id"], as_of)
-    warehouse.write_table("customer_predictions", predictions)
-    meta = table_metadata(predictions, **_prediction_figures(predictions))
+        s.write_table("customer_predictions", predictions)
+    meta = table_metadata(predictions, **prediction_figures(predictions))
     meta["as_of"] = as_of.isoformat()
     meta["fit_as_of"] = str(fits["as_of"].iloc[0])
     return MaterializeResult(
@@ -143,22 +116,14 @@ def customer_predictions(context: AssetExecutionContext, config: AsOfConfig, war
     metadata=table_definition_metadata(ProductRecommendationsSchema),
 )
 def product_recommendations(context: AssetExecutionContext, config: RecommendationsConfig,
-                            warehouse: Warehouse) -> MaterializeResult:
+                            warehouse: WarehouseResource) -> MaterializeResult:
     as_of = run_as_of(context, config)
     with warehouse.session() as s:
         customers = s.query("SELECT customer_id FROM customer_profiles ORDER BY customer_id")
         recs = compute_recommendations(s, customers["customer_id"], as_of, config.max_products, config.min_support,
                                        config.view_window_days)
-    warehouse.write_table("product_recommendations", recs)
-    counts = recs["recommendation_count"]
-    meta = table_metadata(
-        recs,
-        customers_with_recommendations=int((counts > 0).sum()),
-        mean_recommendations=float(counts.mean()) if len(recs) else 0.0,
-        bought_with=int(recs["recommendations"].str.count('"source":"bought_with"').sum()),
-        viewed_with=int(recs["recommendations"].str.count('"source":"viewed_with"').sum()),
-        popular=int(recs["recommendations"].str.count('"source":"popular').sum()),
-    )
+        s.write_table("product_recommendations", recs)
+    meta = table_metadata(recs, **recommendation_figures(recs))
     meta["as_of"] = as_of.isoformat()
     return MaterializeResult(
         metadata=meta,

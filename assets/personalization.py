@@ -7,14 +7,15 @@ from dagster import MaterializeResult, MetadataValue, asset
 
 from assets.metadata import schema_check_result, schema_check_spec, table_definition_metadata, table_metadata
 from resources.content import MarketingContent
-from resources.warehouse import Warehouse
+from resources.warehouse import WarehouseResource
 from tailor.content.context import RenderSettings
 from tailor.content.context_loader import load_render_contexts
 from tailor.content.library import TemplateLibrary
 from tailor.content.render import RenderedEmailsSchema, render_emails
 from tailor.rules.customer_table import customer_table_sql
-from tailor.rules.decisions_schema import REASON_NO_PERSONALIZATION, EmailDecisionsSchema
+from tailor.rules.decisions_schema import REASON_NO_CONSENT, REASON_NO_PERSONALIZATION, EmailDecisionsSchema
 from tailor.rules.email_decisions import DecisionRun, decide_emails
+from tailor.rules.ruleset import HOLDOUT
 
 
 def _decision_metadata(run: DecisionRun) -> dict:
@@ -24,8 +25,8 @@ def _decision_metadata(run: DecisionRun) -> dict:
         decisions,
         to_send=int(decisions["send"].sum()),
         not_sent=int((~decisions["send"]).sum()),
-        blocked_no_consent=int(reasons.get("no_consent", 0)),
-        held_out=int((decisions["variant"] == "holdout").sum()),
+        blocked_no_consent=int(reasons.get(REASON_NO_CONSENT, 0)),
+        held_out=int((decisions["variant"] == HOLDOUT).sum()),
         no_personalization_consent=int((decisions["reason"] == REASON_NO_PERSONALIZATION).sum()),
         decision_processes=run.workers,
         decide_seconds=run.seconds,
@@ -60,14 +61,14 @@ def _decision_metadata(run: DecisionRun) -> dict:
     check_specs=[schema_check_spec("email_decisions")],
     metadata=table_definition_metadata(EmailDecisionsSchema),
 )
-def email_decisions(warehouse: Warehouse, content: MarketingContent) -> MaterializeResult:
+def email_decisions(warehouse: WarehouseResource, content: MarketingContent) -> MaterializeResult:
     with warehouse.session() as s:
         customers = s.query(customer_table_sql())
         segments = s.query("SELECT customer_id, segment FROM customer_segments")
-    run = decide_emails(customers, segments, rules_file=content.email_rules_file, segments_file=content.segments_file,
-                        templates_dir=content.templates_path,
-                        decided_at=datetime.now(timezone.utc).replace(tzinfo=None))
-    warehouse.write_table("email_decisions", run.decisions)
+        run = decide_emails(customers, segments, rules_file=content.email_rules_file,
+                            segments_file=content.segments_file, templates_dir=content.templates_path,
+                            decided_at=datetime.now(timezone.utc).replace(tzinfo=None))
+        s.write_table("email_decisions", run.decisions)
     return MaterializeResult(
         metadata=_decision_metadata(run),
         check_results=[schema_check_result("email_decisions", EmailDecisionsSchema, run.decisions)])
@@ -86,17 +87,17 @@ def email_decisions(warehouse: Warehouse, content: MarketingContent) -> Material
     check_specs=[schema_check_spec("rendered_emails")],
     metadata=table_definition_metadata(RenderedEmailsSchema),
 )
-def rendered_emails(warehouse: Warehouse, content: MarketingContent) -> MaterializeResult:
+def rendered_emails(warehouse: WarehouseResource, content: MarketingContent) -> MaterializeResult:
     settings = RenderSettings(
         company_name=content.company_name, company_address=content.company_address,
         unsubscribe_base_url=content.unsubscribe_base_url, preferences_base_url=content.preferences_base_url,
         shop_url=content.shop_url,
     )
+    library = TemplateLibrary.load(content.templates_path)   # validated before anything is read or written
     with warehouse.session() as s:
         decisions, contexts = load_render_contexts(s, settings)
-    library = TemplateLibrary.load(content.templates_path)
-    rendered = render_emails(decisions, contexts, library)
-    warehouse.write_table("rendered_emails", rendered)
+        rendered = render_emails(decisions, contexts, library)
+        s.write_table("rendered_emails", rendered)
     meta = table_metadata(
         rendered,
         mjml_compilations=library.compile_count,

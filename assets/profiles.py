@@ -8,15 +8,16 @@ Three assets in order: ``crm_normalized`` (the matching view of every CRM record
 from dagster import MaterializeResult, MetadataValue, asset
 
 from assets.metadata import schema_check_result, schema_check_spec, table_definition_metadata, table_metadata
-from resources.warehouse import Warehouse
-from tailor.identity.profiles import CRM_COLUMNS, CustomerProfilesSchema, profiles_from_warehouse
+from resources.warehouse import WarehouseResource
+from tailor.identity.profiles import CustomerProfilesSchema, profiles_from_warehouse
 from tailor.identity.resolve import (
-    RULES,
     CrmNormalizedSchema,
     CustomerIdentityLinksSchema,
+    identity_figures,
     normalize_records,
     resolve_identities,
 )
+from tailor.sources.contracts import CRM_COLUMNS
 
 
 @asset(
@@ -30,10 +31,11 @@ from tailor.identity.resolve import (
     check_specs=[schema_check_spec("crm_normalized")],
     metadata=table_definition_metadata(CrmNormalizedSchema),
 )
-def crm_normalized(warehouse: Warehouse) -> MaterializeResult:
-    crm = warehouse.query(f"SELECT {CRM_COLUMNS} FROM crm_customers ORDER BY customer_ref")
-    norm = normalize_records(crm)
-    warehouse.write_table("crm_normalized", norm)
+def crm_normalized(warehouse: WarehouseResource) -> MaterializeResult:
+    with warehouse.session() as s:
+        crm = s.query(f"SELECT {CRM_COLUMNS} FROM crm_customers ORDER BY customer_ref")
+        norm = normalize_records(crm)
+        s.write_table("crm_normalized", norm)
     # no preview: every column but the flags is personal data
     return MaterializeResult(
         metadata={
@@ -59,23 +61,18 @@ def crm_normalized(warehouse: Warehouse) -> MaterializeResult:
     check_specs=[schema_check_spec("customer_identity_links")],
     metadata=table_definition_metadata(CustomerIdentityLinksSchema),
 )
-def customer_identity_links(warehouse: Warehouse) -> MaterializeResult:
+def customer_identity_links(warehouse: WarehouseResource) -> MaterializeResult:
+    stats: dict = {}
     with warehouse.session() as s:
         crm = s.query(f"SELECT {CRM_COLUMNS} FROM crm_customers ORDER BY customer_ref")
         norm = s.query("SELECT * FROM crm_normalized ORDER BY customer_ref")
-    stats: dict = {}
-    links = resolve_identities(crm, normalized=norm, stats=stats)
-    warehouse.write_table("customer_identity_links", links)
+        links = resolve_identities(crm, normalized=norm, stats=stats)
+        s.write_table("customer_identity_links", links)
     # counts only: precision and recall need the demo's ground truth (bench/, tests), not production data
-    meta = table_metadata(links, customers=int(links["customer_id"].nunique()),
-                          records_merged=int((links["rule"] != "single_record").sum()))
-    meta["records_per_rule"] = MetadataValue.json({r: int((links["rule"] == r).sum()) for r in RULES})
-    meta["links_per_rule"] = MetadataValue.json(
-        {k.removesuffix("_links"): v for k, v in stats.items() if k.endswith("_links")})
-    meta["guards"] = MetadataValue.json({
-        k: v for k, v in stats.items()
-        if k.endswith("_keys_rejected") or k.endswith("_name_mismatch") or k.startswith("fuzzy_")
-    })
+    figures = identity_figures(links, stats)
+    meta = table_metadata(links, customers=figures["customers"], records_merged=figures["records_merged"])
+    for group in ("records_per_rule", "links_per_rule", "guards"):
+        meta[group] = MetadataValue.json(figures[group])
     return MaterializeResult(
         metadata=meta,
         check_results=[schema_check_result("customer_identity_links", CustomerIdentityLinksSchema, links)],
@@ -94,10 +91,10 @@ def customer_identity_links(warehouse: Warehouse) -> MaterializeResult:
     check_specs=[schema_check_spec("customer_profiles")],
     metadata=table_definition_metadata(CustomerProfilesSchema),
 )
-def customer_profiles(warehouse: Warehouse) -> MaterializeResult:
+def customer_profiles(warehouse: WarehouseResource) -> MaterializeResult:
     with warehouse.session() as s:
         profiles = profiles_from_warehouse(s)
-    warehouse.write_table("customer_profiles", profiles)
+        s.write_table("customer_profiles", profiles)
     meta = table_metadata(
         profiles,
         customers=len(profiles),

@@ -8,7 +8,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 from assets.as_of import AsOfConfig, run_as_of
 from assets.metadata import schema_check_result, schema_check_spec, table_definition_metadata, table_metadata
 from resources.content import MarketingContent
-from resources.warehouse import Warehouse
+from resources.warehouse import WarehouseResource
 from tailor.rules.customer_table import customer_table_sql
 from tailor.rules.fields import field_kinds
 from tailor.rules.segment_history import (
@@ -18,7 +18,12 @@ from tailor.rules.segment_history import (
     record_day,
     size_metadata,
 )
-from tailor.rules.segments import CustomerSegmentsSchema, assign_segments, check_segment_file, load_segment_definitions
+from tailor.rules.segments import (
+    CustomerSegmentsSchema,
+    assign_segments,
+    declared_segment_names,
+    load_segment_definitions,
+)
 
 
 @asset(
@@ -32,11 +37,12 @@ from tailor.rules.segments import CustomerSegmentsSchema, assign_segments, check
     check_specs=[schema_check_spec("customer_segments")],
     metadata=table_definition_metadata(CustomerSegmentsSchema),
 )
-def customer_segments(warehouse: Warehouse, content: MarketingContent) -> MaterializeResult:
-    customers = warehouse.query(customer_table_sql())
-    definitions = load_segment_definitions(content.segments_file, field_kinds(customers))
-    memberships = assign_segments(customers, definitions)
-    warehouse.write_table("customer_segments", memberships)
+def customer_segments(warehouse: WarehouseResource, content: MarketingContent) -> MaterializeResult:
+    with warehouse.session() as s:
+        customers = s.query(customer_table_sql())
+        definitions = load_segment_definitions(content.segments_file, field_kinds(customers))
+        memberships = assign_segments(customers, definitions)
+        s.write_table("customer_segments", memberships)
     sizes = memberships.groupby("segment").size()
     figures = {f"segment/{d.name}": int(sizes.get(d.name, 0)) for d in definitions}
     meta = table_metadata(memberships, customers_in_any_segment=int(memberships["customer_id"].nunique()), **figures)
@@ -57,7 +63,7 @@ def customer_segments(warehouse: Warehouse, content: MarketingContent) -> Materi
     check_specs=[schema_check_spec("segment_membership_history", "This day's rows match the pandera schema.")],
     metadata=table_definition_metadata(SegmentMembershipHistorySchema),
 )
-def segment_membership_history(context: AssetExecutionContext, config: AsOfConfig, warehouse: Warehouse,
+def segment_membership_history(context: AssetExecutionContext, config: AsOfConfig, warehouse: WarehouseResource,
                                content: MarketingContent) -> MaterializeResult:
     day = as_day(run_as_of(context, config))
     recorded_at = datetime.now(timezone.utc).replace(tzinfo=None)
@@ -65,9 +71,8 @@ def segment_membership_history(context: AssetExecutionContext, config: AsOfConfi
         changes = record_day(s, day, file_hash(content.segments_file), recorded_at)
         memberships = s.query("SELECT customer_id, segment FROM customer_segments")
         total = int(s.query("SELECT COUNT(*) AS n FROM segment_membership_history")["n"].iloc[0])
-    # every segment the file declares, so an empty one is plotted as 0 rather than missing (names only: the
-    # conditions were validated by customer_segments)
-    names = check_segment_file(content.segments_file, {})[1]
+    # every segment the file declares, so an empty one is plotted as 0 rather than missing
+    names = declared_segment_names(content.segments_file)
     meta = table_metadata(changes, **size_metadata(memberships, changes, names))
     meta["dagster/row_count"] = MetadataValue.int(total)
     meta["day"] = day.date().isoformat()

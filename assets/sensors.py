@@ -18,10 +18,11 @@ from dagster import (
     sensor,
 )
 
+from assets.run_tags import SOURCE_TAG, TRIGGER_TAG
 from resources.landing import LandingZone
 from tailor.features.history import HISTORY_TABLE
 from tailor.sources.contracts import ALL_SOURCES, SourceContract
-from tailor.sources.files import discover_files, file_sha256
+from tailor.sources.files import discover_files, file_sha256, file_stamp
 from tailor.sources.tables import output_tables
 
 
@@ -37,7 +38,7 @@ def refresh_jobs() -> list:
             refresh_job_name(c),
             selection=AssetSelection.assets(*output_tables(c)).downstream() - AssetSelection.assets(HISTORY_TABLE),
             description=f"Ingest new {c.folder}/ files and refresh everything that depends on them.",
-            tags={"tailor/trigger": "landing_sensor", "tailor/source": c.name},
+            tags={TRIGGER_TAG: "landing_sensor", SOURCE_TAG: c.name},
         )
         for c in ALL_SOURCES
     ]
@@ -63,8 +64,7 @@ def plan_landing_runs(landing_dir: Path, cursor: str | None) -> tuple[list[Plann
         changed: list[tuple[str, str]] = []
         for path in discover_files(landing_dir, contract):
             file = path.relative_to(landing_dir).as_posix()
-            stat = path.stat()
-            stamp = f"{stat.st_size}:{stat.st_mtime_ns}"
+            stamp = file_stamp(path)
             previous = seen.get(file)
             if previous and previous.get("stamp") == stamp:
                 next_seen[file] = previous

@@ -29,7 +29,7 @@ from assets.metadata import (
     table_metadata,
 )
 from resources.landing import LandingZone
-from resources.warehouse import Warehouse
+from resources.warehouse import WarehouseResource
 from tailor.sources.contracts import ALL_SOURCES, SourceContract
 from tailor.sources.load import IngestReport, ingest_source, key_repeats
 from tailor.sources.quarantine import QUARANTINED_ROWS, gather_quarantined_rows, reasons_summary
@@ -105,7 +105,7 @@ def ingest_asset(contract: SourceContract):
         check_specs=[schema_check_spec(t) for t in tables],
         can_subset=len(tables) > 1,
     )
-    def _ingest(context: AssetExecutionContext, warehouse: Warehouse, landing: LandingZone):
+    def _ingest(context: AssetExecutionContext, warehouse: WarehouseResource, landing: LandingZone):
         report = ingest_source(contract, landing.root, warehouse)
         context.log.info(
             f"{contract.name}: {len(report.files_loaded)} new or changed file(s), {report.files_unchanged} unchanged; "
@@ -140,7 +140,7 @@ SOURCE_TABLES = [table for contract in ALL_SOURCES for table in output_tables(co
     check_specs=[schema_check_spec(QUARANTINED_ROWS)],
     metadata=table_definition_metadata(QuarantineSchema),
 )
-def quarantined_rows(warehouse: Warehouse) -> MaterializeResult:
+def quarantined_rows(warehouse: WarehouseResource) -> MaterializeResult:
     with warehouse.session() as s:
         rows = gather_quarantined_rows(s)
     by_source = rows.groupby("source").size().to_dict()

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from dagster import ConfigurableResource
 
+from tailor.rules.check import EMAIL_RULES_FILE, SEGMENTS_FILE
+
 
 class MarketingContent(ConfigurableResource):
     """Rule files (``TAILOR_RULES_DIR``) and templates (``TAILOR_TEMPLATES_DIR``), read fresh on every run.
@@ -23,11 +25,11 @@ class MarketingContent(ConfigurableResource):
 
     @property
     def segments_file(self) -> Path:
-        return Path(self.rules_dir) / "segments.yaml"
+        return Path(self.rules_dir) / SEGMENTS_FILE
 
     @property
     def email_rules_file(self) -> Path:
-        return Path(self.rules_dir) / "email_rules.yaml"
+        return Path(self.rules_dir) / EMAIL_RULES_FILE
 
     @property
     def templates_path(self) -> Path:

@@ -23,10 +23,6 @@ class EmailSenderResource(ConfigurableResource):
     sendgrid_api_host: str | None = Field(default=None, description="SendGrid API base URL (SENDGRID_API_HOST).")
     request_timeout_seconds: float = Field(default=30.0, description="HTTP timeout for SendGrid calls.")
 
-    @property
-    def provider(self) -> str:
-        return self.build().provider
-
     def build(self) -> EmailSender:
         """The sender this configuration describes (one per run: it keeps one ledger connection)."""
         return EmailSender(

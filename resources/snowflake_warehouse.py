@@ -11,12 +11,12 @@ from contextlib import contextmanager
 
 from dagster_snowflake import SnowflakeResource
 
-from resources.warehouse import Warehouse
+from resources.warehouse import WarehouseResource
 from tailor.warehouse.session import WarehouseSession
 from tailor.warehouse.snowflake_connection import snowflake_transaction
 
 
-class SnowflakeWarehouse(Warehouse):
+class SnowflakeWarehouse(WarehouseResource):
     """Production: one Snowflake transaction per session."""
 
     snowflake: SnowflakeResource

@@ -30,6 +30,19 @@ def utc_naive_series(series: pd.Series) -> pd.Series:
     return out.astype("datetime64[ns]")
 
 
+def utc_naive_series_coerced(series: pd.Series) -> pd.Series:
+    """:func:`utc_naive_series` as the rules read a date field: what is not a time becomes NaT (a missing value,
+    which no condition matches) instead of an error, text without an offset is UTC, and a datetime column keeps
+    its resolution (a far-future date in ``datetime64[us]`` does not overflow)."""
+    import pandas as pd
+
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        if getattr(series.dt, "tz", None) is not None:
+            return series.dt.tz_convert("UTC").dt.tz_localize(None)
+        return series
+    return pd.to_datetime(series, errors="coerce", utc=True).dt.tz_localize(None)
+
+
 def parse_as_of(text: str | None, default: datetime) -> datetime:
     """An ``as_of`` given as ISO-8601 text (UTC when it has no offset), or ``default`` when empty, as a tz-naive
     UTC datetime. Raises ValueError naming the text when it is not a time."""

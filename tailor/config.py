@@ -18,6 +18,7 @@ DEFAULTS: dict[str, str] = {
     "TAILOR_PREFERENCES_BASE_URL": "https://shop.example/preferences",
     "TAILOR_SHOP_URL": "https://shop.example",
     "TAILOR_MAX_CONCURRENT_SENDS": "8",
+    "TAILOR_DECISION_WORKERS": "",   # empty: every CPU this process may use
 }
 
 

@@ -13,8 +13,7 @@ from assets import delivery, features, models, personalization, profiles, segmen
 from assets.feature_history import customer_features_history, customer_features_history_daily, feature_history_schedule
 from assets.sensors import landing_file_sensor
 from assets.stages import DELIVERY, FEATURES, MODELS, PERSONALIZATION, PROFILES, SEGMENTS, SOURCES, in_stage
-from resources import build_resources
-from tailor.config import snowflake_enabled
+from resources.environment import build_resources
 from tailor.features.history import HISTORY_TABLE
 
 #: The job of a whole run of the unpartitioned graph (`tailor demo`, or "Materialize all" as a job).
@@ -30,20 +29,21 @@ pipeline_job = define_asset_job(
 
 
 def build_definitions() -> Definitions:
-    kind = "snowflake" if snowflake_enabled() else "duckdb"
+    resources = build_resources()
+    kind = resources["warehouse"].kind
     stages = [
         (SOURCES, sources.ASSETS), (PROFILES, profiles.ASSETS), (FEATURES, [*features.ASSETS, customer_features_history]),
         (MODELS, models.ASSETS), (SEGMENTS, segments.ASSETS), (PERSONALIZATION, personalization.ASSETS),
         (DELIVERY, delivery.ASSETS),
     ]
     # DuckDB has a single writer: run steps in one process. Snowflake takes parallel steps.
-    executor = multiprocess_executor if snowflake_enabled() else in_process_executor
+    executor = multiprocess_executor if kind == "snowflake" else in_process_executor
     return Definitions(
         assets=[a for stage, assets in stages for a in in_stage(stage, assets, kind)],
         jobs=[pipeline_job, customer_features_history_daily],
         sensors=[landing_file_sensor],  # brings its refresh_from_<source> jobs along
         schedules=[feature_history_schedule],
-        resources=build_resources(),
+        resources=resources,
         executor=executor,
     )
 

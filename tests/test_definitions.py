@@ -10,10 +10,9 @@ from pathlib import Path
 
 from dagster import in_process_executor, multiprocess_executor
 
-from tailor.graph_shape import graph_shape, shape_text
-
 from resources.snowflake_warehouse import SnowflakeWarehouse
 from resources.warehouse import DuckDBWarehouse
+from tailor.graph_shape import graph_shape, shape_text
 
 
 def load(monkeypatch, **env):
@@ -31,7 +30,7 @@ def test_embedded_default(monkeypatch):
     keys = {k.path[-1] for k in defs.resolve_all_asset_keys()}
     assert {"customer_profiles", "customer_features", "customer_segments", "email_decisions", "rendered_emails", "email_sends"} <= keys
     assert isinstance(defs.resources["warehouse"], DuckDBWarehouse)
-    assert defs.resources["email_sender"].provider == "outbox"
+    assert defs.resources["email_sender"].build().provider == "outbox"
     assert defs.executor == in_process_executor
     assert defs.resolve_sensor_def("landing_file_sensor") is not None
     assert defs.resolve_job_def("refresh_from_web_events") is not None
@@ -85,7 +84,7 @@ def test_production_switches(monkeypatch):
         SNOWFLAKE_DATABASE="D", SNOWFLAKE_SCHEMA="S", SENDGRID_API_KEY="SG.x",
     )
     assert isinstance(defs.resources["warehouse"], SnowflakeWarehouse)
-    assert defs.resources["email_sender"].provider == "sendgrid"
+    assert defs.resources["email_sender"].build().provider == "sendgrid"
     assert defs.executor == multiprocess_executor
     monkeypatch.delenv("SNOWFLAKE_ACCOUNT")
     monkeypatch.delenv("SENDGRID_API_KEY")

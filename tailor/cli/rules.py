@@ -19,11 +19,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
+from tailor.config import setting
 from tailor.content.vocabulary import template_blocks
 from tailor.rules.cases import format_result, load_cases, run_case
 from tailor.rules.check import EMAIL_RULES_FILE, SEGMENTS_FILE, TESTS_DIR, check_rules
@@ -31,17 +31,11 @@ from tailor.rules.diff import diff_rule_files, read_customers, rule_file_kind
 from tailor.rules.problems import RuleFileError, error_lines, problem_lines
 
 
-def _default_dir(variable: str) -> str:
-    from tailor.config import setting
-
-    return setting(variable)
-
-
 def cmd_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     started = time.perf_counter()
-    report = check_rules(args.rules_dir or _default_dir("TAILOR_RULES_DIR"),
-                         args.templates_dir or _default_dir("TAILOR_TEMPLATES_DIR"))
+    report = check_rules(args.rules_dir or setting("TAILOR_RULES_DIR"),
+                         args.templates_dir or setting("TAILOR_TEMPLATES_DIR"))
     for line in report.problems:
         print(line, file=out)
     for note in report.notes:
@@ -51,22 +45,20 @@ def cmd_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 
 def cmd_test(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    from tailor.rules.email_rules import load_rule_file
+    from tailor.rules.email_rules import load_email_ruleset
     from tailor.rules.fields import spec_field_kinds
-    from tailor.rules.segments import load_segment_definitions
 
     out = out or sys.stdout
     started = time.perf_counter()
-    rules_dir = Path(args.rules_dir or _default_dir("TAILOR_RULES_DIR"))
-    templates_dir = Path(args.templates_dir or _default_dir("TAILOR_TEMPLATES_DIR"))
+    rules_dir = Path(args.rules_dir or setting("TAILOR_RULES_DIR"))
+    templates_dir = Path(args.templates_dir or setting("TAILOR_TEMPLATES_DIR"))
     fields = dict(spec_field_kinds())
     blocks, block_problems = template_blocks(templates_dir)
     for line in block_problems:
         print(line, file=out)
     try:
-        definitions = load_segment_definitions(rules_dir / SEGMENTS_FILE, fields)
-        ruleset = load_rule_file(rules_dir / EMAIL_RULES_FILE, fields, blocks,
-                                 known_segments=[d.name for d in definitions])
+        ruleset, definitions = load_email_ruleset(rules_dir / EMAIL_RULES_FILE, rules_dir / SEGMENTS_FILE, fields,
+                                                  blocks)
     except RuleFileError as exc:
         for line in error_lines(exc):
             print(line, file=out)
@@ -107,8 +99,8 @@ def cmd_diff(args: argparse.Namespace, out: TextIO | None = None, warehouse: Any
 
     out = out or sys.stdout
     started = time.perf_counter()
-    rules_dir = Path(args.rules_dir or _default_dir("TAILOR_RULES_DIR"))
-    templates_dir = Path(args.templates_dir or _default_dir("TAILOR_TEMPLATES_DIR"))
+    rules_dir = Path(args.rules_dir or setting("TAILOR_RULES_DIR"))
+    templates_dir = Path(args.templates_dir or setting("TAILOR_TEMPLATES_DIR"))
     try:
         kind = rule_file_kind(args.old)
         new = args.new or str(rules_dir / (SEGMENTS_FILE if kind == "segments" else EMAIL_RULES_FILE))
@@ -156,13 +148,3 @@ def register(subparsers: Any) -> None:
     diff.add_argument("--examples", type=int, default=5, help="how many example customers to show (default 5)")
     diff.set_defaults(func=cmd_diff)
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="tailor")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["rules", *(sys.argv[1:] if argv is None else argv)])
-    return int(args.func(args) or 0)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -16,28 +16,26 @@ from typing import Any
 
 import pandas as pd
 
+from tailor.config import DEFAULTS
 from tailor.content.subject import render_subject
-from tailor.delivery.keys import DEFAULT_UNSUBSCRIBE_BASE_URL, keyed_link, message_key
+from tailor.content.vocabulary import DEFAULT_FIRST_NAME, REASON_BESTSELLER, REASON_CART, REASON_VIEWED
+from tailor.delivery.keys import keyed_link, message_key
 from tailor.warehouse.cells import is_missing, json_list, json_object, text_or_none, true_mask
 
 #: Products per list in a context (every product block shows three).
 MAX_PRODUCTS = 3
 
-REASON_VIEWED = "Because you viewed it"
-REASON_BESTSELLER = "Bestseller"
-REASON_CART = "In your cart"
-
 
 @dataclass(frozen=True)
 class RenderSettings:
-    """The sender's legal details and where the links of every context point."""
+    """The sender's legal details and where the links of every context point (defaults: tailor/config.py)."""
 
-    company_name: str = "Tailor Shop"
-    company_address: str = "Tailor Shop GmbH, Musterstraße 1, 10115 Berlin, Germany"
-    unsubscribe_base_url: str = DEFAULT_UNSUBSCRIBE_BASE_URL
-    preferences_base_url: str = "https://shop.example/preferences"
+    company_name: str = DEFAULTS["TAILOR_FROM_NAME"]
+    company_address: str = DEFAULTS["TAILOR_COMPANY_ADDRESS"]
+    unsubscribe_base_url: str = DEFAULTS["TAILOR_UNSUBSCRIBE_BASE_URL"]
+    preferences_base_url: str = DEFAULTS["TAILOR_PREFERENCES_BASE_URL"]
     #: Storefront root used by call-to-action buttons (extra context key ``shop_url``).
-    shop_url: str = "https://shop.example"
+    shop_url: str = DEFAULTS["TAILOR_SHOP_URL"]
 
 
 @dataclass(frozen=True)
@@ -90,11 +88,10 @@ def _catalogue(products: pd.DataFrame, shop_url: str) -> _Catalogue:
 
 
 def _require(frame: pd.DataFrame, table: str, columns: tuple[str, ...]) -> pd.DataFrame:
-    lower = frame.rename(columns={c: str(c).lower() for c in frame.columns})  # Snowflake returns upper case
-    missing = [c for c in columns if c not in lower.columns]
+    missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"{table}: missing column(s) {', '.join(missing)} (needed to build render contexts)")
-    return lower
+    return frame
 
 
 def _capitalised(reason: str) -> str:
@@ -170,7 +167,7 @@ def _context(cid: str, campaign_id: str, subject_template: Any, blocks_json: Any
     """The context of one recipient; ``products``: the three product lists by context key."""
     blocks = json_object(blocks_json)
     params = json_object(params_json)
-    name = text_or_none(first_name) or "there"
+    name = text_or_none(first_name) or DEFAULT_FIRST_NAME
     key = message_key(campaign_id, cid)
     discount_percent = params.get("discount_percent")
     context: dict[str, Any] = {

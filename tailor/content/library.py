@@ -43,7 +43,17 @@ from tailor.content.templates import (
     read_template,
 )
 from tailor.content.text import html_to_raw_text, html_to_text, tidy_text
-from tailor.content.vocabulary import BLOCK_NAME_RE, CONTEXT_DEFAULTS, PRODUCT_FIELDS, PRODUCT_LISTS, SLOTS
+from tailor.content.vocabulary import (
+    BLOCK_NAME_RE,
+    CONTEXT_DEFAULTS,
+    DEFAULT_FIRST_NAME,
+    PRODUCT_FIELDS,
+    PRODUCT_LISTS,
+    REASON_BESTSELLER,
+    REASON_CART,
+    REASON_VIEWED,
+    SLOTS,
+)
 
 # The layout must contain these (legal footer / one-click unsubscribe).
 _LAYOUT_REQUIRED_VARIABLES = ("unsubscribe_url", "preferences_url", "company_address")
@@ -72,9 +82,9 @@ _SAMPLE_CONTEXTS: tuple[dict[str, Any], ...] = (
     {
         **CONTEXT_DEFAULTS, "first_name": "Anna", "email": "anna@example.com", "customer_id": "cus_000001",
         "campaign_id": "sample", "subject": "Sample", "preheader": "Sample preheader",
-        "products": [_sample_product(i, "Because you viewed it") for i in (1, 2, 3)],
-        "cart_products": [_sample_product(i, "In your cart") for i in (4, 5)],
-        "bestsellers": [{**_sample_product(i, "Bestseller"), "rank": i - 5} for i in (6, 7, 8)],
+        "products": [_sample_product(i, REASON_VIEWED) for i in (1, 2, 3)],
+        "cart_products": [_sample_product(i, REASON_CART) for i in (4, 5)],
+        "bestsellers": [{**_sample_product(i, REASON_BESTSELLER), "rank": i - 5} for i in (6, 7, 8)],
         "discount_percent": 10, "discount_code": "SAMPLE10",
         "unsubscribe_url": "https://shop.example/unsubscribe?m=0", "preferences_url": "https://shop.example/p?m=0",
         "company_name": "Tailor Shop", "company_address": "Main St 1, Berlin", "shop_url": "https://shop.example",
@@ -257,7 +267,7 @@ class TemplateLibrary:
 def _prepare_context(context: Mapping[str, Any]) -> dict[str, Any]:
     ctx = {**CONTEXT_DEFAULTS, **context}
     if not ctx.get("first_name"):
-        ctx["first_name"] = "there"
+        ctx["first_name"] = DEFAULT_FIRST_NAME
     for key in PRODUCT_LISTS:
         items = ctx.get(key) or []
         ctx[key] = [{**dict.fromkeys(PRODUCT_FIELDS), **item} for item in items]

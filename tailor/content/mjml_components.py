@@ -3,10 +3,13 @@ renders (its own registry), restricted to MJML's nesting rules."""
 
 from __future__ import annotations
 
-from mjml.core.registry import components as _mjml_registry
+from mjml.core.registry import components as MJML_REGISTRY
 from mjml.core.registry import register_core_components
 
-register_core_components()   # fills the registry the tables below are checked against
+# mjml's component registry (name -> component class, with its attributes) is empty until this call; every
+# module of Tailor reads it as MJML_REGISTRY from here, so it is always filled. The tables below are checked
+# against it.
+register_core_components()
 
 # Components whose content is passed through as HTML/text (MJML "ending tags"): Jinja inside them is text.
 CONTENT_COMPONENTS: frozenset[str] = frozenset({
@@ -41,7 +44,7 @@ LEAF_COMPONENTS = frozenset({"mj-image", "mj-divider", "mj-spacer", "mj-carousel
 #: Components Tailor accepts: registered in mjml's own component registry *and* covered by the nesting
 #: table above (``mj-html-attributes`` is registered but not supported by Tailor).
 SUPPORTED_COMPONENTS: frozenset[str] = frozenset(
-    name for name in _mjml_registry
+    name for name in MJML_REGISTRY
     if name in ALLOWED_CHILDREN or name in CONTENT_COMPONENTS or name in LEAF_COMPONENTS
     or name == "mj-attributes"
 )

@@ -3,7 +3,6 @@ subject line, HTML and plain text, keyed by the message key that makes its deliv
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,6 +15,7 @@ from tailor.content.subject import render_subject
 from tailor.content.vocabulary import SLOTS
 from tailor.delivery.keys import message_key
 from tailor.warehouse.cells import json_object, true_mask
+from tailor.warehouse.json_lists import COMPACT_JSON
 
 RENDERED_EMAILS_COLUMNS = ["customer_id", "campaign_id", "message_key", "to_email", "subject", "html", "text", "blocks"]
 
@@ -65,7 +65,7 @@ def render_emails(decisions: pd.DataFrame, contexts: Mapping[str, Mapping[str, A
             "subject": subject,
             "html": rendered.html,
             "text": rendered.text,
-            "blocks": json.dumps({slot: blocks[slot] for slot in SLOTS if blocks.get(slot)}),
+            "blocks": COMPACT_JSON.encode({slot: blocks[slot] for slot in SLOTS if blocks.get(slot)}),
         })
     frame = pd.DataFrame(rows, columns=RENDERED_EMAILS_COLUMNS).astype(object)
     return RenderedEmailsSchema.validate(frame)

@@ -11,7 +11,7 @@ import jinja2.meta
 
 from tailor.content.environment import make_env
 from tailor.content.errors import TemplateError
-from tailor.content.vocabulary import CONTEXT_DEFAULTS, SUBJECT_VARIABLES
+from tailor.content.vocabulary import CONTEXT_DEFAULTS, DEFAULT_FIRST_NAME, SUBJECT_VARIABLES
 
 _SUBJECT_ENV = make_env(autoescape=False, sandboxed=True)
 _SUBJECT_CACHE: dict[str, jinja2.Template] = {}
@@ -48,7 +48,7 @@ def render_subject(subject_template: str, context: Mapping[str, Any]) -> str:
         _SUBJECT_CACHE[subject_template] = template
     ctx = {**CONTEXT_DEFAULTS, **context}
     if not ctx.get("first_name"):
-        ctx["first_name"] = "there"
+        ctx["first_name"] = DEFAULT_FIRST_NAME
     try:
         subject = template.render(ctx)
     except jinja2.TemplateError as exc:

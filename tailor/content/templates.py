@@ -16,13 +16,13 @@ import jinja2.meta
 import jinja2.nodes
 from bs4 import BeautifulSoup, Tag
 from bs4.element import PreformattedString
-from mjml.core.registry import components as _mjml_registry
 
 from tailor.content.errors import TemplateError
 from tailor.content.mjml_components import (
     ALLOWED_CHILDREN,
     CONTENT_COMPONENTS,
     LEAF_COMPONENTS,
+    MJML_REGISTRY,
     SUPPORTED_COMPONENTS,
     UNIVERSAL_ATTRIBUTES,
 )
@@ -204,7 +204,7 @@ def _check_attributes(tag: Tag, display: str) -> None:
     if name == "mj-style" and str(tag.get("inline", "")).strip() == "inline":
         raise TemplateError('<mj-style inline="inline"> needs the optional css_inline package, which '
                             "is not installed; use a normal <mj-style>", display, tag.sourceline)
-    component = _mjml_registry.get(name)
+    component = MJML_REGISTRY.get(name)
     if component is None:
         return
     allowed = set(component.allowed_attrs())

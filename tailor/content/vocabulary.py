@@ -21,11 +21,18 @@ KNOWN_PARAMS: dict[str, str] = {"discount_percent": "number", "discount_code": "
 #: What a product in a context carries; ``rank`` is the shop's bestseller rank (bestsellers only).
 PRODUCT_FIELDS: tuple[str, ...] = ("product_id", "name", "price", "currency", "url", "image_url", "reason", "rank")
 PRODUCT_LISTS: tuple[str, ...] = ("products", "cart_products", "bestsellers")
+#: Why a product is in a list: the eyebrow label of its card (``reason``). Recommended products bring their own.
+REASON_VIEWED = "Because you viewed it"
+REASON_BESTSELLER = "Bestseller"
+REASON_CART = "In your cart"
+
+#: The greeting's name for a recipient without a first name ("Hi there").
+DEFAULT_FIRST_NAME = "there"
 
 #: The render context of one recipient with its defaults (docs/templates.md); ``shop_url`` is the storefront
 #: root that call-to-action buttons link to.
 CONTEXT_DEFAULTS: dict[str, Any] = {
-    "first_name": "there",
+    "first_name": DEFAULT_FIRST_NAME,
     "email": None,
     "customer_id": None,
     "campaign_id": None,

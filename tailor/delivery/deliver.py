@@ -18,7 +18,6 @@ Safety rules enforced here, per row, right before sending:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
@@ -28,7 +27,8 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from tailor.clock import utc_naive
-from tailor.delivery.keys import DEFAULT_UNSUBSCRIBE_BASE_URL, keyed_link
+from tailor.config import setting
+from tailor.delivery.keys import keyed_link
 from tailor.delivery.messages import OutgoingEmail
 from tailor.delivery.protocol import MAX_ERROR_CHARS, PROVIDERS, SEND_CHUNK_SIZE, SEND_STATUSES, Sender, SendResult
 from tailor.governance.masking import mask_email, mask_emails_in_text
@@ -217,12 +217,11 @@ def deliver(
     ``profiles`` is the CURRENT customer_profiles table. ``now`` (UTC; naive = UTC) stamps ``sent_at``.
     The unsubscribe URL (List-Unsubscribe header) is taken from a ``rendered.unsubscribe_url`` column when
     present, else built as ``<unsubscribe_base_url>?m=<message_key>`` — the same link the rendered body carries.
-    ``unsubscribe_base_url`` defaults to $TAILOR_UNSUBSCRIBE_BASE_URL, else https://shop.example/unsubscribe.
+    ``unsubscribe_base_url`` defaults to the setting TAILOR_UNSUBSCRIBE_BASE_URL (tailor/config.py).
     ``chunk_size`` rows are consent-checked and handed to the sender together (see the module docstring);
     the output has one row per input row, in input order.
     """
-    base_url = (unsubscribe_base_url or os.environ.get("TAILOR_UNSUBSCRIBE_BASE_URL")
-                or DEFAULT_UNSUBSCRIBE_BASE_URL)
+    base_url = unsubscribe_base_url or setting("TAILOR_UNSUBSCRIBE_BASE_URL")
     _check_columns(rendered, RENDERED_REQUIRED, "rendered_emails")
     _check_columns(profiles, PROFILES_REQUIRED, "customer_profiles")
     dupes = profiles["customer_id"][profiles["customer_id"].duplicated()].unique().tolist()

@@ -9,8 +9,6 @@ from __future__ import annotations
 import hashlib
 from urllib.parse import urlencode
 
-DEFAULT_UNSUBSCRIBE_BASE_URL = "https://shop.example/unsubscribe"
-
 
 def message_key(campaign_id: str, customer_id: str) -> str:
     """Stable id of one email: ``sha256("<campaign_id>|<customer_id>")`` hex, first 32 characters."""

@@ -23,6 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tailor.config import DEFAULTS
 from tailor.delivery.ledger import CLAIMED, FAILED, SENT, LedgerEntry, SendLedger
 from tailor.delivery.messages import (
     OutgoingEmail,
@@ -54,12 +55,12 @@ class EmailSender:
     """Sends :class:`OutgoingEmail` messages idempotently by ``message_key`` (chunked ledger transactions,
     ``max_concurrent_sends`` provider calls at once)."""
 
-    outbox_dir: str = "data/outbox"
-    ledger_path: str = "data/send_ledger.sqlite"
+    outbox_dir: str = DEFAULTS["TAILOR_OUTBOX_DIR"]
+    ledger_path: str = DEFAULTS["TAILOR_SEND_LEDGER_PATH"]
     sendgrid_api_key: str | None = None       # unset: the outbox
     sendgrid_api_host: str | None = None      # another API host (tests point it at a local server)
     request_timeout_seconds: float = 30.0
-    max_concurrent_sends: int = 8
+    max_concurrent_sends: int = int(DEFAULTS["TAILOR_MAX_CONCURRENT_SENDS"])
     _ledger: SendLedger | None = field(default=None, init=False, repr=False)
 
     @property

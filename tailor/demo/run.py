@@ -44,12 +44,12 @@ def run_pipeline(as_of: datetime | None = None, *, raise_on_error: bool = True, 
     errors only, every event still goes to the instance (and the UI of `make dev`)."""
     from dagster import DagsterInstance
 
-    from assets.as_of import AS_OF_TAG
+    from assets.run_tags import AS_OF_TAG, TRIGGER_TAG
     from tailor.definitions import PIPELINE_JOB, build_definitions
 
     defs = build_definitions()
     instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
-    tags = {"tailor/trigger": trigger, **({AS_OF_TAG: as_of.isoformat()} if as_of is not None else {})}
+    tags = {TRIGGER_TAG: trigger, **({AS_OF_TAG: as_of.isoformat()} if as_of is not None else {})}
     return defs.resolve_job_def(PIPELINE_JOB).execute_in_process(
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         instance=instance, tags=tags, raise_on_error=raise_on_error,

@@ -1,35 +1,41 @@
 """The demo data's time window and its vocabularies: each list is written to the files as text, and the
-generator's arrays hold the index into it (the integer codes below)."""
+generator's arrays hold the index into it (the integer codes below).
+
+A list that is a contract's list of choices (tailor/sources/contracts.py) is taken from the contract, in its
+order: the integer codes below name its positions. MAIL_TYPES is the demo's own subset of the ESP's events.
+"""
 
 from __future__ import annotations
+
+from tailor.sources import contracts
 
 DAY = 86_400
 HOUR = 3_600
 WINDOW_DAYS = 730  # all generated activity lies in [as_of - WINDOW_DAYS, as_of)
 
-WEB_TYPES = ["page_view", "product_view", "add_to_cart", "checkout_started"]
+WEB_TYPES = list(contracts.WEB_EVENTS.choices("event_type"))
 PAGE_VIEW, PRODUCT_VIEW, ADD_TO_CART, CHECKOUT_STARTED = range(len(WEB_TYPES))
 
-PLATFORMS = ["web", "ios", "android"]
+PLATFORMS = list(contracts.WEB_EVENTS.choices("platform"))
 
-ORDER_STATUS = ["completed", "refunded", "cancelled"]
+ORDER_STATUS = list(contracts.ORDERS.choices("status"))
 
 MAIL_TYPES = ["processed", "delivered", "open", "click", "bounce", "dropped", "spamreport", "unsubscribe",
               "group_unsubscribe"]
 (MAIL_PROCESSED, MAIL_DELIVERED, MAIL_OPEN, MAIL_CLICK, MAIL_BOUNCE, MAIL_DROPPED, MAIL_SPAMREPORT,
  MAIL_UNSUBSCRIBE, MAIL_GROUP_UNSUBSCRIBE) = range(len(MAIL_TYPES))
 
-CONSENT_STATUS = ["granted", "revoked"]
+CONSENT_STATUS = list(contracts.CONSENT_EVENTS.choices("status"))
 GRANTED, REVOKED = range(len(CONSENT_STATUS))
 
 CONSENT_SOURCES = ["signup_form", "preference_center", "import", "checkout"]
 FROM_SIGNUP_FORM, FROM_PREFERENCE_CENTER, FROM_IMPORT, FROM_CHECKOUT = range(len(CONSENT_SOURCES))
 
-CONSENT_PURPOSES = ["marketing_email", "marketing_sms", "personalization"]
+CONSENT_PURPOSES = list(contracts.CONSENT_PURPOSES)
 PURPOSE_EMAIL, PURPOSE_SMS, PURPOSE_PERSONALIZATION = range(len(CONSENT_PURPOSES))
 
 # the system a CRM record came from
-SOURCE_SYSTEMS = ["shop", "pos", "newsletter", "import"]
+SOURCE_SYSTEMS = list(contracts.CRM_CUSTOMERS.choices("source_system"))
 SYSTEM_SHOP, SYSTEM_POS, SYSTEM_NEWSLETTER, SYSTEM_IMPORT = range(len(SOURCE_SYSTEMS))
 
 # identity case of each CRM record (demo_truth/identity_cases.csv): what identity resolution must do with it

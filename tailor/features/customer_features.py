@@ -31,7 +31,8 @@ from tailor.features.sql import customer_features_sql
 from tailor.warehouse.json_lists import COMPACT_JSON, is_distinct_string_list, json_list_of
 from tailor.warehouse.session import WarehouseSession
 
-#: Column order of ``customer_features``: the internal spec's columns first, issue 5's appended after them.
+#: Column order of ``customer_features``: RFM, browsing and e-mail counts first, then the scores, affinities and
+#: empirical-Bayes rates. New columns go at the end, so readers keep their column positions.
 FEATURE_COLUMNS: list[str] = [
     "customer_id",
     "as_of",
@@ -55,7 +56,7 @@ FEATURE_COLUMNS: list[str] = [
     "email_clicks",
     "open_rate",
     "click_rate",
-    # issue 5 (appended so that existing readers keep their column positions)
+    # scores, affinities, discounts, sessions and empirical-Bayes rates
     "rfm_recency_score",
     "rfm_frequency_score",
     "rfm_monetary_score",
@@ -129,29 +130,29 @@ def finalize_features(raw: pd.DataFrame, as_of: datetime, *, send_hour_counts: p
     """Turn the raw results of :func:`customer_features_sql` and :func:`send_hour_counts_sql` into
     ``customer_features`` (column order of :data:`FEATURE_COLUMNS`).
 
-    Accepts upper-case column names (Snowflake), DuckDB list values or Snowflake JSON arrays, Decimal numbers.
+    Column names are lower case, as every session returns them (``SnowflakeSession.query`` folds Snowflake's upper
+    case); accepts DuckDB list values or Snowflake JSON arrays, Decimal numbers.
     Fits the empirical-Bayes priors on this population (everybody in ``raw``, as of ``as_of``).
     """
-    df = raw.rename(columns={c: str(c).lower() for c in raw.columns})
-    missing = [c for c in SQL_COLUMNS if c not in df.columns]
+    missing = [c for c in SQL_COLUMNS if c not in raw.columns]
     if missing:
         raise ValueError(f"customer_features: SQL result is missing columns {missing}")
 
-    out = pd.DataFrame(index=df.index)
-    out["customer_id"] = df["customer_id"].astype(object)
-    out["as_of"] = pd.Series(utc_naive(as_of), index=df.index).astype("datetime64[ns]")
+    out = pd.DataFrame(index=raw.index)
+    out["customer_id"] = raw["customer_id"].astype(object)
+    out["as_of"] = pd.Series(utc_naive(as_of), index=raw.index).astype("datetime64[ns]")
     for col in _INT_COLUMNS:
-        out[col] = pd.to_numeric(df[col]).fillna(0).astype("int64")
-    out["total_spend"] = df["total_spend"].astype("float64").fillna(0.0)
-    out["browsing_intent_score"] = df["browsing_intent_score"].astype("float64").fillna(0.0)
+        out[col] = pd.to_numeric(raw[col]).fillna(0).astype("int64")
+    out["total_spend"] = raw["total_spend"].astype("float64").fillna(0.0)
+    out["browsing_intent_score"] = raw["browsing_intent_score"].astype("float64").fillna(0.0)
     for col in _FLOAT_COLUMNS:
-        out[col] = df[col].astype("float64")
+        out[col] = raw[col].astype("float64")
     for col in _TS_COLUMNS:
-        out[col] = utc_naive_series(df[col])
+        out[col] = utc_naive_series(raw[col])
     for col in _JSON_COLUMNS:
-        out[col] = _json_column(df[col])
-    out["cart_abandoned"] = df["cart_abandoned"].astype("boolean").fillna(False).astype(bool)
-    out["top_category"] = df["top_category"].astype(object).where(df["top_category"].notna(), None)
+        out[col] = _json_column(raw[col])
+    out["cart_abandoned"] = raw["cart_abandoned"].astype("boolean").fillna(False).astype(bool)
+    out["top_category"] = raw["top_category"].astype(object).where(raw["top_category"].notna(), None)
     out["open_rate"] = (out["email_opens"] + 1) / (out["emails_delivered"] + 2)
     out["click_rate"] = (out["email_clicks"] + 1) / (out["emails_delivered"] + 2)
     priors = population_priors(out)
@@ -175,6 +176,39 @@ def compute_customer_features(
     raw = session.query(customer_features_sql(as_of, cart_grace_hours))
     counts = session.query(send_hour_counts_sql(as_of))
     return finalize_features(raw, as_of, send_hour_counts=counts)
+
+
+def feature_summary(features: pd.DataFrame) -> dict[str, float | int]:
+    """The figures Dagster plots per materialization (current features and every history partition)."""
+    buyers = features[features["order_count"] > 0]
+
+    def mean(s: pd.Series) -> float:
+        return float(s.mean()) if len(s) else 0.0
+
+    return {
+        "customers": int(len(features)),
+        "buyers": int(len(buyers)),
+        "mean_order_value_eur": mean(buyers["monetary_value"]),
+        "median_recency_days": float(buyers["recency_days"].median()) if len(buyers) else 0.0,
+        "total_spend_eur": float(features["total_spend"].sum()),
+        "cart_abandoners": int(features["cart_abandoned"].sum()),
+        "mean_browsing_intent_score": mean(features["browsing_intent_score"]),
+        "mean_sessions_30d": mean(features["sessions_30d"]),
+        "mean_open_rate_eb": mean(features["open_rate_eb"]),
+        "mean_click_rate_eb": mean(features["click_rate_eb"]),
+        "mean_discount_sensitivity_buyers": mean(buyers["discount_sensitivity"]),
+        "total_email_opens": int(features["email_opens"].sum()),
+    }
+
+
+def feature_figures(features: pd.DataFrame) -> dict[str, float | int]:
+    """:func:`feature_summary` plus the population priors fitted on ``features``, as
+    ``prior_<name>_alpha`` / ``prior_<name>_beta``: the figures of a materialization."""
+    figures: dict[str, float | int] = feature_summary(features)
+    for name, (alpha, beta) in population_priors(features).items():
+        figures[f"prior_{name}_alpha"] = alpha
+        figures[f"prior_{name}_beta"] = beta
+    return figures
 
 
 def _is_affinity_json(value: Any, key: str) -> bool:

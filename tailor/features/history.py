@@ -14,9 +14,15 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+from pandera.errors import SchemaErrors
 from pandera.typing import Series
 
-from tailor.features.customer_features import FEATURE_COLUMNS, CustomerFeaturesSchema
+from tailor.features.customer_features import (
+    FEATURE_COLUMNS,
+    CustomerFeaturesSchema,
+    compute_customer_features,
+    feature_figures,
+)
 from tailor.warehouse.session import WarehouseSession
 
 HISTORY_TABLE = "customer_features_history"
@@ -69,7 +75,7 @@ def write_partition(session: WarehouseSession, day: str, rows: pd.DataFrame) -> 
     if list(rows.columns) != HISTORY_COLUMNS:
         raise ValueError(f"{HISTORY_TABLE}: rows must have the columns {HISTORY_COLUMNS}, got {list(rows.columns)}")
     if session.table_exists(HISTORY_TABLE):
-        existing = [str(c).lower() for c in session.query(f"SELECT * FROM {HISTORY_TABLE} LIMIT 0").columns]
+        existing = list(session.query(f"SELECT * FROM {HISTORY_TABLE} LIMIT 0").columns)
         if existing != HISTORY_COLUMNS:
             added = [c for c in HISTORY_COLUMNS if c not in existing]
             dropped = [c for c in existing if c not in HISTORY_COLUMNS]
@@ -81,27 +87,23 @@ def write_partition(session: WarehouseSession, day: str, rows: pd.DataFrame) -> 
     session.write_table(HISTORY_TABLE, rows, mode="append")
 
 
-def feature_summary(features: pd.DataFrame) -> dict[str, float | int]:
-    """The figures Dagster plots per materialization (current features and every history partition)."""
-    buyers = features[features["order_count"] > 0]
+def build_history_day(session: WarehouseSession, day: str,
+                      cart_grace_hours: int) -> tuple[pd.DataFrame, dict, datetime]:
+    """Compute day ``day`` of the history (the features as of :func:`partition_as_of`), validate it and replace
+    that day in the table, inside ``session``: (the rows written, their :func:`feature_figures`, the as_of).
 
-    def mean(s: pd.Series) -> float:
-        return float(s.mean()) if len(s) else 0.0
-
-    return {
-        "customers": int(len(features)),
-        "buyers": int(len(buyers)),
-        "mean_order_value_eur": mean(buyers["monetary_value"]),
-        "median_recency_days": float(buyers["recency_days"].median()) if len(buyers) else 0.0,
-        "total_spend_eur": float(features["total_spend"].sum()),
-        "cart_abandoners": int(features["cart_abandoned"].sum()),
-        "mean_browsing_intent_score": mean(features["browsing_intent_score"]),
-        "mean_sessions_30d": mean(features["sessions_30d"]),
-        "mean_open_rate_eb": mean(features["open_rate_eb"]),
-        "mean_click_rate_eb": mean(features["click_rate_eb"]),
-        "mean_discount_sensitivity_buyers": mean(buyers["discount_sensitivity"]),
-        "total_email_opens": int(features["email_opens"].sum()),
-    }
+    A day that fails its schema raises before anything is written, so it never replaces a good one."""
+    as_of = partition_as_of(day)
+    features = compute_customer_features(session, as_of, cart_grace_hours)
+    rows = history_partition(features, day)
+    try:
+        CustomerFeaturesHistorySchema.validate(rows, lazy=True)
+    except SchemaErrors as err:
+        first = err.failure_cases[["column", "check", "index"]].head(5).to_dict("records")
+        raise ValueError(f"{HISTORY_TABLE} partition {day}: {len(err.failure_cases)} schema failures, "
+                         f"first: {first}") from err
+    write_partition(session, day, rows)
+    return rows, feature_figures(features), as_of
 
 
 def history_day_sql(day: str) -> str:

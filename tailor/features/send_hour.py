@@ -52,13 +52,12 @@ def preferred_send_hours(counts: pd.DataFrame, customer_ids: pd.Series) -> pd.Da
     hour. Customers without events get the population's preferred local hour (same rule over everybody's
     events) and ``send_hour_events = 0``; :data:`DEFAULT_SEND_HOUR` if nobody has any.
     """
-    c = counts.rename(columns={col: str(col).lower() for col in counts.columns})
     out = pd.DataFrame({"customer_id": customer_ids.astype(object).to_numpy()})
-    if len(c):
-        c = c.assign(
-            timezone=c["timezone"].where(c["timezone"].notna(), "UTC").astype(str),
-            utc_quarter=utc_naive_series(c["utc_quarter"]),
-            events=pd.to_numeric(c["events"]).astype("int64"),
+    if len(counts):
+        c = counts.assign(
+            timezone=counts["timezone"].where(counts["timezone"].notna(), "UTC").astype(str),
+            utc_quarter=utc_naive_series(counts["utc_quarter"]),
+            events=pd.to_numeric(counts["events"]).astype("int64"),
         )
         local_hour = pd.Series(0, index=c.index, dtype="int64")
         for zone_name, idx in c.groupby("timezone").groups.items():

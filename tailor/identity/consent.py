@@ -14,6 +14,9 @@ from tailor.sources.contracts import CONSENT_PURPOSES
 
 UNSUBSCRIBE_EVENTS = ("unsubscribe", "group_unsubscribe")
 HARD_SUPPRESSION_EVENTS = {"bounce": "bounce", "spamreport": "spamreport"}  # event type -> suppressed_reason
+UNSUBSCRIBE_REASON = "unsubscribe"  # suppressed_reason of an address unsubscribed after its latest consent change
+#: Every ``suppressed_reason`` of ``customer_profiles``.
+SUPPRESSED_REASONS = (*HARD_SUPPRESSION_EVENTS.values(), UNSUBSCRIBE_REASON)
 
 
 def _email_keys(emails: pd.Series) -> pd.Series:
@@ -50,7 +53,7 @@ def consent_state(consent_events: pd.DataFrame, email_events: pd.DataFrame) -> p
     rank = hard["event_type"].map({"spamreport": 0, "bounce": 1})
     hardest = hard.assign(rank=rank).sort_values("rank").groupby("email_norm")["event_type"].first()
     state["suppressed_reason"] = hardest.map(HARD_SUPPRESSION_EVENTS).reindex(state.index)
-    state.loc[state["suppressed_reason"].isna() & unsubscribed_later, "suppressed_reason"] = "unsubscribe"
+    state.loc[state["suppressed_reason"].isna() & unsubscribed_later, "suppressed_reason"] = UNSUBSCRIBE_REASON
     state["suppressed_reason"] = state["suppressed_reason"].astype(object).where(state["suppressed_reason"].notna(), None)
     return state[["marketing_consent", "suppressed_reason"]]
 

@@ -21,7 +21,8 @@ import pycountry
 import pytz
 from rapidfuzz.distance import DamerauLevenshtein
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+#: What an address looks like after normalisation: one ``@``, a dot in the domain, no spaces.
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
 # Addresses people type when a form insists on an e-mail they do not want to give. Several different
@@ -80,7 +81,7 @@ def normalize_email_column(raw: pd.Series) -> pd.Series:
     Placeholders (``test@test.com``) are still addresses here: :func:`email_columns` flags them."""
     text = raw.where(raw.map(type, na_action="ignore") == str).astype(object)
     norm = text.str.normalize("NFKC").str.strip().str.lower()
-    valid = norm.str.match(_EMAIL.pattern).eq(True)
+    valid = norm.str.match(EMAIL_PATTERN).eq(True)
     return pd.Series(np.where(valid, norm, None), index=raw.index, dtype=object)
 
 

@@ -14,12 +14,14 @@ from pandera.typing import Series
 
 from tailor.identity.consent import (
     HARD_SUPPRESSION_EVENTS,
+    SUPPRESSED_REASONS,
     UNSUBSCRIBE_EVENTS,
     consent_state,
     purpose_consent,
     with_email_keys,
 )
 from tailor.identity.normalize import (
+    EMAIL_PATTERN,
     default_timezone,
     email_typo_suggestion,
     map_distinct,
@@ -28,14 +30,14 @@ from tailor.identity.normalize import (
 )
 from tailor.identity.resolve import normalize_records, ref_order
 from tailor.identity.survivorship import SOURCE_PRIORITY, survive
-from tailor.sources.contracts import CRM_CUSTOMERS
+from tailor.sources.contracts import CRM_COLUMNS
 from tailor.warehouse.session import WarehouseSession
 from tailor.warehouse.sql import string_literal
 
 
 class CustomerProfilesSchema(pa.DataFrameModel):
     customer_id: Series[str] = pa.Field(unique=True, str_startswith="cus_")
-    email: Series[str] = pa.Field(nullable=True, str_matches=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    email: Series[str] = pa.Field(nullable=True, str_matches=EMAIL_PATTERN)
     first_name: Series[str] = pa.Field(nullable=True)
     last_name: Series[str] = pa.Field(nullable=True)
     phone: Series[str] = pa.Field(nullable=True, str_matches=r"^\+[1-9]\d{4,14}$")  # E.164
@@ -47,8 +49,9 @@ class CustomerProfilesSchema(pa.DataFrameModel):
     updated_at: Series[pd.Timestamp] = pa.Field(nullable=True)
     source_record_count: Series[int] = pa.Field(ge=1)
     marketing_consent: Series[bool]
-    suppressed_reason: Series[str] = pa.Field(nullable=True, isin=["bounce", "spamreport", "unsubscribe"])
-    # appended in session 2 (other modules select columns by name; the order above is stable)
+    suppressed_reason: Series[str] = pa.Field(nullable=True, isin=list(SUPPRESSED_REASONS))
+    # the typo flag and the consents of the other purposes follow (readers select columns by name; the columns
+    # above keep their positions)
     email_typo_suggestion: Series[str] = pa.Field(nullable=True)
     sms_consent: Series[bool]
     personalization_consent: Series[bool]
@@ -147,10 +150,6 @@ def _with_consent(profiles: pd.DataFrame, emails: pd.DataFrame, consent_events: 
     personal = profiles["customer_id"].map(purpose_consent(consent_events, emails, "personalization"))
     profiles["personalization_consent"] = (personal != "revoked").astype(bool)  # legitimate interest unless objected
     return profiles
-
-
-#: The CRM columns identity and profiles read: the contract's (the warehouse table has lineage columns besides).
-CRM_COLUMNS = ", ".join(c.table_name for c in CRM_CUSTOMERS.columns)
 
 
 def profiles_from_warehouse(session: WarehouseSession) -> pd.DataFrame:

@@ -44,8 +44,6 @@ import pandera.pandas as pa
 from pandera.typing import Series
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 from rapidfuzz.process import cpdist
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from tailor.identity.normalize import email_columns, map_distinct, name_key_column, normalize_country, phone_column
 
@@ -78,6 +76,16 @@ THRESHOLDS = Thresholds()
 
 RULES = ("single_record", "exact_email", "exact_phone", "fuzzy_name_address")
 _PRIORITY = {"exact_email": 0, "exact_phone": 1, "fuzzy_name_address": 2}  # a record's strongest link first
+
+#: The counts of ``stats`` (:func:`resolve_identities`) that show what the guards held back: per exact rule the
+#: keys rejected and the pairs whose first names disagree; for the fuzzy rule its funnel from candidate pairs to
+#: the links it made (the phone-conflict count only when there were pairs to weigh).
+GUARD_STATS = (
+    *(f"{rule}_{count}" for rule in ("exact_email", "exact_phone")
+      for count in ("keys_rejected", "pairs_name_mismatch")),
+    "fuzzy_candidate_pairs", "fuzzy_blocks_skipped", "fuzzy_compatible_pairs", "fuzzy_pairs_phone_conflict_in_customer",
+    "fuzzy_pairs_too_weak", "fuzzy_name_address_links",
+)
 
 
 class CustomerIdentityLinksSchema(pa.DataFrameModel):
@@ -295,6 +303,16 @@ def ref_order(refs: pd.Series) -> np.ndarray:
     return rank
 
 
+def _clusters(i: np.ndarray, j: np.ndarray, n: int) -> np.ndarray:
+    """The connected component of each of ``n`` records, linked by the pairs (i, j)."""
+    # scipy is imported here, not at module level: loading the code location does not pay its import
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    _, label = connected_components(coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n)), directed=False)
+    return label
+
+
 def resolve_identities(crm: pd.DataFrame, thresholds: Thresholds = THRESHOLDS,
                        normalized: pd.DataFrame | None = None, stats: dict | None = None) -> pd.DataFrame:
     """Link every CRM record to a master customer id; see the module docstring for the rules.
@@ -313,15 +331,12 @@ def resolve_identities(crm: pd.DataFrame, thresholds: Thresholds = THRESHOLDS,
         ],
         ignore_index=True,
     )
-    _, exact_cluster = connected_components(coo_matrix(
-        (np.ones(len(exact)), (exact["i"].to_numpy(dtype=np.int64), exact["j"].to_numpy(dtype=np.int64))),
-        shape=(n, n)), directed=False)
+    exact_cluster = _clusters(exact["i"].to_numpy(dtype=np.int64), exact["j"].to_numpy(dtype=np.int64), n)
     links = pd.concat([exact, _fuzzy_links(norm, exact_cluster, thresholds, stats)], ignore_index=True)
     for rule in _PRIORITY:
         stats[f"{rule}_links"] = int((links["rule"] == rule).sum())
     i, j = links["i"].to_numpy(dtype=np.int64), links["j"].to_numpy(dtype=np.int64)
-    graph = coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n))
-    _, label = connected_components(graph, directed=False)
+    label = _clusters(i, j, n)
 
     refs = crm["customer_ref"].astype(str)
     rank = ref_order(refs)
@@ -359,6 +374,20 @@ def resolve_identities(crm: pd.DataFrame, thresholds: Thresholds = THRESHOLDS,
     for r in RULES:
         stats[f"records_{r}"] = int((out["rule"] == r).sum())
     return out.sort_values("source_record_id", kind="stable").reset_index(drop=True)
+
+
+def identity_figures(links: pd.DataFrame, stats: dict) -> dict:
+    """What a run of :func:`resolve_identities` did, for the asset's metadata: ``customers`` and
+    ``records_merged`` (records that joined another), ``records_per_rule`` (records by the rule of their strongest
+    link), ``links_per_rule`` (links each rule made) and ``guards`` (:data:`GUARD_STATS`) from its ``stats``.
+    Counts only: precision and recall need the ground truth."""
+    return {
+        "customers": int(links["customer_id"].nunique()),
+        "records_merged": int((links["rule"] != "single_record").sum()),
+        "records_per_rule": {r: int((links["rule"] == r).sum()) for r in RULES},
+        "links_per_rule": {rule: stats[f"{rule}_links"] for rule in _PRIORITY},
+        "guards": {k: stats[k] for k in GUARD_STATS if k in stats},
+    }
 
 
 def _pair_count(sizes: np.ndarray) -> int:

@@ -64,8 +64,8 @@ class _BGData:
 
     Customers with x = 0 only need T: they are grouped by T (``t0``, weights ``w0``). Repeat customers are grouped
     by identical (x, t_x, T) when the times are whole numbers (the usual case: whole days from
-    :func:`rfm_summary`), else kept one per row. Terms depending only on x are computed once per distinct x
-    (``xu``; ``xinv`` maps rows to it).
+    :func:`tailor.models.clv.rfm_summary`), else kept one per row. Terms depending only on x are computed once per
+    distinct x (``xu``; ``xinv`` maps rows to it).
     """
 
     t0: np.ndarray

@@ -112,9 +112,8 @@ ORDER BY customer_id
 """.strip()
 
 
-def finalize_summary(raw: pd.DataFrame) -> pd.DataFrame:
+def finalize_summary(df: pd.DataFrame) -> pd.DataFrame:
     """The SQL result as an :class:`tailor.models.clv.RFMSummarySchema` frame (dtypes fixed, ``t_days`` -> ``T``)."""
-    df = raw.rename(columns={c: str(c).lower() for c in raw.columns})
     missing = [c for c in ("customer_id", "frequency", "recency", "t_days", "monetary_value") if c not in df.columns]
     if missing:
         raise ValueError(f"rfm summary: SQL result is missing columns {missing}")
@@ -227,6 +226,26 @@ def fit_customer_models(
     summary = load_rfm_summary(session, as_of)
     fitted = fit_models(summary, min_customers, l2_penalty=l2_penalty)
     return model_fits_frame(fitted, as_of, fitted_at, min_customers, l2_penalty), summary
+
+
+def record_fits(session: WarehouseSession, fits: pd.DataFrame) -> int:
+    """Append the rows of one fit to ``model_fits`` inside ``session``, replacing earlier rows of the same fits
+    (``fit_id``: a rerun for the same as_of); the table's row count afterwards."""
+    session.delete_where_in("model_fits", "fit_id", fits["fit_id"].tolist())
+    session.write_table("model_fits", fits, mode="append")
+    return int(session.query("SELECT COUNT(*) AS n FROM model_fits")["n"].iloc[0])
+
+
+def latest_fit(session: WarehouseSession, as_of: datetime) -> pd.DataFrame:
+    """The ``model_fits`` rows of the latest fit at or before ``as_of`` (one row per model); raises when there
+    is none."""
+    cutoff = timestamp_literal(as_of)
+    fits = session.query(f"SELECT * FROM model_fits WHERE as_of = "
+                         f"(SELECT MAX(as_of) FROM model_fits WHERE as_of <= {cutoff})")
+    if fits.empty:
+        raise ValueError(f"customer_predictions: model_fits has no fit at or before {as_of.isoformat()}; "
+                         f"materialize model_fits first")
+    return fits
 
 
 def params_from_fits(fits: pd.DataFrame) -> tuple[BGNBDParams | None, GammaGammaParams | None]:
@@ -354,6 +373,26 @@ def score_customers(
     for col in PREDICTION_COLUMNS[3:]:
         out[col] = out[col].astype(np.float64)
     return out[PREDICTION_COLUMNS].sort_values("customer_id", kind="stable").reset_index(drop=True)
+
+
+def prediction_figures(predictions) -> dict:
+    status = predictions["prediction_status"].value_counts()
+    predicted = predictions[predictions["prediction_status"] == STATUS_PREDICTED]
+    figures: dict = {
+        "predicted": int(status.get(STATUS_PREDICTED, 0)),
+        "no_purchase": int(status.get(STATUS_NO_PURCHASE, 0)),
+        "no_model": int(status.get(STATUS_NO_MODEL, 0)),
+    }
+    if len(predicted):
+        figures.update(
+            mean_probability_alive=float(predicted["probability_alive"].mean()),
+            expected_purchases_90d_total=float(predicted["expected_purchases_90d"].sum()),
+            probability_alive_falling_10pts=int((predicted["probability_alive_change_30d"] <= -0.1).sum()),
+        )
+        clv = predicted["clv_12m_eur"].dropna()
+        if len(clv):
+            figures.update(clv_12m_eur_total=float(clv.sum()), clv_12m_eur_median=float(clv.median()))
+    return figures
 
 
 def lookback(as_of: datetime) -> datetime:

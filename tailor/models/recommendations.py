@@ -8,6 +8,7 @@ per customer, vectorised (each distinct item is encoded once), and the table's s
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,10 @@ from tailor.models.recommendation_sql import (
     DEFAULT_MAX_PRODUCTS,
     DEFAULT_MIN_SUPPORT,
     DEFAULT_VIEW_WINDOW_DAYS,
+    SOURCE_BOUGHT_WITH,
+    SOURCE_POPULAR,
+    SOURCE_POPULAR_IN_CATEGORY,
+    SOURCE_VIEWED_WITH,
     SOURCES,
     recommendations_sql,
 )
@@ -32,6 +37,10 @@ RECOMMENDATION_COLUMNS = ["customer_id", "as_of", "recommended_products", "recom
 
 #: What rules see through customer_table_sql (a list field: ``recommended_products: {contains: P1}``).
 RECOMMENDATION_FIELD_KINDS = {"recommended_products": "list"}
+
+
+#: How an item of ``recommendations`` names its source: ``"source":"bought_with"`` (compact JSON, as packed).
+_SOURCE_FIELD = '"source":'
 
 
 def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -62,8 +71,6 @@ def pack_recommendations(long: pd.DataFrame, customer_ids: Any, as_of: datetime)
     item (product, reason, source, anchor) is JSON-encoded once however many customers get it, and a customer's
     items are concatenated by ``np.add.reduceat`` (no Python loop over customers or rows).
     """
-    lower = {c: str(c).lower() for c in long.columns}
-    df = long if all(c == v for c, v in lower.items()) else long.rename(columns=lower)  # no 5M-row copy if lower
     ids = pd.Series(list(customer_ids), dtype=object).astype(str)
     if ids.duplicated().any():
         raise ValueError(f"pack_recommendations: customer_id {ids[ids.duplicated()].iloc[0]!r} appears more than once")
@@ -72,20 +79,20 @@ def pack_recommendations(long: pd.DataFrame, customer_ids: Any, as_of: datetime)
     products = np.full(len(out), "[]", dtype=object)
     items = np.full(len(out), "[]", dtype=object)
     counts = np.zeros(len(out), dtype=np.int64)
-    if len(df):
-        customer, customers = _codes(df["customer_id"].astype(str))
-        rank = df["rec_rank"].to_numpy(dtype=np.int64)
+    if len(long):
+        customer, customers = _codes(long["customer_id"].astype(str))
+        rank = long["rec_rank"].to_numpy(dtype=np.int64)
         order = np.lexsort((rank, customer))  # rows of a customer together, best first
         customer = customer[order]
         first = np.r_[True, customer[1:] != customer[:-1]]
         starts = np.flatnonzero(first)
-        product, product_ids = _codes(df["product_id"].astype(str))
-        reason, reasons = _codes(df["reason"].astype(str))
-        source, sources = _codes(df["source"].astype(str))
-        anchor_col = df["anchor_product_id"].astype(object)
+        product, product_ids = _codes(long["product_id"].astype(str))
+        reason, reasons = _codes(long["reason"].astype(str))
+        source, sources = _codes(long["source"].astype(str))
+        anchor_col = long["anchor_product_id"].astype(object)
         anchor, anchors = _codes(anchor_col.where(anchor_col.notna(), None))
         # one code per distinct (product, reason, source, anchor): its text is built once
-        item = np.zeros(len(df), dtype=np.int64)
+        item = np.zeros(len(long), dtype=np.int64)
         for codes, size in ((product, len(product_ids)), (reason, len(reasons)), (source, len(sources)),
                             (anchor, len(anchors))):
             item = pd.factorize(item * (size + 1) + codes + 1)[0].astype(np.int64)
@@ -94,7 +101,7 @@ def pack_recommendations(long: pd.DataFrame, customer_ids: Any, as_of: datetime)
         item_texts = (
             '{"product_id":' + _json_texts(product_ids)[product[item_row]]
             + ',"reason":' + _json_texts(reasons)[reason[item_row]]
-            + ',"source":' + _json_texts(sources)[source[item_row]]
+            + "," + _SOURCE_FIELD + _json_texts(sources)[source[item_row]]
             + ',"anchor_product_id":' + _json_texts(anchors)[anchor[item_row]]
             + "}"
         )
@@ -120,6 +127,25 @@ def compute_recommendations(
     """``product_recommendations`` for ``customer_ids`` (the customers of customer_profiles)."""
     long = session.query(recommendations_sql(as_of, max_products, min_support, view_window_days))
     return pack_recommendations(long, customer_ids, as_of)
+
+
+def recommendation_figures(recs: pd.DataFrame) -> dict[str, int | float]:
+    """The figures Dagster plots per materialization: customers with at least one recommendation, the mean
+    count per customer, and how many recommendations each source gave (``popular``: the customer's top category
+    and the whole shop together)."""
+    counts = recs["recommendation_count"]
+
+    def given(*sources: str) -> int:  # items of these sources, counted in the text pack_recommendations wrote
+        return sum(int(recs["recommendations"].str.count(re.escape(_SOURCE_FIELD + COMPACT_JSON.encode(source)))
+                       .sum()) for source in sources)
+
+    return {
+        "customers_with_recommendations": int((counts > 0).sum()),
+        "mean_recommendations": float(counts.mean()) if len(recs) else 0.0,
+        "bought_with": given(SOURCE_BOUGHT_WITH),
+        "viewed_with": given(SOURCE_VIEWED_WITH),
+        "popular": given(SOURCE_POPULAR_IN_CATEGORY, SOURCE_POPULAR),
+    }
 
 
 class ProductRecommendationsSchema(pa.DataFrameModel):

@@ -25,12 +25,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from tailor.rules.segments import SegmentDefinition
 
 
+# The keys of a case file, of a case, and of what a case expects.
 _CASE_FILE_KEYS = ("base_customer", "cases")
-
-
 _CASE_KEYS = ("name", "description", "customer", "segments", "expect")
-
-
 _EXPECT_KEYS = ("send", "reason", "subject", "blocks", "params", "rules_fired", "experiment", "variant")
 
 

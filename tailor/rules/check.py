@@ -21,12 +21,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from tailor.rules.segments import SegmentDefinition
 
 
+# The rule files of a rules folder, and its folder of example cases (tailor rules test).
 SEGMENTS_FILE = "segments.yaml"
-
-
 EMAIL_RULES_FILE = "email_rules.yaml"
-
-
 TESTS_DIR = "tests"
 
 

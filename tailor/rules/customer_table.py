@@ -47,7 +47,6 @@ CUSTOMER_TABLES: tuple[CustomerTable, ...] = (
                   columns="RECOMMENDATION_FIELD_KINDS", alias="recommendations"),
 )
 
-
 #: Segment memberships, added to every customer by the decisions (email rules only: ``in_segment``).
 SEGMENTS_FIELD = "segments"
 
@@ -86,12 +85,9 @@ def customer_field_kinds() -> dict[str, str]:
     return kinds
 
 
+# The dtype names of pandera, numpy and pandas with their field kind (numbers: see _kind_of_dtype).
 _TEXT_TYPES = {"str", "String", "STRING", "object", "Object", "Category"}
-
-
 _BOOL_TYPES = {"bool", "Bool", "BOOL", "bool_", "boolean", "BooleanDtype"}
-
-
 _DATE_TYPES = {"Timestamp", "DateTime", "datetime", "datetime64", "DatetimeTZDtype", "Date", "date"}
 
 

@@ -24,12 +24,12 @@ frame needs the usual ``if __name__ == "__main__":`` guard (Dagster's and tailor
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from tailor.clock import utc_naive
+from tailor.config import setting
 from tailor.rules.decisions_schema import (
     EMAIL_DECISIONS_COLUMNS,
     PERSONALIZATION_CONSENT,
@@ -40,10 +40,11 @@ from tailor.rules.decisions_schema import (
 )
 from tailor.rules.durable import FACT_MARKER, FACT_MARKER_VALUE
 from tailor.rules.facts import facts_with
-from tailor.rules.fields import is_missing
 from tailor.rules.lazy_imports import LazyModule
 from tailor.rules.provenance import facts_used
 from tailor.rules.ruleset import EmailRuleSet, Resolution
+from tailor.warehouse.cells import is_missing, is_true
+from tailor.warehouse.json_lists import COMPACT_JSON
 
 if TYPE_CHECKING:  # pragma: no cover
     from concurrent.futures import ProcessPoolExecutor
@@ -58,15 +59,6 @@ else:
 _GATE_COLUMNS = ("customer_id", "email", "marketing_consent", "suppressed_reason")
 
 
-def _consented(v: Any) -> bool:
-    """Only an explicit true is consent (None/NaN/False/anything else is not)."""
-    return v is True or (isinstance(v, np.bool_) and bool(v))
-
-
-def _json(v: Any) -> str:
-    return json.dumps(v, ensure_ascii=False, separators=(",", ":"))
-
-
 def _personalization_allowed(customers: pd.DataFrame) -> np.ndarray:
     """Per row, whether the customer allows personalization (``personalization_consent`` is exactly true).
 
@@ -78,16 +70,16 @@ def _personalization_allowed(customers: pd.DataFrame) -> np.ndarray:
             f"the decision input has no {PERSONALIZATION_CONSENT!r} column (customer_profiles provides it); "
             "without it nobody may be decided on personal data"
         )
-    return np.fromiter((_consented(v) for v in customers[PERSONALIZATION_CONSENT].tolist()), dtype=bool,
+    return np.fromiter((is_true(v) for v in customers[PERSONALIZATION_CONSENT].tolist()), dtype=bool,
                        count=len(customers))
 
 
 def decision_workers() -> int:
-    """How many processes :func:`decide` uses by default: ``$TAILOR_DECISION_WORKERS``, else the CPUs this
-    process may run on."""
+    """How many processes :func:`decide` uses by default: the setting ``TAILOR_DECISION_WORKERS``, else the CPUs
+    this process may run on."""
     import os
 
-    raw = os.environ.get("TAILOR_DECISION_WORKERS", "").strip()
+    raw = setting("TAILOR_DECISION_WORKERS").strip()
     if raw:
         try:
             value = int(raw)
@@ -106,7 +98,6 @@ def decision_workers() -> int:
 #: ~0.1 s to start and compile the rules (plus ~2 s once per parent process for the fork server), while one
 #: core decides ~20,000 customers per second.
 MIN_CUSTOMERS_PER_WORKER = 25_000
-
 
 #: Customers per task sent to a worker: small enough to balance the load and bound memory, large enough that
 #: the per-task cost (pickling a slice of the frame and its result) stays negligible.
@@ -268,7 +259,7 @@ def _decide_columns(customers: pd.DataFrame, ruleset: EmailRuleSet) -> dict[str,
             send[i], reason[i] = False, REASON_NO_EMAIL
         elif not is_missing(s) and str(s).strip():
             send[i], reason[i] = False, f"{REASON_SUPPRESSED_PREFIX}{str(s).strip()}"
-        elif not _consented(consent[i]):
+        elif not is_true(consent[i]):   # only an explicit true is consent
             send[i], reason[i] = False, REASON_NO_CONSENT
     return {"send": send, "reason": reason, "subject": subject, "blocks": blocks, "params": params,
             "rules_fired": rules_fired, "facts_used": used, "experiment": experiment, "variant": variant}
@@ -293,5 +284,6 @@ def _rendered(cache: dict, names: tuple[str, ...], variant: str | None, res: Res
     """subject and the JSON texts of blocks, params and rules_fired, encoded once per distinct resolution."""
     hit = cache.get((names, variant))
     if hit is None:
-        hit = cache[(names, variant)] = (res.subject, _json(res.blocks), _json(res.params), _json(list(res.rules_fired)))
+        encode = COMPACT_JSON.encode
+        hit = cache[(names, variant)] = (res.subject, encode(res.blocks), encode(res.params), encode(list(res.rules_fired)))
     return hit

@@ -9,7 +9,6 @@ pandera costs ~2 s of imports, which code that only needs the column names and r
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from tailor.rules.lazy_imports import LazyModule
@@ -21,6 +20,7 @@ from tailor.rules.ruleset import (
     REASON_RULE_PREFIX,
     RULE_NAME_RE,
 )
+from tailor.warehouse.json_lists import json_list_of, json_object_of
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -33,59 +33,29 @@ EMAIL_DECISIONS_COLUMNS: tuple[str, ...] = (
     "rule_file_hash", "facts_used", "experiment", "variant", "decided_at",
 )
 
+#: The profile column of the personalization consent purpose (docs/internal-spec.md lists the consent purposes)
+PERSONALIZATION_CONSENT = "personalization_consent"
 
+# The reasons that are not the rules' own (those are in tailor.rules.ruleset): the gates, which decide after the
+# rules and force ``send = False`` (tailor.rules.decide), and a customer without personalization consent.
 REASON_NO_EMAIL = "no_email"
-
-
 REASON_NO_CONSENT = "no_consent"
-
-
 #: ``suppressed:<why>``: the reason of a customer on the suppression list.
 REASON_SUPPRESSED_PREFIX = "suppressed:"
-
-
 #: Reason of a customer without personalization consent: the rule file's defaults, no rule evaluated, no field read
 REASON_NO_PERSONALIZATION = "no_personalization_consent"
 
-
-#: The profile column of the personalization consent purpose (docs/internal-spec.md, session 2 decisions)
-PERSONALIZATION_CONSENT = "personalization_consent"
-
-
+_GATED = (REASON_NO_CONSENT, REASON_NO_EMAIL)
 _NAME = RULE_NAME_RE.pattern.strip("^$")    # a rule or experiment name, without the anchors
-
-
 _REASON_RE = (f"^({REASON_RULE_PREFIX}{_NAME}|{REASON_HOLDOUT_PREFIX}{_NAME}|{REASON_NO_CONSENT}|{REASON_NO_EMAIL}"
               f"|{REASON_NO_RULE}|{REASON_NO_PERSONALIZATION}|{REASON_SUPPRESSED_PREFIX}.+)$")
-
-
-_GATED = (REASON_NO_CONSENT, REASON_NO_EMAIL)
-
-
-def _json_ok(text: Any, kind: type) -> bool:
-    try:
-        return isinstance(json.loads(text), kind)
-    except (TypeError, ValueError):
-        return False
-
-
-def _slots_json_ok(text: Any) -> bool:
-    """``blocks``: a JSON object of slot -> block name."""
-    try:
-        d = json.loads(text)
-    except (TypeError, ValueError):
-        return False
-    return isinstance(d, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in d.items())
 
 
 def _reason_matches_rules_fired(reason: str, fired: str) -> bool:
     """``rule:<name>`` names the first rule fired; ``no_rule_matched`` has none fired."""
     if not reason.startswith(REASON_RULE_PREFIX):
         return reason != REASON_NO_RULE or fired == "[]"
-    try:
-        names = json.loads(fired)
-    except ValueError:
-        return False
+    names = json_list_of(fired)
     return bool(names) and names[0] == reason[len(REASON_RULE_PREFIX):]
 
 
@@ -124,19 +94,19 @@ def _build_schema() -> type:
 
         @pa.check("blocks", name="json_object_of_slots")
         def _blocks_json(cls, s: pd.Series) -> pd.Series:
-            return s.map(_slots_json_ok)
+            return s.map(lambda t: json_object_of(t, str) is not None)
 
         @pa.check("params", name="json_object")
         def _params_json(cls, s: pd.Series) -> pd.Series:
-            return s.map(lambda t: _json_ok(t, dict))
+            return s.map(lambda t: json_object_of(t) is not None)
 
         @pa.check("rules_fired", name="json_list")
         def _rules_json(cls, s: pd.Series) -> pd.Series:
-            return s.map(lambda t: _json_ok(t, list))
+            return s.map(lambda t: json_list_of(t) is not None)
 
         @pa.check("facts_used", name="json_object")
         def _facts_json(cls, s: pd.Series) -> pd.Series:
-            return s.map(lambda t: _json_ok(t, dict))
+            return s.map(lambda t: json_object_of(t) is not None)
 
         @pa.dataframe_check(name="gated_rows_never_send")
         def _gates(cls, df: pd.DataFrame) -> pd.Series:
@@ -146,7 +116,7 @@ def _build_schema() -> type:
         @pa.dataframe_check(name="sends_have_subject_and_blocks")
         def _sendable(cls, df: pd.DataFrame) -> pd.Series:
             has_subject = df["subject"].map(lambda x: isinstance(x, str) and bool(x.strip()))
-            has_blocks = df["blocks"].map(lambda t: _json_ok(t, dict) and bool(json.loads(t)))
+            has_blocks = df["blocks"].map(lambda t: bool(json_object_of(t)))
             return ~df["send"] | (has_subject & has_blocks)
 
         @pa.dataframe_check(name="reason_is_first_rule_fired")

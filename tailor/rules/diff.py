@@ -66,8 +66,6 @@ def _short(v: Any) -> str:
 
 #: Characters of a shortened subject shown before the first one that differs from the other subject.
 _CONTEXT_BEFORE_CHANGE = 12
-
-
 _WORD_START = re.compile(r"\s+(?=\w)")
 
 
@@ -306,7 +304,7 @@ def diff_rule_files(old: str | Path, new: str | Path, *, rules_dir: str | Path, 
     """The report lines of ``tailor rules diff`` for two files of the same kind on the given customers.
     Raises RuleFileError when a file has mistakes."""
     from tailor.rules.decide import decide
-    from tailor.rules.email_rules import load_rule_file
+    from tailor.rules.email_rules import load_email_ruleset, load_rule_file
     from tailor.rules.facts import build_decision_input
     from tailor.rules.fields import field_kinds
     from tailor.rules.segments import assign_segments, load_segment_definitions
@@ -321,9 +319,8 @@ def diff_rule_files(old: str | Path, new: str | Path, *, rules_dir: str | Path, 
     if kind == "email_rules":
         facts = build_decision_input(customers, segments=segments)
         fields = field_kinds(facts)
-        current_segments = [d.name for d in load_segment_definitions(rules_dir / SEGMENTS_FILE, field_kinds(customers))]
-        rs_old = load_rule_file(old, fields, blocks, known_segments=current_segments)
-        rs_new = load_rule_file(new, fields, blocks, known_segments=current_segments)
+        rs_old, _ = load_email_ruleset(old, rules_dir / SEGMENTS_FILE, fields, blocks)
+        rs_new, _ = load_email_ruleset(new, rules_dir / SEGMENTS_FILE, fields, blocks)
         lines.append(f"Email decisions of {len(facts):,} current customers (segments as in the warehouse):")
         for tag, rs in (("old", rs_old), ("new", rs_new)):
             lines.append(f"  {tag}: {rs.path}  (campaign {rs.campaign_id!r}, {len(rs.ranked)} active rules, "

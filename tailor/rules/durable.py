@@ -24,8 +24,6 @@ else:
 #: Every customer fact carries this key and value, and every compiled rule asks for it (see tailor.rules.engine).
 FACT_MARKER = "tailor_fact__"
 FACT_MARKER_VALUE = "customer"
-
-
 #: Keys a rule may not read: durable_rules' own, and the marker.
 RESERVED_FIELDS = frozenset({"sid", "id", FACT_MARKER})
 
@@ -34,19 +32,14 @@ RESERVED_FIELDS = frozenset({"sid", "id", FACT_MARKER})
 # and very large floats; literals are therefore limited to 0 or 0.001 <= |x| < 1e15, and fact values
 # outside that window are clamped in a way that keeps every such comparison's result (see json_number).
 MIN_ABS_NUMBER = 0.001
-
-
 MAX_ABS_NUMBER = 1e15
-
-
 #: What a non-zero fact value closer to 0 becomes (with its sign): below every literal, and printed without exponent.
 TINY_FACT_NUMBER = 1e-4
 
+#: Dates are posted and compared as seconds since this moment (naive UTC).
+EPOCH = _dt.datetime(1970, 1, 1)
 
 _INVERSE = {"eq": "ne", "ne": "eq", "gt": "lte", "gte": "lt", "lt": "gte", "lte": "gt"}
-
-
-EPOCH = _dt.datetime(1970, 1, 1)
 
 
 def json_number(x: float) -> float | None:

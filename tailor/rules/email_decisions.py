@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING
 
 from tailor.content.vocabulary import template_blocks
 from tailor.rules.decide import decide, plan_workers
-from tailor.rules.email_rules import load_rule_file
+from tailor.rules.email_rules import load_email_ruleset
 from tailor.rules.facts import build_decision_input
 from tailor.rules.fields import field_kinds
-from tailor.rules.segments import load_segment_definitions
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -35,8 +34,7 @@ def decide_emails(customers: pd.DataFrame, segments: pd.DataFrame, *, rules_file
     """``customers``: the customer table (tailor.rules.customer_table); ``segments``: customer_segments."""
     facts = build_decision_input(customers, segments=segments)
     blocks, _ = template_blocks(templates_dir)   # the templates themselves are validated where they render
-    segment_names = {d.name for d in load_segment_definitions(segments_file, field_kinds(customers))}
-    ruleset = load_rule_file(rules_file, field_kinds(facts), blocks, known_segments=segment_names)
+    ruleset, _ = load_email_ruleset(rules_file, segments_file, field_kinds(facts), blocks)
     workers = plan_workers(len(facts), None)   # TAILOR_DECISION_WORKERS, else every CPU, for large bases only
     started = time.perf_counter()
     decisions = decide(facts, ruleset, decided_at, workers=workers)

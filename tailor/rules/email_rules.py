@@ -35,20 +35,14 @@ from tailor.rules.ruleset import (
     Outcome,
     Variant,
 )
+from tailor.rules.segments import SegmentDefinition, load_segment_definitions
 from tailor.rules.yaml_lines import LineDict, check_named_item, describe_value, line_of, load_yaml
 
+# The keys each part of the file may have.
 _TOP_KEYS = ("campaign", "defaults", "rules")
-
-
 _CAMPAIGN_KEYS = ("id", "name", "description")
-
-
 _RULE_KEYS = ("name", "description", "priority", "when", "then", "enabled", "experiment")
-
-
 _EXPERIMENT_KEYS = ("name", "description", "holdout", "variants")
-
-
 _VARIANT_KEYS = ("name", "weight")   # plus the slots and settings of `then:`
 
 
@@ -64,6 +58,20 @@ def load_rule_file(path: str | Path, known_fields: Mapping[str, str], known_bloc
     problems.raise_if_any()
     assert ruleset is not None
     return ruleset
+
+
+def load_email_ruleset(rules_file: str | Path, segments_file: str | Path, known_fields: Mapping[str, str],
+                       known_blocks: Mapping[str, Collection[str]]) -> tuple[EmailRuleSet, list[SegmentDefinition]]:
+    """The email rule set as the decisions use it, and the segment definitions it was checked against.
+
+    The segments file is read against ``known_fields`` (its conditions cannot use ``segments`` itself), then the
+    rules file against ``known_fields``, ``known_blocks`` (slot -> block names, see
+    :func:`tailor.content.vocabulary.template_blocks`) and the names of those segments. Raises
+    :class:`tailor.rules.problems.RuleFileError` for the first of the two files that has mistakes.
+    """
+    definitions = load_segment_definitions(segments_file, known_fields)
+    ruleset = load_rule_file(rules_file, known_fields, known_blocks, known_segments=[d.name for d in definitions])
+    return ruleset, definitions
 
 
 def check_rule_file(path: str | Path, known_fields: Mapping[str, str], known_blocks: Mapping[str, Collection[str]],

@@ -8,12 +8,12 @@ that durable_rules (:mod:`tailor.rules.durable`) decides exactly as this module 
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
+from tailor.clock import utc_naive_series_coerced
 from tailor.rules.condition import AllOf, AnyOf, Compare, Condition, Contains, InSet, Missing, Not
-from tailor.rules.fields import is_missing
 from tailor.rules.lazy_imports import LazyModule
+from tailor.warehouse.cells import is_missing, list_cell
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -23,36 +23,13 @@ else:
     pd = LazyModule("pandas", globals(), "pd")
 
 
-def parse_list_value(v: Any) -> list:
-    """A multi-valued cell as a python list: JSON-list text, list/tuple/array, or missing (-> [])."""
-    if isinstance(v, list):
-        return v
-    if isinstance(v, str):
-        text = v.strip()
-        if not text:
-            return []
-        parsed = json.loads(text)
-        if parsed is None:
-            return []
-        if not isinstance(parsed, list):
-            raise ValueError(f"expected a JSON list, got {text[:60]!r}")
-        return parsed
-    if isinstance(v, (tuple, set, frozenset)):
-        return list(v)
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if is_missing(v):
-        return []
-    raise ValueError(f"expected a list or a JSON list, got {type(v).__name__} {v!r:.60}")
-
-
 def list_column(s: pd.Series) -> list[list]:
-    """Every cell of a list column parsed with :func:`parse_list_value`; errors name the row."""
+    """Every cell of a list column read with :func:`tailor.warehouse.cells.list_cell`; errors name the row."""
     out: list[list] = []
     for pos, v in enumerate(s.tolist()):
         try:
-            out.append(parse_list_value(v))
-        except (ValueError, json.JSONDecodeError) as exc:
+            out.append(list_cell(v))
+        except ValueError as exc:    # json.JSONDecodeError is one
             raise ValueError(f"column {s.name!r}, row {pos} (index {s.index[pos]!r}): {exc}") from exc
     return out
 
@@ -76,7 +53,7 @@ class _Frame:
             elif kind == "number":
                 conv = pd.to_numeric(s, errors="coerce").astype("float64")
             elif kind == "datetime":
-                conv = as_naive_utc(s)
+                conv = utc_naive_series_coerced(s)
             elif kind == "string":
                 conv = s if s.dtype == object and all(isinstance(v, str) or is_missing(v) for v in s.tolist()) \
                     else s.astype("string")
@@ -84,16 +61,6 @@ class _Frame:
                 conv = s.astype("object").where(s.notna(), None)
             self._cache[key] = conv
         return self._cache[key]
-
-
-def as_naive_utc(s: pd.Series) -> pd.Series:
-    """A date column as naive UTC timestamps (aware ones converted, text parsed; unreadable -> NaT)."""
-    if pd.api.types.is_datetime64_any_dtype(s.dtype):
-        if getattr(s.dt, "tz", None) is not None:
-            return s.dt.tz_convert("UTC").dt.tz_localize(None)
-        return s
-    out = pd.to_datetime(s, errors="coerce", utc=True)
-    return out.dt.tz_localize(None)
 
 
 def _mask(x: Any) -> np.ndarray:

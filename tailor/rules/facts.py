@@ -8,15 +8,14 @@ missing values and empty lists omitted (so ``$nex`` means "missing"), dates as e
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from tailor.clock import utc_naive_series_coerced
 from tailor.rules.customer_table import SEGMENTS_FIELD
 from tailor.rules.durable import EPOCH, MAX_ABS_NUMBER, TINY_FACT_NUMBER, json_number
-from tailor.rules.evaluate import as_naive_utc, parse_list_value
-from tailor.rules.fields import is_missing
 from tailor.rules.lazy_imports import LazyModule
+from tailor.warehouse.cells import is_missing, list_cell
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -94,7 +93,7 @@ def fact_values(s: pd.Series, kind: str) -> list[Any]:
     if kind == "number":
         return _number_values(pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan))
     if kind == "datetime":
-        secs = (as_naive_utc(s) - EPOCH).dt.total_seconds()
+        secs = (utc_naive_series_coerced(s) - EPOCH).dt.total_seconds()
         return _number_values(secs.to_numpy(dtype="float64", na_value=np.nan))
     if kind == "string":
         return [v if isinstance(v, str) else (None if is_missing(v) else str(v)) for v in s.tolist()]
@@ -124,8 +123,8 @@ def list_cells(s: pd.Series, convert: Any) -> list[Any]:
             key, hit = None, _MISS
         if hit is _MISS:
             try:
-                hit = convert(parse_list_value(v))
-            except (ValueError, json.JSONDecodeError) as exc:
+                hit = convert(list_cell(v))
+            except ValueError as exc:    # json.JSONDecodeError is one
                 raise ValueError(f"column {s.name!r}, row {pos} (index {s.index[pos]!r}): {exc}") from exc
             if key is not None:
                 cache[key] = hit

@@ -9,12 +9,12 @@ hand (the pipeline's, which may carry more columns), falling back to the schemas
 from __future__ import annotations
 
 import datetime as _dt
-import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tailor.rules.customer_table import customer_field_kinds
 from tailor.rules.lazy_imports import LazyModule
+from tailor.warehouse.cells import is_missing
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -77,13 +77,3 @@ def _kind_of(name: str, s: pd.Series, spec: Mapping[str, str]) -> str:
         return "datetime"
     return spec.get(name, "string")
 
-
-def is_missing(v: Any) -> bool:
-    """None, NaN, NaT or pd.NA: a customer without a value for the field."""
-    if v is None or v is pd.NaT or v is pd.NA:
-        return True
-    if isinstance(v, (float, np.floating)):
-        return math.isnan(v)
-    if isinstance(v, (pd.Timestamp, np.datetime64)):
-        return bool(pd.isna(v))
-    return False

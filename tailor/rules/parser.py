@@ -35,7 +35,6 @@ import datetime as _dt
 import math
 import re
 from collections.abc import Collection, Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tailor.rules.condition import AllOf, AnyOf, Compare, Condition, Contains, InSet, Missing, Not
@@ -53,10 +52,7 @@ else:
 
 
 COMBINATORS = ("all", "any", "not")
-
-
 SEGMENT_KEY = "in_segment"
-
 
 OPERATORS_BY_KIND: dict[str, tuple[str, ...]] = {
     "number": ("eq", "ne", "gt", "gte", "lt", "lte", "between", "in", "not_in", "is_null", "not_null"),
@@ -65,8 +61,6 @@ OPERATORS_BY_KIND: dict[str, tuple[str, ...]] = {
     "boolean": ("eq", "ne", "is_null", "not_null"),
     "list": ("contains", "not_contains", "is_empty", "not_empty"),
 }
-
-
 ALL_OPERATORS = tuple(dict.fromkeys(op for ops in OPERATORS_BY_KIND.values() for op in ops))
 
 
@@ -359,7 +353,7 @@ def parse_datetime_literal(v: Any) -> _dt.datetime | None:
     """A date/time literal of a rule file as a naive UTC ``datetime`` (None if it is not a date).
 
     ISO-8601 text and YAML dates are read without pandas (so checking rule files stays fast); other spellings
-    pandas understands (``2024/06/30``) are accepted as before. Offsets are converted to UTC.
+    pandas understands (``2024/06/30``) are read with pandas. Offsets are converted to UTC.
     """
     if isinstance(v, _dt.datetime):
         ts = v
@@ -390,20 +384,4 @@ def _plain(v: Any) -> str:
     if isinstance(v, _dt.date):
         return v.isoformat()
     return str(v)
-
-
-def parse_condition(raw: Any, known_fields: Mapping[str, str], *, path: str | Path = "<condition>",
-                    line: int | None = None, allow_segments: bool = True,
-                    known_segments: Collection[str] | None = None) -> Condition:
-    """Parse and validate one condition (already-loaded YAML, see :mod:`tailor.rules.yaml_lines`).
-
-    Raises :class:`tailor.rules.problems.RuleFileError` listing every problem. The rule file readers parse many
-    conditions into one collector with :class:`ConditionParser` instead.
-    """
-    problems = Problems(path)
-    parser = ConditionParser(known_fields, problems, allow_segments=allow_segments, known_segments=known_segments)
-    cond = parser.parse(raw, line if line is not None else getattr(raw, "line", None))
-    problems.raise_if_any()
-    assert cond is not None
-    return cond
 

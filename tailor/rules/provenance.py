@@ -7,15 +7,15 @@ seconds: dates are ISO-8601 UTC text, integers stay integers. Email addresses ar
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from tailor.rules.evaluate import as_naive_utc
+from tailor.clock import utc_naive_series_coerced
 from tailor.rules.facts import list_cells, list_item
-from tailor.rules.fields import is_missing
 from tailor.rules.lazy_imports import LazyModule
+from tailor.warehouse.cells import is_missing
+from tailor.warehouse.json_lists import COMPACT_JSON
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -36,7 +36,7 @@ def provenance_values(s: pd.Series, kind: str) -> list[Any]:
         return [x if x == x and x not in (math.inf, -math.inf) else None
                 for x in num.to_numpy(dtype="float64", na_value=np.nan).tolist()]
     if kind == "datetime":
-        return [None if t is pd.NaT else t.isoformat() for t in as_naive_utc(s).tolist()]
+        return [None if t is pd.NaT else t.isoformat() for t in utc_naive_series_coerced(s).tolist()]
     if kind == "string":
         return [v if isinstance(v, str) else (None if is_missing(v) else str(v)) for v in s.tolist()]
     if kind == "boolean":
@@ -52,7 +52,7 @@ def _json_cells(values: list[Any], kind: str) -> list[str]:
         return ["null" if v is None else repr(v) for v in values]
     if kind == "boolean":
         return ["null" if v is None else ("true" if v else "false") for v in values]
-    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+    encode = COMPACT_JSON.encode     # every value is JSON already: text, numbers, true/false, lists of those
     cache: dict[Any, str] = {}
     out: list[str] = []
     for v in values:
@@ -84,5 +84,5 @@ def facts_used(customers: pd.DataFrame, fields: Mapping[str, str]) -> list[str]:
         if name == "email":
             values = [mask_email(v) if isinstance(v, str) else v for v in values]
         columns.append(_json_cells(values, fields[name]))
-    template = "{" + ",".join(json.dumps(n, ensure_ascii=False).replace("%", "%%") + ":%s" for n in names) + "}"
+    template = "{" + ",".join(COMPACT_JSON.encode(n).replace("%", "%%") + ":%s" for n in names) + "}"
     return [template % row for row in zip(*columns)]

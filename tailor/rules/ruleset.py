@@ -27,23 +27,15 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: The reason of a customer no rule fired for (the defaults apply).
 REASON_NO_RULE = "no_rule_matched"
-
-
 #: ``rule:<name>``: the reason of a customer whose highest-priority fired rule is <name>.
 REASON_RULE_PREFIX = "rule:"
-
-
 #: ``holdout:<experiment>``: the reason of a customer the experiment holds out.
 REASON_HOLDOUT_PREFIX = "holdout:"
-
-
 #: The ``variant`` recorded for customers an experiment holds out (never sent; reason ``holdout:<experiment>``).
 HOLDOUT = "holdout"
 
-
+# The names of rules, experiments and variants, and campaign ids.
 RULE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-
-
 CAMPAIGN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 

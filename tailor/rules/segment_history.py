@@ -17,7 +17,7 @@ runs in the warehouse (one SQL statement); only the changes come back.
 from __future__ import annotations
 
 import hashlib
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -25,15 +25,13 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from tailor.clock import utc_naive
 from tailor.rules.segments import SEGMENT_NAME_RE
 from tailor.warehouse.session import WarehouseSession
+from tailor.warehouse.sql import timestamp_literal
 
 TABLE = "segment_membership_history"
-
-
 HISTORY_COLUMNS = ["customer_id", "segment", "event", "day", "segments_file_hash", "recorded_at"]
-
-
 EVENTS = ("entered", "exited")
 
 
@@ -65,20 +63,13 @@ def file_hash(path: str | Path) -> str:
 
 def as_day(moment: datetime | date | str) -> pd.Timestamp:
     """The UTC calendar day of ``moment`` as a midnight Timestamp (naive = UTC)."""
-    ts = pd.Timestamp(moment)
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert(timezone.utc).tz_localize(None)
-    return ts.normalize()
-
-
-def _date_literal(day: pd.Timestamp) -> str:
-    return f"TIMESTAMP '{day.strftime('%Y-%m-%d %H:%M:%S')}'"
+    return utc_naive(moment).normalize()
 
 
 def changes_sql(day: pd.Timestamp, history_exists: bool, memberships_table: str = "customer_segments") -> str:
     """One ``SELECT`` (Snowflake dialect): customer_id, segment, event of ``day`` — memberships of
     ``memberships_table`` compared with the state at the end of the last recorded day before ``day``."""
-    d = _date_literal(day)
+    d = timestamp_literal(day)
     if history_exists:
         previous = f"""
 last_event AS (
@@ -115,7 +106,7 @@ ORDER BY segment, event, customer_id
 
 
 def _changes_frame(raw: pd.DataFrame, day: pd.Timestamp, segments_file_hash: str, recorded_at: datetime) -> pd.DataFrame:
-    df = raw.rename(columns={c: str(c).lower() for c in raw.columns})
+    df = raw   # sessions hand back lower-case columns on every warehouse
     out = pd.DataFrame(
         {
             "customer_id": df["customer_id"].astype(str).to_numpy(dtype=object),
@@ -147,11 +138,9 @@ def record_day(
                 f"{TABLE}: cannot record {d.date()}: days up to {as_day(last).date()} are already recorded and were "
                 f"computed from the state of this day; delete the rows with day > {d.date()} first to rebuild them"
             )
-        session.execute(f"DELETE FROM {TABLE} WHERE day = {_date_literal(d)}")
-    recorded = pd.Timestamp(recorded_at)
-    if recorded.tzinfo is not None:
-        recorded = recorded.tz_convert(timezone.utc).tz_localize(None)
-    changes = _changes_frame(session.query(changes_sql(d, exists, memberships_table)), d, segments_file_hash, recorded)
+        session.execute(f"DELETE FROM {TABLE} WHERE day = {timestamp_literal(d)}")
+    changes = _changes_frame(session.query(changes_sql(d, exists, memberships_table)), d, segments_file_hash,
+                             utc_naive(recorded_at))
     if len(changes) or not exists:
         session.write_table(TABLE, changes, mode="append")
     return changes
@@ -159,7 +148,7 @@ def record_day(
 
 def segment_sizes_sql(day: datetime | date | str) -> str:
     """Size of every segment at the end of ``day`` from the history alone (entries minus exits up to it)."""
-    d = _date_literal(as_day(day))
+    d = timestamp_literal(as_day(day))
     return f"""
 SELECT segment,
        SUM(CASE WHEN event = 'entered' THEN 1 ELSE -1 END) AS members

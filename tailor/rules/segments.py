@@ -39,10 +39,7 @@ else:
 
 SEGMENT_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
-
 _TOP_KEYS = ("segments",)
-
-
 _SEGMENT_KEYS = ("name", "description", "when")
 
 
@@ -81,13 +78,25 @@ def check_segment_file(path: str | Path, known_fields: Mapping[str, str]) -> tup
     problems = Problems(path)
     data, _ = load_yaml(path, problems)
     definitions = _parse(data, known_fields, problems, str(path))
+    return definitions, _declared_names(data), problems
+
+
+def declared_segment_names(path: str | Path) -> list[str]:
+    """Every segment name a segments file declares, in file order — also those of segments with mistakes (the
+    conditions are not read). Only a file that cannot be read as YAML raises
+    :class:`tailor.rules.problems.RuleFileError`."""
+    data, _ = load_yaml(path, Problems(path))
+    return _declared_names(data)
+
+
+def _declared_names(data: object) -> list[str]:
     names: list[str] = []
     items = data.get("segments") if isinstance(data, dict) else None
     for item in items if isinstance(items, list) else []:
         name = item.get("name") if isinstance(item, dict) else None
         if isinstance(name, str) and name not in names:
             names.append(name)
-    return definitions, names, problems
+    return names
 
 
 def _parse(data: object, known_fields: Mapping[str, str], problems: Problems, path: str) -> list[SegmentDefinition]:

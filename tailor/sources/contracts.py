@@ -81,6 +81,13 @@ class SourceContract:
     def required_columns(self) -> list[str]:
         return [c.name for c in self.columns if c.required]
 
+    def choices(self, column: str) -> tuple[str, ...]:
+        """The allowed values of ``column`` (its landing or its table name); KeyError when it has no list."""
+        for c in (*self.columns, *self.nested):
+            if column in (c.name, c.table_name) and c.choices is not None:
+                return c.choices
+        raise KeyError(f"{self.name}: no column {column!r} with a list of choices")
+
     @property
     def key_columns(self) -> tuple[str, ...]:
         """The landing names of the unique key's columns (empty when the source has none)."""
@@ -111,6 +118,10 @@ CRM_CUSTOMERS = SourceContract(
         Column("source_system", choices=("shop", "pos", "newsletter", "import")),  # for source-priority survivorship
     ),
 )
+
+#: The select list of the contract's columns of ``crm_customers`` (the table has lineage columns besides): what
+#: identity resolution and customer_profiles read.
+CRM_COLUMNS = ", ".join(c.table_name for c in CRM_CUSTOMERS.columns)
 
 
 PRODUCTS = SourceContract(

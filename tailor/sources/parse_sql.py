@@ -8,11 +8,15 @@ orders get their FX rate, and :func:`output_selects` shapes the good rows as the
 
 from __future__ import annotations
 
-import duckdb
+from typing import TYPE_CHECKING
+
 import pandas as pd
 
 from tailor.sources.contracts import Column, SourceContract
 from tailor.warehouse.sql import string_literal
+
+if TYPE_CHECKING:  # pragma: no cover
+    import duckdb
 
 _TRUE = ("true", "1", "yes", "y", "t")
 _FALSE = ("false", "0", "no", "n", "f")

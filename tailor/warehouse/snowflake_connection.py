@@ -2,7 +2,7 @@
 for the command line (through the connector alone, so that `tailor rules diff` never imports Dagster).
 
 Importing the Snowflake stack costs seconds: nothing here imports it at module level, and the code location
-only loads this module's resource when ``SNOWFLAKE_ACCOUNT`` is set.
+only loads the Snowflake resource (resources/snowflake_warehouse.py) when ``SNOWFLAKE_ACCOUNT`` is set.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def snowflake_transaction(conn: Any) -> Iterator[SnowflakeSession]:
 
 @dataclass(frozen=True)
 class SnowflakeConnection:
-    """Snowflake through the connector alone (the CLI's path); the pipeline uses resources/warehouse.py."""
+    """Snowflake through the connector alone (the CLI's path); the pipeline uses resources/snowflake_warehouse.py."""
 
     parameters: dict[str, str] = field(repr=False)
 
@@ -123,9 +123,9 @@ class SnowflakeSession:
     def append_parquet(self, name: str, paths: list[Path]) -> None:
         """Append local Parquet files. write_pandas stages Parquet and runs COPY INTO; at scale, production would
         PUT the files to a stage and COPY INTO directly (docs/data-contracts.md, "Ingestion at scale")."""
-        for path in paths:
-            import pandas as pd
+        import pandas as pd
 
+        for path in paths:
             self.write_table(name, pd.read_parquet(path), mode="append")
 
     def delete_where_in(self, name: str, column: str, values: list[Any]) -> None:

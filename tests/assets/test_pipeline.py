@@ -23,6 +23,7 @@ from resources.snowflake_warehouse import SnowflakeWarehouse
 from resources.warehouse import DuckDBWarehouse
 from tailor.demo.generator import write_demo_data
 from tailor.demo.run import pipeline_summary, run_pipeline
+from tests.tables import read_table
 
 AS_OF = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
 ANNA, BEN, CHLOE, DMITRI, EVA, FARID = (f"cus_00000{i}" for i in range(1, 7))
@@ -52,7 +53,7 @@ def demo(tmp_path_factory):
 
 
 def table(demo, name: str) -> pd.DataFrame:
-    return demo["warehouse"].read_table(name)
+    return read_table(demo["warehouse"], name)
 
 
 def test_every_asset_materialized_and_every_pandera_check_passed(demo):
@@ -220,7 +221,7 @@ def test_profiles_materialize_on_snowflake_through_fakesnow(demo):
         )
         assert result.success
         assert all(c.passed for c in result.get_asset_check_evaluations())
-        on_snowflake = snowflake.read_table("customer_profiles").sort_values("customer_id").reset_index(drop=True)
+        on_snowflake = read_table(snowflake, "customer_profiles").sort_values("customer_id").reset_index(drop=True)
     on_duckdb = table(demo, "customer_profiles").sort_values("customer_id").reset_index(drop=True)
     assert len(on_snowflake) == len(on_duckdb)
     assert on_snowflake["customer_id"].tolist() == on_duckdb["customer_id"].tolist()

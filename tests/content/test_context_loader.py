@@ -21,6 +21,7 @@ from tests.content.test_context import (
     profiles_frame,
     recommendations_frame,
 )
+from tests.tables import execute, query, write_table
 
 
 def write_bestseller_tables(write) -> None:
@@ -32,10 +33,10 @@ def write_bestseller_tables(write) -> None:
 
 
 def test_bestsellers_sql_hand_checked(warehouse) -> None:
-    write_bestseller_tables(warehouse.write_table)
-    assert warehouse.query(bestsellers_sql()).to_dict("records") == bestsellers_frame().to_dict("records")
+    write_bestseller_tables(lambda name, df: write_table(warehouse, name, df))
+    assert query(warehouse, bestsellers_sql()).to_dict("records") == bestsellers_frame().to_dict("records")
     # one each: the top seller each recipient has not bought
-    one = warehouse.query(bestsellers_sql(1))
+    one = query(warehouse, bestsellers_sql(1))
     assert list(zip(one["customer_id"], one["product_id"], strict=True)) == [
         ("cus_1", "P6"), ("cus_2", "P3"), ("cus_3", "P6")]
     with pytest.raises(ValueError, match="max_products must be a whole number >= 1, got 0"):
@@ -43,9 +44,9 @@ def test_bestsellers_sql_hand_checked(warehouse) -> None:
 
 
 def test_bestsellers_ignore_purchases_of_customers_without_personalization_consent(warehouse) -> None:
-    write_bestseller_tables(warehouse.write_table)
-    warehouse.execute("UPDATE customer_profiles SET personalization_consent = FALSE WHERE customer_id = 'cus_2'")
-    rows = warehouse.query(bestsellers_sql())
+    write_bestseller_tables(lambda name, df: write_table(warehouse, name, df))
+    execute(warehouse, "UPDATE customer_profiles SET personalization_consent = FALSE WHERE customer_id = 'cus_2'")
+    rows = query(warehouse, bestsellers_sql())
     # cus_2 bought P6 (#1) and P4 (#3), but may not be profiled: the plain shop ranking
     assert rows[rows["customer_id"] == "cus_2"]["product_id"].tolist() == ["P6", "P3", "P4"]
     assert rows[rows["customer_id"] == "cus_1"]["product_id"].tolist() == ["P6", "P4", "P7"]

@@ -654,3 +654,23 @@ def test_discounts_and_discount_seekers(land):
     assert 0.09 <= min(off) and max(off) <= 0.41
     seekers = [c for c, (d, n) in share.items() if n >= 4 and d / n >= 0.6]
     assert len(seekers) >= 5
+
+
+def test_the_vocabularies_are_the_contracts_choices_in_the_order_the_generator_assumes():
+    from tailor.demo import vocabulary as v
+    from tailor.sources.contracts import EMAIL_EVENTS
+
+    # the named codes and the generator's weights (web, completed and shop the most) index these lists: a
+    # contract that reorders its choices changes the demo's bytes, so it has to be a change made here as well
+    assert [v.WEB_TYPES[i] for i in (v.PAGE_VIEW, v.PRODUCT_VIEW, v.ADD_TO_CART, v.CHECKOUT_STARTED)] == [
+        "page_view", "product_view", "add_to_cart", "checkout_started"]
+    assert v.PLATFORMS == ["web", "ios", "android"]
+    assert v.ORDER_STATUS == ["completed", "refunded", "cancelled"]
+    assert (v.CONSENT_STATUS[v.GRANTED], v.CONSENT_STATUS[v.REVOKED]) == ("granted", "revoked")
+    assert [v.CONSENT_PURPOSES[i] for i in (v.PURPOSE_EMAIL, v.PURPOSE_SMS, v.PURPOSE_PERSONALIZATION)] == [
+        "marketing_email", "marketing_sms", "personalization"]
+    assert [v.SOURCE_SYSTEMS[i] for i in (v.SYSTEM_SHOP, v.SYSTEM_POS, v.SYSTEM_NEWSLETTER, v.SYSTEM_IMPORT)] == [
+        "shop", "pos", "newsletter", "import"]
+    assert len(v.SOURCE_SYSTEMS) == 4
+    # the demo sends a subset of the ESP's events
+    assert set(v.MAIL_TYPES) < set(EMAIL_EVENTS.choices("event_type"))

@@ -26,10 +26,11 @@ from tailor.features.customer_features import (
     finalize_features,
 )
 from tailor.features.priors import fit_beta_prior, smoothed_rate
-from tailor.features.send_hour import preferred_send_hours, send_hour_counts_sql
+from tailor.features.send_hour import preferred_send_hours
 from tailor.features.settings import DEFAULT_SEND_HOUR
 from tailor.features.sql import customer_features_sql
 from tailor.warehouse.duckdb_connection import DuckDBSession
+from tailor.warehouse.snowflake_connection import SnowflakeSession
 
 AS_OF = datetime(2024, 6, 30, 12, 0, 0)
 T = pd.Timestamp
@@ -223,7 +224,8 @@ def run_duckdb(tables: dict[str, pd.DataFrame], as_of: datetime = AS_OF, **kwarg
 
 
 def run_fakesnow(tables: dict[str, pd.DataFrame], as_of: datetime = AS_OF) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The untranspiled Snowflake SQL through fakesnow; returns (raw result, finalized features)."""
+    """The untranspiled Snowflake SQL through fakesnow; returns (raw result as Snowflake names its columns, the
+    features computed through a SnowflakeSession)."""
     fakesnow = pytest.importorskip("fakesnow")
     import snowflake.connector
     import snowflake.connector.pandas_tools  # patched by fakesnow.patch(); call it through the module
@@ -239,10 +241,10 @@ def run_fakesnow(tables: dict[str, pd.DataFrame], as_of: datetime = AS_OF) -> tu
             cur = conn.cursor()
             cur.execute(customer_features_sql(as_of))
             raw = cur.fetch_pandas_all()
-            cur.execute(send_hour_counts_sql(as_of))
-            hour_counts = cur.fetch_pandas_all()
+            cur.close()
+            features = compute_customer_features(SnowflakeSession(conn), as_of)
             conn.close()
-    return raw, finalize_features(raw, as_of, send_hour_counts=hour_counts)
+    return raw, features
 
 
 def decay(weight: float, age_hours: float) -> float:
@@ -682,7 +684,8 @@ def test_snowflake_path_no_leakage():
 
 
 def test_finalize_accepts_snowflake_shaped_raw_values():
-    # Snowflake returns upper-case names, JSON arrays as pretty-printed text and NUMBER columns as Decimal
+    # Snowflake returns JSON arrays as pretty-printed text and NUMBER columns as Decimal (and upper-case names,
+    # which SnowflakeSession.query folds to lower case before finalize_features sees them)
     from decimal import Decimal
 
     raw = pd.DataFrame(
@@ -722,6 +725,7 @@ def test_finalize_accepts_snowflake_shaped_raw_values():
     counts = pd.DataFrame(
         {"CUSTOMER_ID": ["cus_1"], "TIMEZONE": [None], "UTC_QUARTER": [T("2024-06-01 07:45")], "EVENTS": [Decimal(2)]}
     )
+    raw, counts = raw.rename(columns=str.lower), counts.rename(columns=str.lower)  # as SnowflakeSession.query
     out = finalize_features(raw, AS_OF, send_hour_counts=counts)
     assert out.loc[0, "category_affinity"] == '[{"category":"shoes","share":0.756},{"category":"bags","share":0.244}]'
     assert out.loc[0, "brand_affinity"] == "[]"
@@ -733,3 +737,18 @@ def test_finalize_accepts_snowflake_shaped_raw_values():
     assert out.loc[0, "open_rate"] == pytest.approx(0.4) and out.loc[0, "click_rate"] == pytest.approx(0.1)
     assert out.loc[0, "top_category"] is None and math.isnan(out.loc[0, "tenure_days"])
     CustomerFeaturesSchema.validate(out)
+
+
+def test_feature_figures_are_the_summary_and_the_fitted_priors(duck_features: pd.DataFrame):
+    from tailor.features.customer_features import feature_figures, feature_summary
+
+    summary = feature_summary(duck_features)
+    assert summary["customers"] == 4 and summary["buyers"] == 2  # Anna and Ben
+    assert summary["total_spend_eur"] == pytest.approx(duck_features["total_spend"].sum())
+    figures = feature_figures(duck_features)
+    assert {k: figures[k] for k in summary} == summary
+    assert {k: v for k, v in figures.items() if k not in summary} == pytest.approx({
+        "prior_open_rate_eb_alpha": 500.0, "prior_open_rate_eb_beta": 500.0,  # the priors of expected_features
+        "prior_click_rate_eb_alpha": 250.0, "prior_click_rate_eb_beta": 750.0,
+        "prior_discount_sensitivity_alpha": 1000 / 6, "prior_discount_sensitivity_beta": 5000 / 6,
+    })

@@ -11,10 +11,10 @@ import pytest
 
 from tailor.demo.generator import write_demo_data
 from tailor.identity.normalize import map_distinct, normalize_name
-from tailor.identity.profiles import CRM_COLUMNS, profiles_from_warehouse, survivorship_records
+from tailor.identity.profiles import profiles_from_warehouse, survivorship_records
 from tailor.identity.resolve import normalize_records, resolve_identities
 from tailor.identity.survivorship import Rule, survive
-from tailor.sources.contracts import CONSENT_EVENTS, CRM_CUSTOMERS, EMAIL_EVENTS
+from tailor.sources.contracts import CONSENT_EVENTS, CRM_COLUMNS, CRM_CUSTOMERS, EMAIL_EVENTS
 from tailor.sources.load import ingest_source
 from tailor.warehouse.duckdb_connection import DuckDBFile
 
@@ -32,9 +32,8 @@ SOURCE_FIRST = {"first_name": Rule(("source_priority", "completeness", "recency"
 def demo(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("names")
     write_demo_data(root / "landing", CUSTOMERS, SEED, AS_OF)
-    if not (root / "demo_truth" / "names.csv").exists():
-        pytest.skip("tailor.demo.generator does not write demo_truth/names.csv (person_id, first_name, last_name) "
-                    "yet: without the true names there is nothing to score the greeting against")
+    # the true names (person_id, first_name, last_name) the greeting is scored against
+    assert (root / "demo_truth" / "names.csv").exists(), "the generator wrote no demo_truth/names.csv"
     return root
 
 

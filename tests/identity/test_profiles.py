@@ -7,12 +7,12 @@ import pandas as pd
 
 from tailor.identity.consent import consent_state
 from tailor.identity.profiles import (
-    CRM_COLUMNS,
     CustomerProfilesSchema,
     build_customer_profiles,
     profiles_from_warehouse,
 )
 from tailor.identity.resolve import CustomerIdentityLinksSchema, normalize_records, resolve_identities
+from tailor.sources.contracts import CRM_COLUMNS
 from tailor.warehouse.duckdb_connection import DuckDBFile
 
 T = pd.Timestamp

@@ -9,10 +9,13 @@ import pytest
 
 from tailor.demo.generator import write_demo_data
 from tailor.identity.resolve import (
+    GUARD_STATS,
+    RULES,
     THRESHOLDS,
     CustomerIdentityLinksSchema,
     Thresholds,
     customer_id_for,
+    identity_figures,
     linkage_quality,
     ref_order,
     resolve_identities,
@@ -231,3 +234,20 @@ def test_a_typo_of_one_person_does_not_vouch_for_a_namesake():
     loose = resolve(*rows, thresholds=Thresholds(fuzzy_min_match_probability=0.75))
     assert loose.loc["CRM-000003", ["customer_id", "rule"]].tolist() == ["cus_000001", "fuzzy_name_address"]
     assert loose.loc["CRM-000003", "score"] == pytest.approx(round(10 / 13, 4))
+
+
+def test_identity_figures_group_what_the_run_did():
+    stats: dict = {}
+    links = resolve_identities(crm(*dense_germany()), stats=stats)
+    figures = identity_figures(links, stats)
+    assert set(figures) == {"customers", "records_merged", "records_per_rule", "links_per_rule", "guards"}
+    assert figures["customers"] == links["customer_id"].nunique() == stats["customers"]
+    assert figures["records_merged"] == int((links["rule"] != "single_record").sum())
+    assert figures["records_per_rule"] == {r: stats[f"records_{r}"] for r in RULES}
+    assert figures["links_per_rule"] == {"exact_email": stats["exact_email_links"],
+                                         "exact_phone": stats["exact_phone_links"], "fuzzy_name_address": 1}
+    assert figures["guards"]["fuzzy_pairs_too_weak"] == 1 and figures["guards"]["fuzzy_name_address_links"] == 1
+    # every count of the run is in one group: a new stat must be placed in one
+    grouped = {"records", "customers", *(f"records_{r}" for r in RULES), *(f"{r}_links" for r in RULES[1:]),
+               *GUARD_STATS}
+    assert set(stats) <= grouped and set(figures["guards"]) == set(stats) & set(GUARD_STATS)

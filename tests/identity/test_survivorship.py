@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from tailor.identity.survivorship import SOURCE_PRIORITY, SPELLING_CRITERIA, SURVIVORSHIP, Rule, survive
+from tailor.sources.contracts import CRM_CUSTOMERS
 
 T = pd.Timestamp
 NAMES = {f: SURVIVORSHIP[f] for f in ("first_name", "last_name")}
@@ -19,6 +20,11 @@ def test_survivorship_is_one_table_of_known_criteria():
     assert SURVIVORSHIP["last_name"].criteria == (*SPELLING_CRITERIA, "source_priority", "recency", "completeness")
     assert SPELLING_CRITERIA == ("email_spelling", "agreed_spelling", "common_spelling")
     assert all(r.why for r in SURVIVORSHIP.values())
+
+
+def test_source_priority_ranks_exactly_the_source_systems_of_the_crm_contract():
+    assert len(set(SOURCE_PRIORITY)) == len(SOURCE_PRIORITY)
+    assert set(SOURCE_PRIORITY) == set(CRM_CUSTOMERS.choices("source_system"))
 
 
 def test_survive_rejects_an_unknown_criterion():

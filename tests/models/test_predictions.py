@@ -38,11 +38,13 @@ from tailor.models.predictions import (
     rfm_summary_sql,
     score_customers,
 )
+from tailor.warehouse.snowflake_connection import SnowflakeSession
 
 AS_OF = datetime(2024, 6, 30, 12, 0, 0)
 T = pd.Timestamp
 WEEK = 7.0
 DATA = Path(__file__).parents[1] / "data"
+from tests.tables import query, read_table, write_table
 
 
 def tables() -> dict[str, pd.DataFrame]:
@@ -76,7 +78,7 @@ def tables() -> dict[str, pd.DataFrame]:
 
 def load(warehouse, data: dict[str, pd.DataFrame]) -> None:
     for name, df in data.items():
-        warehouse.write_table(name, df)
+        write_table(warehouse, name, df)
 
 
 NOW = pd.DataFrame(
@@ -119,9 +121,7 @@ def test_rfm_summary_sql_runs_unchanged_on_snowflake_through_fakesnow():
                 snowflake.connector.pandas_tools.write_pandas(
                     conn, df, name, auto_create_table=True, use_logical_type=True, quote_identifiers=False
                 )
-            cur = conn.cursor()
-            cur.execute(rfm_summary_sql(AS_OF))
-            raw = cur.fetch_pandas_all()
+            raw = SnowflakeSession(conn).query(rfm_summary_sql(AS_OF))  # result columns folded to lower case
             conn.close()
     pd.testing.assert_frame_equal(finalize_summary(raw), NOW)
 
@@ -229,7 +229,7 @@ def test_small_shop_below_the_minimum_data_rule(warehouse):
     """4 customers, 1 repeat buyer: no model is fitted (rule: 50 repeat buyers); buyers are 'no_model'."""
     load(warehouse, tables())
     result = materialize_models(warehouse, AS_OF)
-    fits = warehouse.read_table("model_fits").sort_values("model").reset_index(drop=True)
+    fits = read_table(warehouse, "model_fits").sort_values("model").reset_index(drop=True)
     assert fits["model"].tolist() == ["bgnbd", "gamma_gamma"]
     assert fits["usable"].tolist() == [False, False] and fits["converged"].tolist() == [False, False]
     assert fits["customers"].tolist() == [2, 1]  # 2 buyers for BG/NBD; 1 repeat buyer with a value for GG
@@ -237,7 +237,7 @@ def test_small_shop_below_the_minimum_data_rule(warehouse):
     meta = result.asset_materializations_for_node("model_fits")[0].metadata
     assert meta["bgnbd/customers"].value == 2 and meta["bgnbd/usable"].value == 0
     assert "bgnbd/r" not in meta  # NaN parameters are not plotted
-    preds = warehouse.read_table("customer_predictions").set_index("customer_id")
+    preds = read_table(warehouse, "customer_predictions").set_index("customer_id")
     assert preds["prediction_status"].to_dict() == {
         "cus_000001": "no_model", "cus_000002": "no_model", "cus_000003": "no_purchase", "cus_000004": "no_purchase"}
     assert preds["probability_alive"].isna().all()
@@ -266,8 +266,8 @@ def test_model_fits_asset_reproduces_the_published_cdnow_fit_and_appends(warehou
     load(warehouse, cdnow_tables())
     as_of = datetime(1997, 9, 30)
     result = materialize_models(warehouse, as_of)
-    fits = warehouse.read_table("model_fits").set_index("model")
-    ModelFitsSchema.validate(warehouse.read_table("model_fits"))
+    fits = read_table(warehouse, "model_fits").set_index("model")
+    ModelFitsSchema.validate(read_table(warehouse, "model_fits"))
     bg, gg = json.loads(fits.loc["bgnbd", "params"]), json.loads(fits.loc["gamma_gamma", "params"])
     assert bg["r"] == pytest.approx(0.243, abs=1e-3) and bg["alpha"] / WEEK == pytest.approx(4.414, abs=1e-3)
     assert bg["a"] == pytest.approx(0.793, abs=1e-3) and bg["b"] == pytest.approx(2.426, abs=1e-3)
@@ -289,8 +289,8 @@ def test_model_fits_asset_reproduces_the_published_cdnow_fit_and_appends(warehou
 
     # customer 1 of the paper (x = 2, t_x = 30.43, T = 38.86 weeks): 1.226 purchases expected in 39 weeks (Hardie's
     # spreadsheet); here the 90-day horizon: P(alive) by the formula with the fitted parameters
-    preds = warehouse.read_table("customer_predictions").set_index("customer_id")
-    CustomerPredictionsTableSchema.validate(warehouse.read_table("customer_predictions"))
+    preds = read_table(warehouse, "customer_predictions").set_index("customer_id")
+    CustomerPredictionsTableSchema.validate(read_table(warehouse, "customer_predictions"))
     assert (preds["prediction_status"] == "predicted").all() and len(preds) == 2357
     s1 = summary.set_index("customer_id").loc["cus_000001"]
     assert (s1["frequency"], s1["recency"], s1["T"]) == (2, 213.0, 272.0)  # 30.43 and 38.86 weeks
@@ -300,7 +300,7 @@ def test_model_fits_asset_reproduces_the_published_cdnow_fit_and_appends(warehou
     # a second fit, later: appended (4 rows), comparable over time; a rerun of the same as_of replaces its rows
     materialize_models(warehouse, datetime(1997, 12, 31), select=("model_fits",))
     materialize_models(warehouse, datetime(1997, 12, 31), select=("model_fits",))
-    history = warehouse.query("SELECT model, as_of, customers FROM model_fits ORDER BY as_of, model")
+    history = query(warehouse, "SELECT model, as_of, customers FROM model_fits ORDER BY as_of, model")
     assert history["as_of"].tolist() == [T("1997-09-30")] * 2 + [T("1997-12-31")] * 2
     # by the end of 1997, 1,040 of the 2,357 customers have a repeat purchase (rfm_summary in pandas agrees)
     later = rfm_summary(cdnow_tables()["orders"], "customer_ref", "ordered_at", "order_total_eur", as_of="1997-12-31")
@@ -324,3 +324,50 @@ def test_customer_predictions_use_the_latest_fit_at_or_before_their_as_of(wareho
     with pytest.raises(Exception, match=r"model_fits has no fit at or before 2024-06-29T00:00:00; materialize model_fits"):
         materialize(asset, resources={"warehouse": warehouse},
                     run_config={"ops": {"customer_predictions": {"config": {"as_of": "2024-06-29T00:00:00"}}}})
+
+def _fit_rows(as_of: datetime, usable: bool = False) -> pd.DataFrame:
+    from tailor.models.clv import FittedModels
+    from tailor.models.mle import ModelFit
+    from tailor.models.predictions import model_fits_frame
+
+    nan = float("nan")
+    fitted = FittedModels(
+        CDNOW_DAYS if usable else None, None,
+        [ModelFit("bgnbd", {"r": 0.243, "alpha": 30.898, "a": 0.793, "b": 2.426}, -100.5, 4, True, 12),
+         ModelFit("gamma_gamma", {"p": nan, "q": nan, "v": nan}, nan, 1, False, 0)],
+        {"bgnbd": "", "gamma_gamma": "not fitted"},
+    )
+    return model_fits_frame(fitted, as_of, datetime(2024, 7, 1), 50)
+
+
+def test_record_fits_replaces_a_rerun_and_latest_fit_reads_the_newest_one_not_after_as_of(tmp_path):
+    from tailor.models.predictions import latest_fit, record_fits
+    from tailor.warehouse.duckdb_connection import DuckDBFile
+
+    warehouse = DuckDBFile(str(tmp_path / "wh.duckdb"))
+    with warehouse.session() as s:
+        assert record_fits(s, _fit_rows(datetime(2024, 5, 31))) == 2
+        assert record_fits(s, _fit_rows(AS_OF)) == 4
+        assert record_fits(s, _fit_rows(AS_OF, usable=True)) == 4  # the same as_of again: its rows replaced
+        fits = latest_fit(s, datetime(2024, 7, 1))
+        assert sorted(fits["model"]) == ["bgnbd", "gamma_gamma"] and (fits["as_of"] == T(AS_OF)).all()
+        assert fits.set_index("model").loc["bgnbd", "usable"]
+        assert (latest_fit(s, datetime(2024, 6, 1))["as_of"] == T("2024-05-31")).all()
+        assert (latest_fit(s, AS_OF)["as_of"] == T(AS_OF)).all()  # a fit exactly at as_of counts
+        with pytest.raises(ValueError, match=r"^customer_predictions: model_fits has no fit at or before "
+                                             r"2024-05-30T00:00:00; materialize model_fits first$"):
+            latest_fit(s, datetime(2024, 5, 30))
+
+
+def test_prediction_figures_count_statuses_and_sum_the_predicted():
+    from tailor.models.predictions import prediction_figures
+
+    fitted = score_customers(IDS, NOW, PAST, CDNOW_DAYS, None, AS_OF)
+    figures = prediction_figures(fitted)
+    assert (figures["predicted"], figures["no_purchase"], figures["no_model"]) == (2, 2, 0)
+    predicted = fitted[fitted["prediction_status"] == "predicted"]
+    assert figures["mean_probability_alive"] == pytest.approx(predicted["probability_alive"].mean())
+    assert figures["expected_purchases_90d_total"] == pytest.approx(predicted["expected_purchases_90d"].sum())
+    assert "clv_12m_eur_total" not in figures  # no Gamma-Gamma: no CLV to sum
+    assert prediction_figures(score_customers(IDS, NOW, PAST, None, None, AS_OF)) == {
+        "predicted": 0, "no_purchase": 2, "no_model": 2}

@@ -28,6 +28,8 @@ import pytest
 
 from tailor.models.recommendation_sql import naive_recommendations_sql, recommendations_sql
 from tailor.models.recommendations import ProductRecommendationsSchema, compute_recommendations, pack_recommendations
+from tailor.warehouse.snowflake_connection import SnowflakeSession
+from tests.tables import query, read_table, write_table
 
 AS_OF = datetime(2024, 6, 30, 12, 0, 0)
 T = pd.Timestamp
@@ -124,7 +126,7 @@ def as_tuples(recs: pd.DataFrame) -> dict[str, list[tuple]]:
 
 def run(warehouse, data=None, **kwargs) -> pd.DataFrame:
     for name, df in (data or tables()).items():
-        warehouse.write_table(name, df)
+        write_table(warehouse, name, df)
     with warehouse.session() as session:
         out = compute_recommendations(session, CUSTOMERS, AS_OF, **kwargs)
     ProductRecommendationsSchema.validate(out)
@@ -210,9 +212,7 @@ def test_sql_runs_unchanged_on_snowflake_through_fakesnow(warehouse):
                 snowflake.connector.pandas_tools.write_pandas(
                     conn, df, name, auto_create_table=True, use_logical_type=True, quote_identifiers=False
                 )
-            cur = conn.cursor()
-            cur.execute(recommendations_sql(AS_OF))
-            raw = cur.fetch_pandas_all()
+            raw = SnowflakeSession(conn).query(recommendations_sql(AS_OF))  # result columns folded to lower case
             conn.close()
     assert as_tuples(pack_recommendations(raw, CUSTOMERS, AS_OF)) == EXPECTED
 
@@ -223,12 +223,12 @@ def test_product_recommendations_asset(warehouse):
     from assets.models import ASSETS
 
     for name, df in tables().items():
-        warehouse.write_table(name, df)
+        write_table(warehouse, name, df)
     asset = [a for a in ASSETS if a.key.path[-1] == "product_recommendations"]
     result = materialize(asset, resources={"warehouse": warehouse}, run_config={
         "ops": {"product_recommendations": {"config": {"as_of": AS_OF.isoformat(), "max_products": 5}}}})
     assert result.success and all(c.passed for c in result.get_asset_check_evaluations())
-    assert as_tuples(warehouse.read_table("product_recommendations")) == EXPECTED
+    assert as_tuples(read_table(warehouse, "product_recommendations")) == EXPECTED
     meta = result.asset_materializations_for_node("product_recommendations")[0].metadata
     assert meta["bought_with"].value == 2 and meta["viewed_with"].value == 3 and meta["popular"].value == 12
 
@@ -286,14 +286,14 @@ def test_trimmed_sql_gives_the_rows_of_the_plain_definition(warehouse, monkeypat
     # short neighbour lists (4) so that lists are cut, tiers run out and later tiers are needed
     monkeypatch.setattr("tailor.models.recommendation_sql.NEIGHBOURS_PER_PRODUCT", 4)
     for name, df in random_shop(seed).items():
-        warehouse.write_table(name, df)
-    ids = warehouse.query("SELECT customer_id FROM customer_profiles")["customer_id"]
+        write_table(warehouse, name, df)
+    ids = query(warehouse, "SELECT customer_id FROM customer_profiles")["customer_id"]
     sources_seen = set()
     for options in ({}, {"max_products": 1}, {"max_products": 3, "min_support": 1}, {"max_products": 8},
                     {"min_support": 3, "view_window_days": 30}):
         order = ["customer_id", "rec_rank"]
-        fast = warehouse.query(recommendations_sql(AS_OF, **options)).sort_values(order, ignore_index=True)
-        plain = warehouse.query(naive_recommendations_sql(AS_OF, **options)).sort_values(order, ignore_index=True)
+        fast = query(warehouse, recommendations_sql(AS_OF, **options)).sort_values(order, ignore_index=True)
+        plain = query(warehouse, naive_recommendations_sql(AS_OF, **options)).sort_values(order, ignore_index=True)
         pd.testing.assert_frame_equal(fast, plain, check_dtype=False)
         with warehouse.session() as session:
             packed = compute_recommendations(session, ids, AS_OF, **options)
@@ -314,7 +314,7 @@ def test_pack_encodes_like_json_dumps():
         "ANCHOR_PRODUCT_ID": ["P9", "P8", "P8", None, np.nan],
         "REASON": ['viewed with Sh"oe\\ é', "bought with A\nB", "bought with A\nB", "popular in x", "popular in x"],
         "SCORE": [3, 4, 4, 9, 8],
-    })
+    }).rename(columns=str.lower)  # Snowflake's names, folded to lower case as SnowflakeSession.query returns them
     out = pack_recommendations(long, ["y", "x", "z"], AS_OF).set_index("customer_id")
     expect_x = [{"product_id": "P1", "reason": "bought with A\nB", "source": "bought_with", "anchor_product_id": "P8"},
                 {"product_id": "P2", "reason": 'viewed with Sh"oe\\ é', "source": "viewed_with",
@@ -325,3 +325,23 @@ def test_pack_encodes_like_json_dumps():
     assert out.loc["y", "recommended_products"] == '["P1","P3"]'
     assert out.loc["z", "recommendations"] == "[]" and out.loc["z", "recommendation_count"] == 0
     assert out["recommendation_count"].tolist() == [3, 2, 0]
+
+
+def test_recommendation_figures_count_customers_and_sources(warehouse):
+    from tailor.models.recommendations import recommendation_figures
+
+    recs = run(warehouse)
+    sources = [i["source"] for items in recs["recommendations"] for i in json.loads(items)]
+    assert recommendation_figures(recs) == {
+        "customers_with_recommendations": 6,
+        "mean_recommendations": pytest.approx(17 / 6),  # 2 + 1 + 2 + 3 + 4 + 5
+        "bought_with": sources.count("bought_with"),
+        "viewed_with": sources.count("viewed_with"),
+        "popular": sources.count("popular") + sources.count("popular_in_category"),  # both popularity tiers
+    }
+    assert recommendation_figures(recs)["bought_with"] == 2 and recommendation_figures(recs)["popular"] == 12
+    empty = pack_recommendations(pd.DataFrame(columns=["customer_id", "rec_rank", "product_id", "source",
+                                                       "anchor_product_id", "reason"]), ["a"], AS_OF)
+    assert recommendation_figures(empty) == {"customers_with_recommendations": 0, "mean_recommendations": 0.0,
+                                             "bought_with": 0, "viewed_with": 0, "popular": 0}
+    assert recommendation_figures(empty.iloc[0:0])["mean_recommendations"] == 0.0

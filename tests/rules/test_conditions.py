@@ -14,17 +14,25 @@ from tailor.rules.condition import AllOf, Compare, Contains, InSet, Missing, Not
 from tailor.rules.durable import json_number, to_durable
 from tailor.rules.evaluate import evaluate
 from tailor.rules.fields import field_kinds, spec_field_kinds
-from tailor.rules.parser import parse_condition
-from tailor.rules.problems import RuleFileError, suggest
+from tailor.rules.parser import ConditionParser
+from tailor.rules.problems import Problems, RuleFileError, suggest
 from tailor.rules.yaml_lines import LineLoader, load_yaml
 
 SPEC_FIELD_KINDS = spec_field_kinds()
 K = SPEC_FIELD_KINDS
 
 
+def parse(raw, fields=K, *, path="<condition>", **kw):
+    """One condition of loaded YAML, parsed as the rule file readers do (every problem raised at once)."""
+    problems = Problems(path)
+    c = ConditionParser(fields, problems, **kw).parse(raw, getattr(raw, "line", None))
+    problems.raise_if_any()
+    return c
+
+
 def cond(text: str, fields=K, **kw):
     """A condition written as YAML text, read like a rule file's (with lines)."""
-    return parse_condition(yaml.load(text, Loader=LineLoader), fields, **kw)
+    return parse(yaml.load(text, Loader=LineLoader), fields, **kw)
 
 
 def test_parse_builds_the_typed_ast():
@@ -191,7 +199,7 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 def parse_file(path: Path):
     data, _ = load_yaml(path)
-    return parse_condition(data["when"], K, path=path)
+    return parse(data["when"], K, path=path)
 
 
 def test_errors_name_file_line_and_problem_all_at_once(tmp_path):
@@ -328,7 +336,7 @@ def test_negation_normal_form_pushes_not_down():
     assert c == AnyOf((Not(Compare("country", "string", "eq", "DE")), Compare("order_count", "number", "gte", 1)))
 
 
-def test_date_literals_are_read_without_pandas_and_the_same_as_before():
+def test_date_literals_are_read_without_pandas_as_pandas_reads_them():
     import datetime as dt
 
     from tailor.rules.parser import parse_datetime_literal

@@ -22,6 +22,7 @@ from tailor.rules.fields import field_kinds, spec_field_kinds
 from tailor.rules.problems import RuleFileError
 from tailor.rules.segments import assign_segments, load_segment_definitions
 from tests.shipped import SHIPPED_BLOCKS
+from tests.tables import read_table, write_table
 
 SPEC_FIELD_KINDS = spec_field_kinds()
 
@@ -934,10 +935,10 @@ def test_a_changed_rule_file_applies_to_the_next_run_in_the_same_process(tmp_pat
                      {"customer_id": ids[1], "total_spend": 600.0})                    # vip only with >= 500
     wh = DuckDBWarehouse(path=str(tmp_path / "wh.duckdb"))
     profile_cols = ["customer_id", *BASE_PROFILE]
-    wh.write_table("customer_profiles", inp[profile_cols])
-    wh.write_table("customer_features", inp[["customer_id", *BASE_FEATURES]])
+    write_table(wh, "customer_profiles", inp[profile_cols])
+    write_table(wh, "customer_features", inp[["customer_id", *BASE_FEATURES]])
     for table, frame in _joined_tables(ids):
-        wh.write_table(table, frame)
+        write_table(wh, table, frame)
     keys = [AssetKey("customer_segments"), AssetKey("email_decisions")]
 
     def run() -> tuple[pd.DataFrame, pd.DataFrame, dict]:
@@ -945,8 +946,8 @@ def test_a_changed_rule_file_applies_to_the_next_run_in_the_same_process(tmp_pat
         result = materialize([defs.resolve_assets_def(k) for k in keys], selection=keys)
         assert result.success
         meta = {e.asset_key.path[-1]: e.materialization.metadata for e in result.get_asset_materialization_events()}
-        decisions = wh.read_table("email_decisions").set_index("customer_id")
-        return wh.read_table("customer_segments"), decisions, meta
+        decisions = read_table(wh, "email_decisions").set_index("customer_id")
+        return read_table(wh, "customer_segments"), decisions, meta
 
     segments, decisions, meta = run()
     assert sorted(segments.loc[segments["segment"] == "vip", "customer_id"]) == [ids[0]]

@@ -22,6 +22,7 @@ from tailor.rules.segment_history import (
     size_metadata,
 )
 from tailor.rules.segments import assign_segments, load_segment_definitions
+from tests.tables import query, write_table
 
 ROOT = Path(__file__).resolve().parents[2]
 SEGMENTS_YAML = ROOT / "rules" / "segments.yaml"
@@ -80,18 +81,18 @@ def test_shipped_segments_hand_checked():
 def test_customer_table_sql_joins_predictions_and_recommendations(warehouse):
     from tailor.rules.customer_table import customer_table_sql
 
-    warehouse.write_table("customer_profiles", pd.DataFrame({"customer_id": ["c1", "c2"], "email": ["a@x.de", None]}))
-    warehouse.write_table("customer_features", pd.DataFrame(
+    write_table(warehouse, "customer_profiles", pd.DataFrame({"customer_id": ["c1", "c2"], "email": ["a@x.de", None]}))
+    write_table(warehouse, "customer_features", pd.DataFrame(
         {"customer_id": ["c1", "c2"], "as_of": [T("2024-06-30")] * 2, "order_count": [2, 0]}))
-    warehouse.write_table("customer_predictions", pd.DataFrame(
+    write_table(warehouse, "customer_predictions", pd.DataFrame(
         {"customer_id": ["c1"], "as_of": [T("2024-06-30")], "prediction_status": ["predicted"],
          "expected_purchases_90d": [0.5], "probability_alive": [0.8], "probability_alive_30d_ago": [0.9],
          "probability_alive_change_30d": [-0.1], "churn_risk": [0.2], "expected_order_value_eur": [40.0],
          "clv_12m_eur": [70.0], "clv_12m_percentile": [0.0]}))
-    warehouse.write_table("product_recommendations", pd.DataFrame(
+    write_table(warehouse, "product_recommendations", pd.DataFrame(
         {"customer_id": ["c1", "c2"], "as_of": [T("2024-06-30")] * 2, "recommended_products": ['["P2"]', "[]"],
          "recommendations": ["[]", "[]"], "recommendation_count": [1, 0]}))
-    out = warehouse.query(customer_table_sql())
+    out = query(warehouse, customer_table_sql())
     assert list(out.columns) == [
         "customer_id", "email", "as_of", "order_count", "prediction_status", "expected_purchases_90d",
         "probability_alive", "probability_alive_30d_ago", "probability_alive_change_30d", "churn_risk",
@@ -107,7 +108,7 @@ def members(pairs: list[tuple[str, str]]) -> pd.DataFrame:
 
 
 def record(warehouse, day: str, pairs: list[tuple[str, str]]) -> pd.DataFrame:
-    warehouse.write_table("customer_segments", members(pairs))
+    write_table(warehouse, "customer_segments", members(pairs))
     with warehouse.session() as s:
         out = record_day(s, day, HASH, datetime(2030, 1, 1))
     SegmentMembershipHistorySchema.validate(out)
@@ -115,7 +116,7 @@ def record(warehouse, day: str, pairs: list[tuple[str, str]]) -> pd.DataFrame:
 
 
 def history(warehouse) -> list[tuple]:
-    df = warehouse.query("SELECT day, segment, event, customer_id FROM segment_membership_history "
+    df = query(warehouse, "SELECT day, segment, event, customer_id FROM segment_membership_history "
                          "ORDER BY day, segment, event, customer_id")
     return [(d.strftime("%m-%d"), s, e, c) for d, s, e, c in df.itertuples(index=False)]
 
@@ -145,9 +146,9 @@ def test_entries_and_exits_by_day_and_idempotent_reruns(warehouse):
     with pytest.raises(ValueError, match=r"cannot record 2024-06-04: days up to 2024-06-10 are already recorded"):
         record(warehouse, "2024-06-04", [])
     # sizes at the end of each day, from the history alone
-    sizes = warehouse.query(segment_sizes_sql("2024-06-05"))
+    sizes = query(warehouse, segment_sizes_sql("2024-06-05"))
     assert dict(zip(sizes["segment"], sizes["members"])) == {"at_risk": 1, "lapsed": 1, "vip": 1}
-    sizes = warehouse.query(segment_sizes_sql("2024-06-10"))
+    sizes = query(warehouse, segment_sizes_sql("2024-06-10"))
     assert dict(zip(sizes["segment"], sizes["members"])) == {"at_risk": 1, "lapsed": 1, "vip": 2}
 
 
@@ -156,11 +157,11 @@ def test_entered_this_week_query(warehouse):
     record(warehouse, "2024-06-06", [("a", "at_risk"), ("b", "at_risk"), ("c", "vip")])  # Thursday
     record(warehouse, "2024-06-09", [("b", "at_risk"), ("c", "vip"), ("d", "at_risk")])  # Sunday: a exits
     record(warehouse, "2024-06-10", [("b", "at_risk"), ("c", "vip"), ("d", "at_risk"), ("e", "at_risk")])  # Monday
-    week = warehouse.query(entered_this_week_sql("at_risk", today="2024-06-09"))
+    week = query(warehouse, entered_this_week_sql("at_risk", today="2024-06-09"))
     assert list(week.itertuples(index=False, name=None)) == [("d", T("2024-06-09")), ("b", T("2024-06-06")),
                                                              ("a", T("2024-06-03"))]
     # on the next Monday a new week starts
-    assert warehouse.query(entered_this_week_sql("at_risk", today="2024-06-10"))["customer_id"].tolist() == ["e"]
+    assert query(warehouse, entered_this_week_sql("at_risk", today="2024-06-10"))["customer_id"].tolist() == ["e"]
     # the text shown in docs/models.md (CURRENT_DATE) is the same query
     assert "DATE_TRUNC('week', CURRENT_DATE)" in entered_this_week_sql("at_risk")
     doc = (ROOT / "docs" / "models.md").read_text(encoding="utf-8")
@@ -243,7 +244,7 @@ def test_segments_change_when_the_rule_file_changes_and_history_records_it(wareh
     recs = pd.DataFrame({"customer_id": ["c1", "c2", "c3"], "recommended_products": ["[]"] * 3})
     for name, df in {"customer_profiles": profiles, "customer_features": features, "customer_predictions": predictions,
                      "product_recommendations": recs}.items():
-        warehouse.write_table(name, df)
+        write_table(warehouse, name, df)
     rules = tmp_path / "rules"
     rules.mkdir()
     (rules / "segments.yaml").write_text(SEGMENTS_V1.lstrip(), encoding="utf-8")
@@ -256,16 +257,16 @@ def test_segments_change_when_the_rule_file_changes_and_history_records_it(wareh
         SEGMENTS_V1.lstrip().replace("{gte: 100}", "{gte: 200}").replace("{lte: -0.1}", "{lte: -0.05}"),
         encoding="utf-8")
     meta = materialize_segments(warehouse, rules, "2024-06-04T08:00:00")
-    seg = warehouse.query("SELECT customer_id, segment FROM customer_segments ORDER BY segment, customer_id")
+    seg = query(warehouse, "SELECT customer_id, segment FROM customer_segments ORDER BY segment, customer_id")
     assert list(seg.itertuples(index=False, name=None)) == [("c3", "big_spenders"), ("c1", "falling"), ("c3", "falling")]
     assert meta["segment_size/big_spenders"].value == 1 and meta["segment_exited/big_spenders"].value == 1
     assert meta["segment_size/falling"].value == 2 and meta["segment_entered/falling"].value == 1
     assert history(warehouse)[-2:] == [("06-04", "big_spenders", "exited", "c2"), ("06-04", "falling", "entered", "c3")]
-    hashes = warehouse.query("SELECT DISTINCT day, segments_file_hash FROM segment_membership_history ORDER BY day")
+    hashes = query(warehouse, "SELECT DISTINCT day, segments_file_hash FROM segment_membership_history ORDER BY day")
     assert hashes["segments_file_hash"].nunique() == 2  # which version of the file made each change
 
     # rerun of the same day: same table
-    before = warehouse.query("SELECT customer_id, segment, event, day FROM segment_membership_history ORDER BY day, segment, event, customer_id")
+    before = query(warehouse, "SELECT customer_id, segment, event, day FROM segment_membership_history ORDER BY day, segment, event, customer_id")
     materialize_segments(warehouse, rules, "2024-06-04T20:00:00")
-    after = warehouse.query("SELECT customer_id, segment, event, day FROM segment_membership_history ORDER BY day, segment, event, customer_id")
+    after = query(warehouse, "SELECT customer_id, segment, event, day FROM segment_membership_history ORDER BY day, segment, event, customer_id")
     pd.testing.assert_frame_equal(before, after)

@@ -152,7 +152,7 @@ def test_top_level_shape_errors(tmp_path):
 
 
 def test_check_segment_file_returns_every_declared_name_and_all_problems(tmp_path):
-    from tailor.rules.segments import check_segment_file
+    from tailor.rules.segments import check_segment_file, declared_segment_names
 
     p = tmp_path / "segments.yaml"
     p.write_text("""segments:
@@ -169,6 +169,7 @@ def test_check_segment_file_returns_every_declared_name_and_all_problems(tmp_pat
     lines = [(x.line, x.message) for x in problems.items]
     assert (5, "unknown field 'recency_dayz' — did you mean recency_days?") in lines
     assert (6, "duplicate segment name 'vip' (first defined on line 2)") in lines
+    assert declared_segment_names(p) == names     # the names alone, without the field catalog
 
 
 def test_segments_schema_is_still_importable_and_validates():

@@ -17,6 +17,7 @@ import pytest
 from tailor.cli.main import main as cli
 from tailor.content.vocabulary import template_blocks
 from tailor.rules.diff import compare_decisions, compare_segments, format_decisions_diff
+from tests.tables import write_table
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "rules"
@@ -409,7 +410,7 @@ def test_diff_shows_where_two_long_subjects_differ():
     diff = compare_decisions(old, new)
     assert diff.examples == [("c1", ['subject "…here is 15% off" -> "…here is 20% off"'])]
     assert '             "…here is 15% off" -> "…here is 20% off"  1' in format_decisions_diff(diff)
-    # subjects that differ early are shortened at the end, as before
+    # subjects that differ early are shortened at the end
     other = _decisions([("c1", True, "rule:vip", "{{ first_name }}, a few picks just for you", blocks, "{}")])
     assert compare_decisions(other, new).examples[0][1] == [
         'subject "{{ first_name }}, a few picks just …" -> "We miss you, {{ first_name }} — her…"',
@@ -470,7 +471,7 @@ def warehouse(tmp_path, monkeypatch):
     wh = DuckDBWarehouse(path=str(path))
     for name, df in (("customer_profiles", profiles), ("customer_features", features), ("customer_segments", segments),
                      *joined_tables(ids)):
-        wh.write_table(name, df)
+        write_table(wh, name, df)
     monkeypatch.setenv("TAILOR_WAREHOUSE_PATH", str(path))
     monkeypatch.delenv("SNOWFLAKE_ACCOUNT", raising=False)
     return {"customers": customers, "segments": segments}
@@ -530,8 +531,8 @@ def test_diff_reads_the_warehouse_without_importing_dagster(tmp_path, warehouse)
     old = tmp_path / "old_rules.yaml"
     old.write_text((RULES / "email_rules.yaml").read_text())
     d = rules_dir(tmp_path)
-    code = ("import sys; from tailor.cli.rules import main; "
-            f"rc = main(['diff', {str(old)!r}, '--rules-dir', {str(d)!r}, '--templates-dir', {str(TEMPLATES)!r}]); "
+    code = ("import sys; from tailor.cli.main import main; "
+            f"rc = main(['rules', 'diff', {str(old)!r}, '--rules-dir', {str(d)!r}, '--templates-dir', {str(TEMPLATES)!r}]); "
             "print('dagster loaded:', sorted(m for m in sys.modules if m.split('.')[0] in ('dagster', 'dagster_snowflake', 'dagster_duckdb'))); "
             "sys.exit(rc)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)

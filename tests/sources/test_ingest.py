@@ -9,11 +9,21 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tailor.sources.contracts import CONSENT_EVENTS, CRM_CUSTOMERS, EMAIL_EVENTS, FX_RATES, ORDERS, PRODUCTS, WEB_EVENTS
+from tailor.sources.contracts import (
+    CONSENT_EVENTS,
+    CRM_COLUMNS,
+    CRM_CUSTOMERS,
+    EMAIL_EVENTS,
+    FX_RATES,
+    ORDERS,
+    PRODUCTS,
+    WEB_EVENTS,
+)
 from tailor.sources.load import ingest_source
 from tailor.sources.parse import LandingFileError, parse_landing_file
 from tailor.sources.tables import MANIFEST_TABLE, duplicates_table, empty_duplicates, quarantine_table, table_schema
 from tests.conftest import write
+from tests.tables import query, read_table, row_count, table_exists, write_table
 
 CRM_HEADER = "customer_ref,email,first_name,last_name,phone,country,city,postcode,timezone,created_at,updated_at\n"
 
@@ -29,6 +39,17 @@ def crm_file(tmp_path: Path) -> Path:
         + "CRM-5,too,many,fields,,,,,,,,,,\n"
         + "CRM-6,dmitri@example.com,Dmitri,Ivanov,,US,,,,2024-03-05T08:30:00-05:00,\n",
     )
+
+
+def test_a_contract_gives_a_columns_choices_by_landing_or_table_name():
+    assert EMAIL_EVENTS.choices("event") == EMAIL_EVENTS.choices("event_type")
+    assert "bounce" in EMAIL_EVENTS.choices("event")
+    assert CRM_CUSTOMERS.choices("source_system") == ("shop", "pos", "newsletter", "import")
+    with pytest.raises(KeyError, match="crm_customers: no column 'email' with a list of choices"):
+        CRM_CUSTOMERS.choices("email")
+    # what identity and profiles select from crm_customers: the contract's columns, not the lineage columns
+    assert CRM_COLUMNS.startswith("customer_ref, email, ") and CRM_COLUMNS.endswith(", source_system")
+    assert "_source_file" not in CRM_COLUMNS
 
 
 def test_csv_rows_are_typed_and_bad_rows_quarantined_with_line_and_reason(tmp_path):
@@ -146,20 +167,20 @@ def test_ingestion_is_idempotent_incremental_and_replaces_corrected_files(tmp_pa
 
     again = ingest_source(CRM_CUSTOMERS, landing, warehouse)
     assert again.files_loaded == [] and again.files_unchanged == 1
-    assert warehouse.row_count("crm_customers") == 2 and warehouse.row_count(quarantine_table("crm_customers")) == 4
+    assert row_count(warehouse, "crm_customers") == 2 and row_count(warehouse, quarantine_table("crm_customers")) == 4
 
     write(landing / "crm" / "more.csv", CRM_HEADER + "CRM-9,eva@example.com,Eva,Novak,,CZ,,,,2024-02-02,\n")
     more = ingest_source(CRM_CUSTOMERS, landing, warehouse)
     assert [f.file for f in more.files_loaded] == ["crm/more.csv"]  # the old file is not read again
-    assert warehouse.row_count("crm_customers") == 3
+    assert row_count(warehouse, "crm_customers") == 3
 
     # a corrected version of the first file replaces every row (and quarantined row) of the earlier one
     write(landing / "crm" / "customers.csv", CRM_HEADER + "CRM-1,anna@example.com,Anna,Schmidt,,DE,,,,2024-01-01,\n")
     fixed = ingest_source(CRM_CUSTOMERS, landing, warehouse)
     assert [f.file for f in fixed.files_loaded] == ["crm/customers.csv"]
-    assert sorted(warehouse.read_table("crm_customers")["customer_ref"]) == ["CRM-1", "CRM-9"]
-    assert warehouse.row_count(quarantine_table("crm_customers")) == 0
-    manifest = warehouse.read_table(MANIFEST_TABLE).set_index("file")
+    assert sorted(read_table(warehouse, "crm_customers")["customer_ref"]) == ["CRM-1", "CRM-9"]
+    assert row_count(warehouse, quarantine_table("crm_customers")) == 0
+    manifest = read_table(warehouse, MANIFEST_TABLE).set_index("file")
     assert manifest.loc["crm/customers.csv", "rows_read"] == 1
     assert (manifest["rows_read"] == manifest["rows_accepted"] + manifest["rows_quarantined"]).all()
 
@@ -170,13 +191,13 @@ def test_a_broken_file_loads_nothing_of_its_source(tmp_path, warehouse):
     write(landing / "crm" / "zz_broken.csv", "first_name\nX\n")
     with pytest.raises(LandingFileError, match="crm/zz_broken.csv"):
         ingest_source(CRM_CUSTOMERS, landing, warehouse)
-    assert not warehouse.table_exists("crm_customers")
+    assert not table_exists(warehouse, "crm_customers")
 
 
 def test_an_empty_source_still_creates_typed_tables(tmp_path, warehouse):
     report = ingest_source(ORDERS, tmp_path / "landing", warehouse)
     assert report.table_rows == {"orders": 0, "order_items": 0}
-    assert warehouse.read_table("orders")["ordered_at"].dtype.kind == "M"
+    assert read_table(warehouse, "orders")["ordered_at"].dtype.kind == "M"
 
 
 def test_every_deliberately_bad_demo_row_is_quarantined_and_nothing_else(tmp_path, warehouse):
@@ -189,10 +210,10 @@ def test_every_deliberately_bad_demo_row_is_quarantined_and_nothing_else(tmp_pat
     reports = [ingest_source(c, tmp_path / "landing", warehouse) for c in ALL_SOURCES]
     assert sum(r.rows_read for r in reports) == sum(r.rows_accepted + r.rows_quarantined for r in reports)
     truth = pd.read_csv(tmp_path / "demo_truth" / "bad_rows.csv")
-    quarantined = pd.concat([warehouse.read_table(quarantine_table(c.name)) for c in ALL_SOURCES])
+    quarantined = pd.concat([read_table(warehouse, quarantine_table(c.name)) for c in ALL_SOURCES])
     assert len(quarantined) == summary.bad_rows == len(truth)
     assert sorted(zip(quarantined["file"], quarantined["line"])) == sorted(zip(truth["file"], truth["line"]))
-    assert warehouse.row_count("orders") == summary.orders and warehouse.row_count("web_events") == summary.web_events
+    assert row_count(warehouse, "orders") == summary.orders and row_count(warehouse, "web_events") == summary.web_events
 
 
 ORDER = (
@@ -255,11 +276,11 @@ def test_orders_use_the_latest_rate_on_or_before_their_utc_date_and_wait_for_a_m
     fx = ingest_source(FX_RATES, landing, warehouse)
     assert (fx.rows_read, fx.rows_accepted) == (3, 3)
     report = ingest_source(ORDERS, landing, warehouse)
-    orders = warehouse.read_table("orders").set_index("order_id")
+    orders = read_table(warehouse, "orders").set_index("order_id")
     assert orders.loc[["G1", "G2", "G3", "U1"], "order_total_eur"].tolist() == [23.75, 11.88, 12.0, 95.99]
-    items = warehouse.read_table("order_items").set_index("order_id")
+    items = read_table(warehouse, "order_items").set_index("order_id")
     assert items.loc["G1", "line_total_eur"] == 23.75 and items.loc["U1", "line_total"] == 99.99
-    q = warehouse.read_table(quarantine_table("orders")).sort_values("line")
+    q = read_table(warehouse, quarantine_table("orders")).sort_values("line")
     assert q["reason"].tolist() == [
         "currency: no FX rate for USD on or before 2025-01-01 in fx_rates",
         "currency: no FX rate for CHF on or before 2025-01-03 in fx_rates",
@@ -271,10 +292,10 @@ def test_orders_use_the_latest_rate_on_or_before_their_utc_date_and_wait_for_a_m
     ingest_source(FX_RATES, landing, warehouse)
     again = ingest_source(ORDERS, landing, warehouse)
     assert again.files_reread == ["orders/orders-0001.ndjson"]
-    orders = warehouse.read_table("orders").set_index("order_id")
+    orders = read_table(warehouse, "orders").set_index("order_id")
     assert sorted(orders.index) == ["C1", "G1", "G2", "G3", "U0", "U1"]
     assert orders.loc[["U0", "C1"], "order_total_eur"].tolist() == [4.75, 5.25]
-    assert warehouse.row_count(quarantine_table("orders")) == 0 and warehouse.row_count("order_items") == 6
+    assert row_count(warehouse, quarantine_table("orders")) == 0 and row_count(warehouse, "order_items") == 6
     assert ingest_source(ORDERS, landing, warehouse).files_loaded == []  # and then it is quiet again
 
 
@@ -304,13 +325,13 @@ def events(*ids, event_type="product_view"):
 
 def assert_books_balance(warehouse, source):
     """Per file: read = accepted + quarantined + duplicates, and the table never holds an id twice."""
-    manifest = warehouse.query(f"SELECT * FROM {MANIFEST_TABLE} WHERE source = '{source}'")
+    manifest = query(warehouse, f"SELECT * FROM {MANIFEST_TABLE} WHERE source = '{source}'")
     assert (manifest["rows_read"] == manifest["rows_accepted"] + manifest["rows_quarantined"] + manifest["rows_duplicate"]).all()
     table, key = {"web_events": ("web_events", "event_id"), "orders": ("orders", "order_id")}[source]
-    rows = warehouse.read_table(table)
+    rows = read_table(warehouse, table)
     assert rows[key].is_unique
     per_file = rows.groupby("_source_file").size().reindex(manifest["file"], fill_value=0)
-    dups = warehouse.read_table(duplicates_table(source))
+    dups = read_table(warehouse, duplicates_table(source))
     assert list(dups.columns) == list(empty_duplicates().columns)
     assert set(dups["source"]) <= {source} and (dups["line"] >= 1).all() and (dups["first_line"] >= 1).all()
     assert per_file.tolist() == manifest["rows_accepted"].tolist()
@@ -342,10 +363,10 @@ def test_overlapping_files_and_the_same_file_twice_in_one_run(tmp_path, warehous
     write(landing / "events" / "b.ndjson", events("e3", "e4", "e4"))  # overlaps a; e4 repeated inside b
     write(landing / "events" / "c.ndjson", events("e1", "e2", "e3"))  # a, byte for byte, under another name
     report = ingest_source(WEB_EVENTS, landing, warehouse)
-    assert sorted(warehouse.read_table("web_events")["event_id"]) == ["e1", "e2", "e3", "e4"]
+    assert sorted(read_table(warehouse, "web_events")["event_id"]) == ["e1", "e2", "e3", "e4"]
     by_file = {f.file: (f.rows_read, f.rows_accepted, f.rows_duplicate) for f in report.files_loaded}
     assert by_file == {"events/a.ndjson": (3, 3, 0), "events/b.ndjson": (3, 1, 2), "events/c.ndjson": (3, 0, 3)}
-    dups = warehouse.read_table(duplicates_table("web_events")).sort_values(["file", "line"])
+    dups = read_table(warehouse, duplicates_table("web_events")).sort_values(["file", "line"])
     assert dups[["file", "line", "first_file", "first_line"]].values.tolist() == [
         ["events/b.ndjson", 1, "events/a.ndjson", 3],
         ["events/b.ndjson", 3, "events/b.ndjson", 2],
@@ -363,17 +384,17 @@ def test_a_corrected_file_replaces_its_earlier_version_and_frees_ids_that_later_
     write(landing / "events" / "a.ndjson", events("e1", "e2", "e3"))
     write(landing / "events" / "b.ndjson", events("e3", "e4"))
     ingest_source(WEB_EVENTS, landing, warehouse)
-    assert warehouse.row_count("web_events") == 4
+    assert row_count(warehouse, "web_events") == 4
     # The corrected a.ndjson no longer has e3 and fixes e2's type: b's copy of e3 is now the first one.
     write(landing / "events" / "a.ndjson", events("e1") + events("e2", event_type="add_to_cart"))
     report = ingest_source(WEB_EVENTS, landing, warehouse)
     assert sorted(f.file for f in report.files_loaded) == ["events/a.ndjson", "events/b.ndjson"]
-    rows = warehouse.read_table("web_events").set_index("event_id").sort_index()
+    rows = read_table(warehouse, "web_events").set_index("event_id").sort_index()
     assert rows["_source_file"].to_dict() == {
         "e1": "events/a.ndjson", "e2": "events/a.ndjson", "e3": "events/b.ndjson", "e4": "events/b.ndjson",
     }
     assert rows.loc["e2", "event_type"] == "add_to_cart"
-    assert warehouse.row_count(duplicates_table("web_events")) == 0
+    assert row_count(warehouse, duplicates_table("web_events")) == 0
     manifest = assert_books_balance(warehouse, "web_events")
     assert manifest.loc["events/a.ndjson", "rows_read"] == 2
 
@@ -387,9 +408,9 @@ def test_a_resent_order_with_a_changed_status_is_flagged_not_applied(tmp_path, w
     (loaded,) = report.files_loaded
     assert (loaded.rows_read, loaded.rows_accepted, loaded.rows_duplicate) == (3, 1, 2)
     assert loaded.duplicates[["key", "content_differs"]].values.tolist() == [["O1", True], ["O2", False]]
-    orders = warehouse.read_table("orders").set_index("order_id")
+    orders = read_table(warehouse, "orders").set_index("order_id")
     assert orders.loc["O1", "status"] == "completed"  # the first version stays; the conflict is on record
-    assert warehouse.row_count("order_items") == 3  # items of duplicates are not loaded either
+    assert row_count(warehouse, "order_items") == 3  # items of duplicates are not loaded either
     assert_books_balance(warehouse, "orders")
 
 
@@ -411,9 +432,9 @@ def test_ingestion_on_snowflake_through_fakesnow(tmp_path):
         report = ingest_source(ORDERS, landing, w)
         by_file = {f.file: (f.rows_read, f.rows_accepted, f.rows_quarantined, f.rows_duplicate) for f in report.files_loaded}
         assert by_file == {"orders/a.ndjson": (3, 2, 1, 0), "orders/b.ndjson": (2, 0, 1, 1)}
-        orders = w.read_table("orders").set_index("order_id")
+        orders = read_table(w, "orders").set_index("order_id")
         assert orders.loc["G1", "order_total_eur"] == 23.75
-        assert w.row_count("order_items") == 2 and w.row_count(duplicates_table("orders")) == 1
+        assert row_count(w, "order_items") == 2 and row_count(w, duplicates_table("orders")) == 1
         assert ingest_source(ORDERS, landing, w).files_loaded == []
 
 
@@ -433,10 +454,10 @@ def test_ndjson_line_numbers_survive_blank_lines_crlf_a_bom_and_non_objects(tmp_
 def test_a_manifest_from_before_duplicate_counts_rebuilds_the_sources_once(tmp_path, warehouse):
     landing = tmp_path / "landing"
     write(landing / "events" / "a.ndjson", events("e1", "e2"))
-    warehouse.write_table(MANIFEST_TABLE, pd.DataFrame({"source": ["web_events"], "file": ["events/a.ndjson"], "sha256": ["old"]}))
-    warehouse.write_table("web_events", pd.DataFrame({"event_id": ["stale"]}))
+    write_table(warehouse, MANIFEST_TABLE, pd.DataFrame({"source": ["web_events"], "file": ["events/a.ndjson"], "sha256": ["old"]}))
+    write_table(warehouse, "web_events", pd.DataFrame({"event_id": ["stale"]}))
     report = ingest_source(WEB_EVENTS, landing, warehouse)
-    assert sorted(warehouse.read_table("web_events")["event_id"]) == ["e1", "e2"] and report.rows_accepted == 2
+    assert sorted(read_table(warehouse, "web_events")["event_id"]) == ["e1", "e2"] and report.rows_accepted == 2
 
 
 def test_nan_and_infinity_are_not_json_even_though_duckdb_reads_them(tmp_path):

@@ -10,6 +10,7 @@ from dagster_snowflake import SnowflakeResource
 from resources.snowflake_warehouse import SnowflakeWarehouse
 from resources.warehouse import DuckDBWarehouse
 from tailor.warehouse.sql import snowflake_to_duckdb
+from tests.tables import query, read_table, row_count, table_exists, write_table
 
 FRAME = pd.DataFrame(
     {
@@ -38,32 +39,32 @@ def any_warehouse(request, tmp_path):
 
 def test_write_query_append_delete_roundtrip(any_warehouse):
     w = any_warehouse
-    assert not w.table_exists("facts")
-    w.write_table("facts", FRAME)
-    assert w.table_exists("facts")
-    result = w.query(SQL)
+    assert not table_exists(w, "facts")
+    write_table(w, "facts", FRAME)
+    assert table_exists(w, "facts")
+    result = query(w, SQL)
     assert result["customer_id"].tolist() == ["cus_1", "cus_3"]
     assert result["days"].tolist() == [60, 1]
     assert result["spend"].tolist() == [10.5, 3.0]
-    w.write_table("facts", FRAME, mode="append")
-    assert w.row_count("facts") == 6
+    write_table(w, "facts", FRAME, mode="append")
+    assert row_count(w, "facts") == 6
     with w.session() as s:
         s.delete_where_in("facts", "customer_id", ["cus_1", "cus_2"])
-    assert w.row_count("facts") == 2
-    back = w.read_table("facts")
+    assert row_count(w, "facts") == 2
+    back = read_table(w, "facts")
     assert back["seen_at"].dtype.kind == "M" and back["seen_at"].iloc[0] == pd.Timestamp("2026-03-01 12:00")
-    w.write_table("facts", FRAME)  # replace
-    assert w.row_count("facts") == 3
+    write_table(w, "facts", FRAME)  # replace
+    assert row_count(w, "facts") == 3
 
 
 def test_a_failed_session_rolls_back(any_warehouse):
     w = any_warehouse
-    w.write_table("facts", FRAME)
+    write_table(w, "facts", FRAME)
     with pytest.raises(RuntimeError):
         with w.session() as s:
             s.delete_where_in("facts", "customer_id", ["cus_1"])
             raise RuntimeError("boom")
-    assert w.row_count("facts") == 3
+    assert row_count(w, "facts") == 3
 
 
 def test_snowflake_sql_is_transpiled_for_duckdb():
@@ -72,4 +73,5 @@ def test_snowflake_sql_is_transpiled_for_duckdb():
 
 def test_bad_identifiers_are_refused(tmp_path):
     with pytest.raises(ValueError, match="invalid table or column name"):
-        DuckDBWarehouse(path=str(tmp_path / "w.duckdb")).read_table("x; DROP TABLE y")
+        with DuckDBWarehouse(path=str(tmp_path / "w.duckdb")).session() as s:
+            s.write_table("x; DROP TABLE y", FRAME)
