@@ -36,3 +36,44 @@ def table_exists(warehouse: Any, name: str) -> bool:
 def execute(warehouse: Any, sql: str) -> None:
     with warehouse.session() as s:
         s.execute(sql)
+
+
+def query_on_fakesnow(tables: dict[str, pd.DataFrame], sql: str) -> pd.DataFrame:
+    """Load ``tables`` into a fakesnow Snowflake and run ``sql`` through the pipeline's Snowflake session."""
+    import warnings
+
+    import fakesnow
+    import snowflake.connector
+    import snowflake.connector.pandas_tools
+
+    from tailor.warehouse.snowflake_connection import SnowflakeSession
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        with fakesnow.patch():
+            conn = snowflake.connector.connect(database="tailor", schema="analytics")
+            try:
+                for name, df in tables.items():
+                    snowflake.connector.pandas_tools.write_pandas(
+                        conn, df, name, auto_create_table=True, use_logical_type=True, quote_identifiers=False)
+                return SnowflakeSession(conn).query(sql)   # result columns folded to lower case
+            finally:
+                conn.close()
+
+
+def empty_joined_tables(ids: list[str]) -> list[tuple[str, pd.DataFrame]]:
+    """The tables the customer table joins after features (predictions, recommendations), for ``ids``, with no
+    values: every column of the kind its schema declares, all missing."""
+    import numpy as np
+
+    from tailor.rules.customer_table import CUSTOMER_TABLES, joined_columns, schema_kinds
+
+    empty = {"number": lambda n: np.full(n, np.nan), "list": lambda n: ["[]"] * n,
+             "string": lambda n: pd.Series([None] * n, dtype="string"),
+             "boolean": lambda n: pd.Series([None] * n, dtype="boolean"),
+             "datetime": lambda n: pd.Series([pd.NaT] * n, dtype="datetime64[ns]")}
+    out = []
+    for t in CUSTOMER_TABLES[2:]:
+        kinds = schema_kinds(t.module, t.schema)
+        out.append((t.table, pd.DataFrame({"customer_id": ids, **{c: empty[kinds[c]](len(ids)) for c in joined_columns(t)}})))
+    return out

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from datetime import datetime
 from pathlib import Path
 
@@ -38,13 +37,12 @@ from tailor.models.predictions import (
     rfm_summary_sql,
     score_customers,
 )
-from tailor.warehouse.snowflake_connection import SnowflakeSession
 
 AS_OF = datetime(2024, 6, 30, 12, 0, 0)
 T = pd.Timestamp
 WEEK = 7.0
 DATA = Path(__file__).parents[1] / "data"
-from tests.tables import query, read_table, write_table
+from tests.tables import query, query_on_fakesnow, read_table, write_table
 
 
 def tables() -> dict[str, pd.DataFrame]:
@@ -109,20 +107,8 @@ def test_rfm_summary_sql_hand_checked_and_equal_to_the_pandas_definition(warehou
 
 
 def test_rfm_summary_sql_runs_unchanged_on_snowflake_through_fakesnow():
-    fakesnow = pytest.importorskip("fakesnow")
-    import snowflake.connector
-    import snowflake.connector.pandas_tools
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        with fakesnow.patch():
-            conn = snowflake.connector.connect(database="tailor", schema="analytics")
-            for name, df in tables().items():
-                snowflake.connector.pandas_tools.write_pandas(
-                    conn, df, name, auto_create_table=True, use_logical_type=True, quote_identifiers=False
-                )
-            raw = SnowflakeSession(conn).query(rfm_summary_sql(AS_OF))  # result columns folded to lower case
-            conn.close()
+    pytest.importorskip("fakesnow")
+    raw = query_on_fakesnow(tables(), rfm_summary_sql(AS_OF))
     pd.testing.assert_frame_equal(finalize_summary(raw), NOW)
 
 

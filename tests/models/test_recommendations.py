@@ -19,7 +19,6 @@ top_category (customer_features): c1 apparel, c2 none, c3 shoes, c4 accessories,
 from __future__ import annotations
 
 import json
-import warnings
 from datetime import datetime
 
 import numpy as np
@@ -28,8 +27,7 @@ import pytest
 
 from tailor.models.recommendation_sql import naive_recommendations_sql, recommendations_sql
 from tailor.models.recommendations import ProductRecommendationsSchema, compute_recommendations, pack_recommendations
-from tailor.warehouse.snowflake_connection import SnowflakeSession
-from tests.tables import query, read_table, write_table
+from tests.tables import query, query_on_fakesnow, read_table, write_table
 
 AS_OF = datetime(2024, 6, 30, 12, 0, 0)
 T = pd.Timestamp
@@ -200,20 +198,8 @@ def test_pack_keeps_every_customer_and_checks_duplicates():
 
 
 def test_sql_runs_unchanged_on_snowflake_through_fakesnow(warehouse):
-    fakesnow = pytest.importorskip("fakesnow")
-    import snowflake.connector
-    import snowflake.connector.pandas_tools
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        with fakesnow.patch():
-            conn = snowflake.connector.connect(database="tailor", schema="analytics")
-            for name, df in tables().items():
-                snowflake.connector.pandas_tools.write_pandas(
-                    conn, df, name, auto_create_table=True, use_logical_type=True, quote_identifiers=False
-                )
-            raw = SnowflakeSession(conn).query(recommendations_sql(AS_OF))  # result columns folded to lower case
-            conn.close()
+    pytest.importorskip("fakesnow")
+    raw = query_on_fakesnow(tables(), recommendations_sql(AS_OF))
     assert as_tuples(pack_recommendations(raw, CUSTOMERS, AS_OF)) == EXPECTED
 
 

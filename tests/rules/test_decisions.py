@@ -22,7 +22,7 @@ from tailor.rules.fields import field_kinds, spec_field_kinds
 from tailor.rules.problems import RuleFileError
 from tailor.rules.segments import assign_segments, load_segment_definitions
 from tests.shipped import SHIPPED_BLOCKS
-from tests.tables import read_table, write_table
+from tests.tables import empty_joined_tables, read_table, write_table
 
 SPEC_FIELD_KINDS = spec_field_kinds()
 
@@ -937,7 +937,7 @@ def test_a_changed_rule_file_applies_to_the_next_run_in_the_same_process(tmp_pat
     profile_cols = ["customer_id", *BASE_PROFILE]
     write_table(wh, "customer_profiles", inp[profile_cols])
     write_table(wh, "customer_features", inp[["customer_id", *BASE_FEATURES]])
-    for table, frame in _joined_tables(ids):
+    for table, frame in empty_joined_tables(ids):
         write_table(wh, table, frame)
     keys = [AssetKey("customer_segments"), AssetKey("email_decisions")]
 
@@ -974,16 +974,3 @@ def test_a_changed_rule_file_applies_to_the_next_run_in_the_same_process(tmp_pat
     assert "hero_vip" not in repr(content) and "rules_dir" in repr(content)
 
 
-def _joined_tables(ids: list[str]) -> list[tuple[str, pd.DataFrame]]:
-    """The other tables the customer table joins (predictions, recommendations), without values."""
-    from tailor.rules.customer_table import CUSTOMER_TABLES, joined_columns, schema_kinds
-
-    empty = {"number": lambda n: np.full(n, np.nan), "list": lambda n: ["[]"] * n,
-             "string": lambda n: pd.Series([None] * n, dtype="string"),
-             "boolean": lambda n: pd.Series([None] * n, dtype="boolean"),
-             "datetime": lambda n: pd.Series([pd.NaT] * n, dtype="datetime64[ns]")}
-    out = []
-    for t in CUSTOMER_TABLES[2:]:
-        kinds = schema_kinds(t.module, t.schema)
-        out.append((t.table, pd.DataFrame({"customer_id": ids, **{c: empty[kinds[c]](len(ids)) for c in joined_columns(t)}})))
-    return out

@@ -17,7 +17,7 @@ import pytest
 from tailor.cli.main import main as cli
 from tailor.content.vocabulary import template_blocks
 from tailor.rules.diff import compare_decisions, compare_segments, format_decisions_diff
-from tests.tables import write_table
+from tests.tables import empty_joined_tables, write_table
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "rules"
@@ -428,19 +428,6 @@ def test_compare_segments_counts_joins_and_leaves():
     assert dict(diff.examples) == {"a": ["-lapsed"], "b": ["+big"], "c": ["-lapsed"], "d": ["+big"]}
 
 
-def joined_tables(ids: list[str]) -> list[tuple[str, pd.DataFrame]]:
-    """The other tables the customer table joins (predictions, recommendations), with no values."""
-    from tailor.rules.customer_table import CUSTOMER_TABLES, joined_columns, schema_kinds
-
-    empty = {"number": lambda n: np.full(n, np.nan), "list": lambda n: ["[]"] * n,
-             "string": lambda n: pd.Series([None] * n, dtype="string"),
-             "boolean": lambda n: pd.Series([None] * n, dtype="boolean"),
-             "datetime": lambda n: pd.Series([pd.NaT] * n, dtype="datetime64[ns]")}
-    out = []
-    for t in CUSTOMER_TABLES[2:]:
-        kinds = schema_kinds(t.module, t.schema)
-        out.append((t.table, pd.DataFrame({"customer_id": ids, **{c: empty[kinds[c]](len(ids)) for c in joined_columns(t)}})))
-    return out
 
 
 @pytest.fixture
@@ -470,7 +457,7 @@ def warehouse(tmp_path, monkeypatch):
     path = tmp_path / "warehouse.duckdb"
     wh = DuckDBWarehouse(path=str(path))
     for name, df in (("customer_profiles", profiles), ("customer_features", features), ("customer_segments", segments),
-                     *joined_tables(ids)):
+                     *empty_joined_tables(ids)):
         write_table(wh, name, df)
     monkeypatch.setenv("TAILOR_WAREHOUSE_PATH", str(path))
     monkeypatch.delenv("SNOWFLAKE_ACCOUNT", raising=False)
