@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 from tailor.clock import parse_as_of
 from tailor.config import apply_defaults, setting
-from tailor.demo.run import pipeline_summary, reset_demo_state, run_pipeline
+from tailor.demo.run import demo_refusals, pipeline_summary, reset_demo_state, run_pipeline
 
 
 def demo_as_of(value: str | None) -> datetime:
@@ -50,6 +51,12 @@ def _print_summary(figures: dict, seconds: float) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     from tailor.demo.generator import write_demo_data
 
+    refusals = demo_refusals(use_configured_paths=args.use_configured_paths,
+                             send_with_sendgrid=args.send_with_sendgrid)
+    if refusals:
+        for problem in refusals:
+            print(f"tailor demo: refused: {problem}", file=sys.stderr)
+        return 2
     apply_defaults()
     if not args.keep:
         reset_demo_state(forget_sends=args.fresh)

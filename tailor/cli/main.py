@@ -27,6 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--keep", action="store_true", help="keep the existing data folder instead of starting afresh")
     demo.add_argument("--fresh", action="store_true", help="also forget what earlier demo runs sent (the outbox "
                       "and the send ledger); without it nothing is sent twice")
+    demo.add_argument("--use-configured-paths", action="store_true",
+                      help="allow TAILOR_* paths other than the demo's default folders (the demo overwrites them)")
+    demo.add_argument("--send-with-sendgrid", action="store_true",
+                      help="allow sending the demo's emails through SendGrid when SENDGRID_API_KEY is set")
     demo.set_defaults(func=cmd_demo)
 
     from tailor.cli.rules import register as register_rules_commands

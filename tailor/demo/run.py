@@ -14,10 +14,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tailor.config import setting
+from tailor.config import DEFAULTS, sendgrid_enabled, setting
 
 DERIVED_PATHS = ("TAILOR_LANDING_DIR", "TAILOR_WAREHOUSE_PATH")
 SENT_PATHS = ("TAILOR_OUTBOX_DIR", "TAILOR_SEND_LEDGER_PATH")
+USE_CONFIGURED_PATHS = "--use-configured-paths"
+SEND_WITH_SENDGRID = "--send-with-sendgrid"
 _SIDE_FILES = ("", ".wal", "-wal", "-shm", "-journal")
 
 
@@ -27,6 +29,25 @@ def _remove(path: Path) -> None:
         return
     for suffix in _SIDE_FILES:
         Path(str(path) + suffix).unlink(missing_ok=True)
+
+
+def demo_refusals(*, use_configured_paths: bool = False, send_with_sendgrid: bool = False) -> list[str]:
+    """Why ``tailor demo`` must not run here, or nothing.
+
+    The demo overwrites the landing folder and the warehouse, and may delete the outbox and the ledger: outside
+    the default demo folders those may be a shop's real data, so it refuses unless told so explicitly. With a
+    SendGrid key set it would send real email to its made-up customers: refused unless told so too."""
+    problems = [
+        f"{name} points at {Path(setting(name)).resolve()}, not the demo's default {Path(DEFAULTS[name]).resolve()}: "
+        f"the demo would overwrite or delete it. Unset {name}, or pass {USE_CONFIGURED_PATHS} if it is yours to "
+        "overwrite"
+        for name in DERIVED_PATHS + SENT_PATHS
+        if not use_configured_paths and Path(setting(name)).resolve() != Path(DEFAULTS[name]).resolve()
+    ]
+    if sendgrid_enabled() and not send_with_sendgrid:
+        problems.append(f"SENDGRID_API_KEY is set: the demo would send real email through SendGrid to its "
+                        f"made-up customers. Unset it to write the .eml outbox, or pass {SEND_WITH_SENDGRID}")
+    return problems
 
 
 def reset_demo_state(*, forget_sends: bool = False) -> None:

@@ -39,7 +39,10 @@ def connect_duckdb(path: str, *, read_only: bool = False, memory_limit: str = ""
     deadline = time.monotonic() + lock_wait_seconds
     while True:
         try:
-            return duckdb.connect(path, read_only=read_only, config=config)
+            con = duckdb.connect(path, read_only=read_only, config=config)
+            if not read_only:
+                owner_only(path)
+            return con
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
                 raise
@@ -47,6 +50,30 @@ def connect_duckdb(path: str, *, read_only: bool = False, memory_limit: str = ""
                 raise WarehouseBusy(f"the warehouse {path} is held by another process (DuckDB has one writer per "
                                     f"file); waited {lock_wait_seconds:.0f} s: {exc}") from exc
             time.sleep(0.25)
+
+
+def _typed_select(df: pd.DataFrame) -> str:
+    """``SELECT`` over the registered frame in which text columns holding no value yet are VARCHAR: DuckDB types
+    an all-None object column as ``NULL``, and such a column refuses every later text (an ``error`` column that
+    is empty on a clean first run must still take an error text on the next)."""
+    untyped = [check_identifier(str(c)) for c in df.columns if df[c].dtype == object and df[c].isna().all()]
+    if not untyped:
+        return "SELECT * FROM _tailor_incoming"
+    return ("SELECT * REPLACE (" + ", ".join(f"CAST({c} AS VARCHAR) AS {c}" for c in untyped)
+            + ") FROM _tailor_incoming")
+
+
+def owner_only(path: str) -> None:
+    """Make the warehouse file and its write-ahead log readable by their owner only (0600, as the outbox's .eml
+    files): they hold every customer's personal data, and DuckDB creates them under the usual umask (0644)."""
+    if path == ":memory:":
+        return
+    for file in (Path(path), Path(f"{path}.wal")):
+        try:
+            if file.stat().st_mode & 0o077:
+                file.chmod(0o600)
+        except (FileNotFoundError, PermissionError):  # no WAL right now; a file someone else owns stays theirs
+            pass
 
 
 @dataclass(frozen=True)
@@ -74,6 +101,8 @@ class DuckDBFile:
             con.execute("COMMIT")
         finally:
             con.close()
+            if not self.read_only:
+                owner_only(self.path)
 
 
 class DuckDBSession:
@@ -100,11 +129,21 @@ class DuckDBSession:
         self._con.register("_tailor_incoming", df)
         try:
             if mode == "append" and self.table_exists(name):
+                self._repair_null_typed_columns(name)
                 self._con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _tailor_incoming")
             else:
-                self._con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _tailor_incoming")
+                self._con.execute(f"CREATE OR REPLACE TABLE {name} AS {_typed_select(df)}")
         finally:
             self._con.unregister("_tailor_incoming")
+
+    def _repair_null_typed_columns(self, name: str) -> None:
+        """Give text type to columns an older Tailor created as DuckDB's ``NULL`` type (see :func:`_typed_select`),
+        so that the first value ever written to them is not refused after an email was already sent."""
+        untyped = self._con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND data_type = '\"NULL\"'"
+            " AND table_schema = current_schema()", [name]).fetchall()
+        for (column,) in untyped:
+            self._con.execute(f"ALTER TABLE {name} ALTER COLUMN {check_identifier(column)} SET DATA TYPE VARCHAR")
 
     def append_parquet(self, name: str, paths: list[Path]) -> None:
         """Append local Parquet files (ingestion's parsed rows) by column name; DuckDB reads them natively."""

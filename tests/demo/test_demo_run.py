@@ -30,7 +30,7 @@ def _emails(root: Path) -> dict[str, bytes]:
 
 
 def test_running_the_demo_again_sends_nothing_twice(demo_env, capsys):
-    args = ["demo", "--customers", "150", "--seed", "3", "--as-of", "2026-11-01T12:00:00Z"]
+    args = ["demo", "--use-configured-paths", "--customers", "150", "--seed", "3", "--as-of", "2026-11-01T12:00:00Z"]
     assert cli(args) == 0
     first = capsys.readouterr().out
     sent = _emails(demo_env)
@@ -48,9 +48,43 @@ def test_running_the_demo_again_sends_nothing_twice(demo_env, capsys):
 
 
 def test_fresh_forgets_what_was_sent(demo_env, capsys):
-    args = ["demo", "--customers", "150", "--seed", "3", "--as-of", "2026-11-01T12:00:00Z"]
+    args = ["demo", "--use-configured-paths", "--customers", "150", "--seed", "3", "--as-of", "2026-11-01T12:00:00Z"]
     assert cli(args) == 0
     sent = _emails(demo_env)
     capsys.readouterr()
     assert cli([*args, "--fresh"]) == 0
     assert f"emails written    {len(sent):>8,}" in capsys.readouterr().out
+
+
+def test_the_demo_refuses_to_overwrite_configured_paths_or_to_send_through_sendgrid(demo_env, monkeypatch, capsys):
+    """Issue 11 #16: it deleted whatever the TAILOR_* paths pointed at, and sent through SendGrid when a key was set."""
+    precious = demo_env / "data" / "warehouse.duckdb"
+    precious.parent.mkdir(parents=True)
+    precious.write_bytes(b"a shop's real warehouse")
+    assert cli(["demo", "--customers", "150", "--fresh"]) == 2
+    err = capsys.readouterr().err
+    for name in ("TAILOR_LANDING_DIR", "TAILOR_WAREHOUSE_PATH", "TAILOR_OUTBOX_DIR", "TAILOR_SEND_LEDGER_PATH"):
+        assert f"{name} points at {Path(os.environ[name]).resolve()}" in err
+    assert "--use-configured-paths" in err
+    assert precious.read_bytes() == b"a shop's real warehouse"
+    assert not (demo_env / "data" / "landing").exists()
+
+    monkeypatch.setenv("SENDGRID_API_KEY", "SG.not-a-real-key")
+    assert cli(["demo", "--use-configured-paths", "--customers", "150"]) == 2
+    err = capsys.readouterr().err
+    assert "SENDGRID_API_KEY is set" in err and "--send-with-sendgrid" in err and "SG.not" not in err
+    assert precious.read_bytes() == b"a shop's real warehouse"
+
+
+def test_the_default_demo_folders_need_no_flag(tmp_path, monkeypatch):
+    from tailor.demo.run import demo_refusals
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("TAILOR_LANDING_DIR", "TAILOR_WAREHOUSE_PATH", "TAILOR_OUTBOX_DIR", "TAILOR_SEND_LEDGER_PATH",
+                 "SENDGRID_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    assert demo_refusals() == []
+    monkeypatch.setenv("TAILOR_OUTBOX_DIR", "data/outbox/")  # the same folder, spelled differently
+    assert demo_refusals() == []
+    monkeypatch.setenv("SENDGRID_API_KEY", "SG.x")
+    assert demo_refusals(send_with_sendgrid=True) == []

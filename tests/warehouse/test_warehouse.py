@@ -75,3 +75,41 @@ def test_bad_identifiers_are_refused(tmp_path):
     with pytest.raises(ValueError, match="invalid table or column name"):
         with DuckDBWarehouse(path=str(tmp_path / "w.duckdb")).session() as s:
             s.write_table("x; DROP TABLE y", FRAME)
+
+
+def test_a_text_column_empty_on_the_first_write_takes_text_on_the_next(any_warehouse):
+    """Issue 11 #9: a clean first run wrote ``error`` as DuckDB's NULL type, and the next run's error text was
+    refused after sending."""
+    w = any_warehouse
+    clean = pd.DataFrame({"message_key": ["k1"], "error": pd.Series([None], dtype=object)})
+    write_table(w, "audit", clean)
+    write_table(w, "audit", pd.DataFrame({"message_key": ["k2"], "error": ["timeout"]}), mode="append")
+    assert read_table(w, "audit").sort_values("message_key")["error"].tolist() == [None, "timeout"]
+    write_table(w, "empty_audit", clean.iloc[0:0])  # no rows at all: the same
+    write_table(w, "empty_audit", pd.DataFrame({"message_key": ["k3"], "error": ["bounce"]}), mode="append")
+    assert read_table(w, "empty_audit")["error"].tolist() == ["bounce"]
+
+
+def test_a_null_typed_column_of_an_older_warehouse_is_repaired_on_append(tmp_path):
+    import duckdb
+
+    path = str(tmp_path / "old.duckdb")
+    with duckdb.connect(path) as con:  # what the previous write_table created
+        con.execute("CREATE TABLE audit AS SELECT 'k1' AS message_key, NULL AS error")
+        assert con.execute("SELECT data_type FROM information_schema.columns WHERE column_name = 'error'").fetchone()[0] == '"NULL"'
+    w = DuckDBWarehouse(path=path)
+    write_table(w, "audit", pd.DataFrame({"message_key": ["k2"], "error": ["timeout"]}), mode="append")
+    assert query(w, "SELECT error FROM audit ORDER BY message_key")["error"].tolist() == [None, "timeout"]
+
+
+def test_the_warehouse_file_is_readable_by_its_owner_only(tmp_path):
+    """Issue 11 #17: the file holds every customer's personal data; DuckDB created it 0644."""
+    path = tmp_path / "w.duckdb"
+    w = DuckDBWarehouse(path=str(path))
+    write_table(w, "facts", FRAME)
+    assert path.stat().st_mode & 0o777 == 0o600
+    path.chmod(0o644)  # a file an older Tailor created
+    assert row_count(w, "facts") == 3
+    assert path.stat().st_mode & 0o777 == 0o600
+    wal = tmp_path / "w.duckdb.wal"
+    assert not wal.exists() or wal.stat().st_mode & 0o777 == 0o600

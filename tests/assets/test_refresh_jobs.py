@@ -1,0 +1,59 @@
+"""The landing sensor's refresh jobs, run as the daemon runs them after a full pipeline run: a new consent file
+refreshes profiles, segments, decisions and sends (issue 11 #11: they failed at customer_predictions, whose
+model_fits are not part of those jobs)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from dagster import DagsterInstance
+
+from assets.run_tags import AS_OF_TAG, TRIGGER_TAG
+from assets.sensors import plan_landing_runs
+from tests.conftest import write
+
+AS_OF = datetime(2026, 11, 1, 12, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def demo_base(tmp_path, monkeypatch):
+    paths = {"TAILOR_LANDING_DIR": "landing", "TAILOR_WAREHOUSE_PATH": "warehouse.duckdb",
+             "TAILOR_OUTBOX_DIR": "outbox", "TAILOR_SEND_LEDGER_PATH": "ledger.sqlite"}
+    for name, path in paths.items():
+        monkeypatch.setenv(name, str(tmp_path / path))
+    for name in ("SENDGRID_API_KEY", "SNOWFLAKE_ACCOUNT", "DAGSTER_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    from tailor.demo.generator import write_demo_data
+    from tailor.demo.run import run_pipeline
+
+    write_demo_data(tmp_path / "landing", customers=120, seed=5, as_of=AS_OF)
+    run_pipeline(as_of=AS_OF)
+    return tmp_path
+
+
+def test_a_consent_file_landing_after_a_full_run_refreshes_everything_downstream(demo_base):
+    from resources.warehouse import DuckDBWarehouse
+    from tailor.definitions import build_definitions
+    from tests.tables import query
+
+    landing = demo_base / "landing"
+    _, cursor = plan_landing_runs(landing, None)
+    warehouse = DuckDBWarehouse(path=str(demo_base / "warehouse.duckdb"))
+    consented = query(warehouse, "SELECT email FROM customer_profiles WHERE marketing_consent ORDER BY customer_id")
+    revoked = consented["email"].iloc[0]
+    write(landing / "consent" / "consent-late.csv",
+          f"email,purpose,status,changed_at,source\n{revoked},marketing_email,revoked,2026-11-01 12:30:00,preference_center\n")
+    (planned,) = plan_landing_runs(landing, cursor)[0]
+    assert planned.job_name == "refresh_from_consent_events"
+
+    job = build_definitions().resolve_job_def(planned.job_name)
+    later = AS_OF.replace(hour=13)
+    result = job.execute_in_process(instance=DagsterInstance.ephemeral(), raise_on_error=False,
+                                    tags={AS_OF_TAG: later.isoformat(), TRIGGER_TAG: "landing sensor"})
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
+    assert {"consent_events", "customer_profiles", "customer_predictions", "customer_segments", "email_decisions",
+            "email_sends"} <= materialized
+    now = query(warehouse, f"SELECT marketing_consent FROM customer_profiles WHERE email = '{revoked}'")
+    assert now["marketing_consent"].tolist() == [False]
