@@ -5,8 +5,9 @@ Three assets in order: ``crm_normalized`` (the matching view of every CRM record
 """
 
 
-from dagster import MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
+from assets.as_of import AsOfConfig, run_as_of
 from assets.metadata import schema_check_result, schema_check_spec, table_definition_metadata, table_metadata
 from resources.warehouse import WarehouseResource
 from tailor.identity.profiles import CustomerProfilesSchema, profiles_from_warehouse
@@ -91,9 +92,10 @@ def customer_identity_links(warehouse: WarehouseResource) -> MaterializeResult:
     check_specs=[schema_check_spec("customer_profiles")],
     metadata=table_definition_metadata(CustomerProfilesSchema),
 )
-def customer_profiles(warehouse: WarehouseResource) -> MaterializeResult:
+def customer_profiles(context: AssetExecutionContext, config: AsOfConfig,
+                      warehouse: WarehouseResource) -> MaterializeResult:
     with warehouse.session() as s:
-        profiles = profiles_from_warehouse(s)
+        profiles = profiles_from_warehouse(s, as_of=run_as_of(context, config))
         s.write_table("customer_profiles", profiles)
     meta = table_metadata(
         profiles,

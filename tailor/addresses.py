@@ -67,37 +67,41 @@ def strip_format_characters(text: str) -> str:
 
 def address_problem(value: object) -> str | None:
     """Why ``value`` is not a usable address (never quoting it: it is personal data), or None when it is."""
-    if not isinstance(value, str):
-        return "not text"
-    cleaned = _clean(value)
-    if not cleaned:
-        return "empty"
-    if len(cleaned) > MAX_ADDRESS_LENGTH:
-        return f"longer than {MAX_ADDRESS_LENGTH} characters"
-    match = _ADDRESS.fullmatch(cleaned)
-    if match is None:
-        if any(unicodedata.category(c) == "Cc" for c in cleaned):
-            return "contains a control character"
-        if cleaned.count("@") != 1:
-            return "needs exactly one @"
-        return "contains a space, one of <>()[]\\,;:\" or a domain without a dot"
-    if len(match["local"]) > MAX_LOCAL_PART_LENGTH:
-        return f"local part longer than {MAX_LOCAL_PART_LENGTH} characters"
-    return None
-
-
-def _clean(value: str) -> str:
-    return strip_format_characters(unicodedata.normalize("NFKC", value)).strip().lower()
+    return _checked(value)[1]
 
 
 def normalize_address(value: object) -> str | None:
     """The normalised address (see the module docstring), or None when ``value`` is not an address."""
-    if address_problem(value) is not None:
-        return None
-    return _clean(value)  # type: ignore[arg-type]  # address_problem checked it is a str
+    address, problem = _checked(value)
+    return None if problem else address
+
+
+def _checked(value: object) -> tuple[str | None, str | None]:
+    """(the cleaned value, None) for an address, else (None, what is wrong with it). Cleans once."""
+    if not isinstance(value, str):
+        return None, "not text"
+    cleaned = strip_format_characters(unicodedata.normalize("NFKC", value)).strip().lower()
+    if not cleaned:
+        return None, "empty"
+    if len(cleaned) > MAX_ADDRESS_LENGTH:
+        return None, f"longer than {MAX_ADDRESS_LENGTH} characters"
+    match = _ADDRESS.fullmatch(cleaned)
+    if match is None:
+        if any(unicodedata.category(c) == "Cc" for c in cleaned):
+            return None, "contains a control character"
+        if cleaned.count("@") != 1:
+            return None, "needs exactly one @"
+        return None, "contains a space, one of <>()[]\\,;:\" or a domain without a dot"
+    if len(match["local"]) > MAX_LOCAL_PART_LENGTH:
+        return None, f"local part longer than {MAX_LOCAL_PART_LENGTH} characters"
+    return cleaned, None
 
 
 def normalize_address_column(raw):  # pandas Series -> Series; untyped so that this module needs no pandas
     """:func:`normalize_address` over a pandas Series, once per distinct value (None where not an address)."""
-    distinct = {value: normalize_address(value) for value in raw.dropna().unique()}
-    return raw.map(distinct, na_action="ignore").astype(object).where(raw.notna(), None)
+    import numpy as np
+    import pandas as pd
+
+    codes, distinct = pd.factorize(raw, use_na_sentinel=True)
+    normalized = np.array([normalize_address(value) for value in distinct] + [None], dtype=object)
+    return pd.Series(normalized[codes], index=raw.index, dtype=object)  # code -1 (missing) takes the None

@@ -45,7 +45,14 @@ from pandera.typing import Series
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 from rapidfuzz.process import cpdist
 
-from tailor.identity.normalize import email_columns, map_distinct, name_key_column, normalize_country, phone_column
+from tailor.identity.normalize import (
+    clean_text,
+    email_columns,
+    map_distinct,
+    name_key_column,
+    normalize_country,
+    phone_column,
+)
 
 
 @dataclass(frozen=True)
@@ -135,7 +142,7 @@ def normalize_records(crm: pd.DataFrame) -> pd.DataFrame:
     out["first_key"] = name_key_column(crm["first_name"])
     out["last_key"] = name_key_column(crm["last_name"])
     postcode = crm["postcode"].where(crm["postcode"].notna(), None)
-    out["postcode_key"] = map_distinct(postcode, lambda p: "".join(str(p).upper().split()) or None)
+    out["postcode_key"] = map_distinct(postcode, lambda p: "".join((clean_text(str(p)) or "").upper().split()) or None)
     out["city_key"] = name_key_column(crm["city"])
     return out
 
