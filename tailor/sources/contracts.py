@@ -70,6 +70,10 @@ class SourceContract:
     # Event ids are unique ACROSS files: a repeat of a key already loaded from any file (a replayed export,
     # overlapping files, the same file twice) is not loaded again but counted as a duplicate of the first.
     dedupe_across_files: bool = False
+    # Records, not events: a key in several files is one record updated over time, and the latest version is the
+    # row kept (``version_column`` when present, else the file that arrived last; docs/data-contracts.md).
+    latest_wins: bool = False
+    version_column: str | None = None  # the record's own update time (table name), when it has one
     nested: tuple[Column, ...] = field(default=())  # for orders: the columns of each line item
     depends_on: tuple[str, ...] = ()  # sources whose tables this source's ingestion reads (orders: fx_rates)
 
@@ -103,6 +107,8 @@ CRM_CUSTOMERS = SourceContract(
     folder="crm",
     file_format="csv",
     unique_key="customer_ref",
+    latest_wins=True,
+    version_column="updated_at",
     columns=(
         Column("customer_ref", required=True),
         Column("email"),
@@ -129,6 +135,7 @@ PRODUCTS = SourceContract(
     folder="products",
     file_format="csv",
     unique_key="product_id",
+    latest_wins=True,
     columns=(
         Column("product_id", required=True),
         Column("name", required=True),

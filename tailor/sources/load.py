@@ -2,9 +2,10 @@
 
 Nothing is lost and nothing is counted twice. For every file:
 ``rows read = rows accepted + rows quarantined + rows duplicate``; each quarantined row keeps its file, line,
-raw text and a readable reason, and each duplicate (an event id already loaded, from this or another file)
-names the file and line where it first appeared. A file that cannot be read at all, or that misses a
-required column, raises ``LandingFileError`` before anything of its source is written.
+an excerpt of its raw text and a readable reason, and each duplicate (an event id already loaded, from this or
+another file; a CRM record or product superseded by a later version) names the file and line of the row kept
+(:mod:`tailor.sources.keyed`). A file that cannot be read at all, that misses a required column, or that is a
+link out of the landing folder raises ``LandingFileError`` before anything of its source is written.
 
 How (and why this way): the per-line Python parser ran at ~50k rows/s, 400 s for 20M web events. Now a
 local, in-memory DuckDB does the heavy part for every file: the NDJSON lines are handed to it as one Arrow
@@ -19,8 +20,9 @@ it goes through ``write_pandas``, which stages Parquet and runs COPY INTO — se
 "Ingestion at scale").
 
 Files are tracked by path and content hash in the ``landing_files`` manifest: unchanged files are skipped,
-new ones are loaded, and a changed file replaces every row of its earlier version. Deduplication of event
-ids across files is SQL in the warehouse (Snowflake dialect), against the rows already loaded.
+new ones are loaded, a changed file replaces every row of its earlier version, and a removed file's rows go from
+every table of its source. Deduplication across files is SQL in the warehouse (Snowflake dialect), against the
+rows already loaded.
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ from pathlib import Path
 import pandas as pd
 
 from tailor.sources.contracts import ALL_SOURCES, SourceContract
-from tailor.sources.files import discover_files, file_sha256, file_stamp
-from tailor.sources.parse import ParsedFile, parse_landing_file
+from tailor.sources.files import file_sha256, file_stamp, landing_listing
+from tailor.sources.keyed import load_keyed
+from tailor.sources.parse import LandingFileError, ParsedFile, parse_landing_file
 from tailor.sources.tables import (
     MANIFEST_COLUMNS,
     MANIFEST_TABLE,
@@ -76,6 +79,7 @@ class IngestReport:
     quarantine_rows: int
     duplicate_rows: int = 0  # rows now in the source's duplicates table
     files_reread: list[str] = field(default_factory=list)  # unchanged files read again: fx_rates changed, or ids freed
+    files_removed: list[str] = field(default_factory=list)  # files gone from the landing folder: their rows went too
 
     @property
     def rows_read(self) -> int:
@@ -109,7 +113,7 @@ def _dependency_version(session: WarehouseSession, contract: SourceContract) -> 
     return hashlib.sha256(text.encode()).hexdigest()[:16] if text else ""
 
 
-def _fx_rates(session: WarehouseSession) -> pd.DataFrame | None:
+def current_fx_rates(session: WarehouseSession) -> pd.DataFrame | None:
     if not session.table_exists("fx_rates"):
         return None
     # Where two files give a rate for the same day, the file that sorts last (the later export) wins.
@@ -126,98 +130,187 @@ def _manifest_is_current(session: WarehouseSession) -> bool:
     return set(MANIFEST_COLUMNS) <= columns
 
 
+def _keyed(contract: SourceContract) -> bool:
+    """Whether the source keeps one row per key across files (events: the first copy; records: the latest)."""
+    return contract.dedupe_across_files or contract.latest_wins
+
+
 def _tables_of(contract: SourceContract) -> list[str]:
     tables = [*output_tables(contract), quarantine_table(contract.name)]
-    return tables + ([duplicates_table(contract.name)] if contract.dedupe_across_files else [])
+    return tables + ([duplicates_table(contract.name)] if _keyed(contract) else [])
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    sha256: str
+    depends_on: str
+    stamp: str
+    arrived_at: datetime | None
+
+
+def manifest_entries(session: WarehouseSession, source: str) -> dict[str, ManifestEntry]:
+    """The manifest's entry of every loaded file of ``source`` (none when the manifest is missing or outdated)."""
+    if not session.table_exists(MANIFEST_TABLE) or not _manifest_is_current(session):
+        return {}
+    rows = session.query(f"SELECT file, sha256, depends_on, file_stamp, arrived_at FROM {MANIFEST_TABLE} "
+                         f"WHERE source = {string_literal(source)}")
+    return {
+        file: ManifestEntry(sha, dep or "", stamp or "", None if pd.isna(at) else pd.Timestamp(at).to_pydatetime())
+        for file, sha, dep, stamp, at in zip(rows["file"], rows["sha256"], rows["depends_on"], rows["file_stamp"],
+                                             rows["arrived_at"])
+    }
+
+
+def changed_files(by_file: dict[str, Path], known: dict[str, ManifestEntry]) -> list[str]:
+    """The files the manifest does not hold in their present version: new, or changed since they were loaded.
+    Like the sensor, a file whose size and mtime are unchanged is not hashed again (7 GB at 1M customers)."""
+    return [
+        f for f, p in by_file.items()
+        if f not in known or (known[f].stamp != file_stamp(p) and known[f].sha256 != file_sha256(p))
+    ]
+
+
+def _judged_against(s: WarehouseSession, contract: SourceContract, files: set[str], present: dict[str, Path]) -> set[str]:
+    """The files whose rows were not kept because of a row of ``files`` (replaced or removed), transitively: they
+    must be judged again (an id freed by a corrected or removed file makes a later copy the first one; a removed
+    latest version brings back the one before)."""
+    if not _keyed(contract) or not files or not s.table_exists(duplicates_table(contract.name)):
+        return set()
+    judged = set(files)
+    while True:
+        names = ", ".join(string_literal(f) for f in sorted(judged))
+        more = s.query(f"SELECT DISTINCT file FROM {duplicates_table(contract.name)} WHERE first_file IN ({names})")
+        extra = {f for f in more["file"] if f in present} - judged
+        if not extra:
+            return judged - files
+        judged |= extra
+
+
+def parse_files(contract: SourceContract, landing_dir: Path, by_file: dict[str, Path], files: list[str],
+                out_dir: Path, fx: pd.DataFrame | None, arrivals: dict[str, datetime | None],
+                sample_rows: int) -> list[ParsedFile]:
+    """Parse ``files`` (names relative to ``landing_dir``) on PARSE_WORKERS threads, into ``out_dir``; ``arrivals``
+    are the arrival times of files read again (else their modification time). Writes nothing to the warehouse, so
+    a broken file raises before anything is loaded; the results, and the first error, come in file order."""
+    workers = min(PARSE_WORKERS, len(files)) or 1
+
+    def parse(file: str) -> ParsedFile:
+        return parse_landing_file(contract, by_file[file], file, out_dir, fx_rates=fx, sample_rows=sample_rows,
+                                  threads=1 if workers > 1 else None, arrived_at=arrivals.get(file),
+                                  landing_dir=landing_dir)
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tailor-parse") as pool:
+        return list(pool.map(parse, files))
+
+
+def landing_files_of(landing_dir: Path, contract: SourceContract) -> dict[str, Path]:
+    """The source's files to read, by name; LandingFileError for the first one refused (a link out of the folder),
+    before anything is read."""
+    listing = landing_listing(landing_dir, contract)
+    for name, problem in listing.refused.items():
+        raise LandingFileError(name, problem)
+    return listing.files
 
 
 def ingest_source(contract: SourceContract, landing_dir: Path, warehouse: Warehouse) -> IngestReport:
-    """Load new and changed files of one source; unchanged files are not read again."""
-    paths = discover_files(landing_dir, contract)
-    by_file = {p.relative_to(landing_dir).as_posix(): p for p in paths}
+    """Load new and changed files of one source, and remove the rows of files that are gone; unchanged files are
+    not read again (unless a row of theirs must be judged again, or the rates orders depend on changed)."""
+    by_file = landing_files_of(landing_dir, contract)
     with warehouse.session() as s:
         if not _manifest_is_current(s):
-            # A manifest from before the duplicate counts: rebuild every source from its files, once.
+            # A manifest from before its last new column: rebuild every source from its files, once.
             for c in ALL_SOURCES:
                 for t in _tables_of(c):
                     s.execute(f"DROP TABLE IF EXISTS {t}")
             s.execute(f"DROP TABLE IF EXISTS {MANIFEST_TABLE}")
-        known = _manifest(s, contract.name)
+        known = manifest_entries(s, contract.name)
         version = _dependency_version(s, contract)
-        fx = _fx_rates(s) if "fx_rates" in contract.depends_on else None
-        # Like the sensor: a file whose size and mtime are unchanged is not hashed again (7 GB at 1M customers).
-        changed = [
-            f for f, p in by_file.items()
-            if f not in known or (known[f][2] != file_stamp(p) and known[f][0] != file_sha256(p))
-        ]
-        stale = [f for f in by_file if f in known and known[f][1] != version and f not in changed]
+        fx = current_fx_rates(s) if "fx_rates" in contract.depends_on else None
+        changed = changed_files(by_file, known)
+        removed = sorted(set(known) - set(by_file))
+        stale = [f for f in by_file if f in known and known[f].depends_on != version and f not in changed]
         reload = set(changed) | set(stale)
-        if contract.dedupe_across_files and reload and s.table_exists(duplicates_table(contract.name)):
-            # A file whose rows were duplicates of a replaced file's rows must be judged again: if the new
-            # version no longer has those ids, the later file's copies are the first ones now.
-            while True:
-                names = ", ".join(string_literal(f) for f in sorted(reload))
-                more = s.query(
-                    f"SELECT DISTINCT file FROM {duplicates_table(contract.name)} WHERE first_file IN ({names})"
-                )
-                extra = {f for f in more["file"] if f in by_file} - reload
-                if not extra:
-                    break
-                reload |= extra
+        reload |= _judged_against(s, contract, reload | set(removed), by_file)
 
     files = sorted(reload)
+    # A file read again keeps the arrival it was first seen with (a touched file must not change the verdicts).
+    arrivals = {f: known[f].arrived_at for f in files if f in known and f not in changed}
     sample_rows = max(PANDERA_MIN_ROWS_PER_FILE, PANDERA_ROWS_PER_RUN // max(1, len(files)))
-    workers = min(PARSE_WORKERS, len(files)) or 1
     with tempfile.TemporaryDirectory(prefix=f"tailor-ingest-{contract.name}-") as tmp:
-        def parse(file: str) -> ParsedFile:
-            return parse_landing_file(contract, by_file[file], file, Path(tmp), fx_rates=fx, sample_rows=sample_rows,
-                                      threads=1 if workers > 1 else None)
-
-        # Parsing writes nothing to the warehouse, so a broken file raises before anything is loaded; map()
-        # gives the results (and the first error) in file order, as a sequential loop would.
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tailor-parse") as pool:
-            loaded = list(pool.map(parse, files))
+        loaded = parse_files(contract, landing_dir, by_file, files, Path(tmp), fx, arrivals, sample_rows)
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         with warehouse.session() as s:
-            counts = _load_parsed_files(s, contract, loaded, version, now)
+            counts = _load_parsed_files(s, contract, loaded, removed, version, now)
     return IngestReport(
         source=contract.name,
-        files_seen=len(paths),
+        files_seen=len(by_file),
         files_loaded=loaded,
-        files_unchanged=len(paths) - len(loaded),
+        files_unchanged=len(by_file) - len(loaded),
         table_rows={t: counts[t] for t in output_tables(contract)},
         quarantine_rows=counts[quarantine_table(contract.name)],
         duplicate_rows=counts.get(duplicates_table(contract.name), 0),
         files_reread=sorted(set(loaded_f.file for loaded_f in loaded) - set(changed)),
+        files_removed=removed,
     )
 
 
-def _load_parsed_files(s: WarehouseSession, contract: SourceContract, loaded: list[ParsedFile], version: str,
-                       now: datetime) -> dict[str, int]:
-    """Replace the earlier versions of the ``loaded`` files by their rows, quarantined rows and manifest entries;
-    returns the rows now in each of the source's tables."""
+def _manifest_rows(contract: SourceContract, loaded: list[ParsedFile], version: str, now: datetime) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "source": contract.name, "file": f.file, "sha256": f.sha256, "rows_read": f.rows_read,
+                "rows_accepted": f.rows_accepted, "rows_quarantined": f.rows_quarantined,
+                "rows_duplicate": f.rows_duplicate, "depends_on": version, "file_stamp": f.stamp,
+                "arrived_at": f.arrived_at, "ingested_at": now,
+            }
+            for f in loaded
+        ],
+        columns=MANIFEST_COLUMNS,
+    ).astype({"rows_read": "int64", "rows_accepted": "int64", "rows_quarantined": "int64",
+              "rows_duplicate": "int64", "arrived_at": "datetime64[ns]", "ingested_at": "datetime64[ns]"})
+
+
+def _delete_manifest_entries(s: WarehouseSession, source: str, files: list[str]) -> None:
+    if files and s.table_exists(MANIFEST_TABLE):
+        names = ", ".join(string_literal(f) for f in files)
+        s.execute(f"DELETE FROM {MANIFEST_TABLE} WHERE source = {string_literal(source)} AND file IN ({names})")
+
+
+def _recount_superseded(s: WarehouseSession, source: str, superseded: dict[str, int]) -> None:
+    """Loaded files whose rows lost to a newer version (not read again): their manifest counts follow."""
+    if not superseded:
+        return
+    names = ", ".join(string_literal(f) for f in sorted(superseded))
+    rows = s.query(f"SELECT * FROM {MANIFEST_TABLE} WHERE source = {string_literal(source)} AND file IN ({names})")
+    lost = rows["file"].map(superseded).astype("int64")
+    rows["rows_accepted"] = rows["rows_accepted"] - lost
+    rows["rows_duplicate"] = rows["rows_duplicate"] + lost
+    _delete_manifest_entries(s, source, sorted(superseded))
+    s.write_table(MANIFEST_TABLE, rows[MANIFEST_COLUMNS], mode="append")
+
+
+def _load_parsed_files(s: WarehouseSession, contract: SourceContract, loaded: list[ParsedFile], removed: list[str],
+                       version: str, now: datetime) -> dict[str, int]:
+    """Replace the earlier versions of the ``loaded`` files by their rows, quarantined rows and manifest entries,
+    and delete every row and entry of the ``removed`` files; returns the rows now in each of the source's tables."""
     tables = output_tables(contract)
-    replaced = [f.file for f in loaded]
-    for table in _tables_of(contract) + [MANIFEST_TABLE]:
-        column = "_source_file" if table in tables else "file"
-        if table == MANIFEST_TABLE:
-            if replaced and s.table_exists(MANIFEST_TABLE):
-                files = ", ".join(string_literal(f) for f in replaced)
-                s.execute(f"DELETE FROM {MANIFEST_TABLE} WHERE source = {string_literal(contract.name)} AND file IN ({files})")
-        else:
-            s.delete_where_in(table, column, replaced)
+    replaced = [f.file for f in loaded] + removed
+    for table in _tables_of(contract):
+        s.delete_where_in(table, "_source_file" if table in tables else "file", replaced)
+    _delete_manifest_entries(s, contract.name, replaced)
     for table in tables:
         if not s.table_exists(table):
             s.execute(create_sql(table, empty_table(contract, table)))
-    if contract.dedupe_across_files:
+    if not s.table_exists(MANIFEST_TABLE):
+        s.execute(create_sql(MANIFEST_TABLE, _manifest_rows(contract, [], version, now)))
+    if _keyed(contract):
         if not s.table_exists(duplicates_table(contract.name)):
             s.execute(create_sql(duplicates_table(contract.name), empty_duplicates()))
         if loaded:
-            _load_deduplicated(s, contract, loaded)
-    else:
+            _recount_superseded(s, contract.name, load_keyed(s, contract, loaded))
+    elif loaded:
         for table in tables:
-            if loaded:
-                s.append_parquet(table, [f.parquet[table] for f in loaded])
+            s.append_parquet(table, [f.parquet[table] for f in loaded])
 
     q = [f.quarantined for f in loaded if len(f.quarantined)]
     quarantined = pd.concat(q, ignore_index=True) if q else pd.DataFrame(columns=QUARANTINE_COLUMNS).astype({"line": "int64"})
@@ -225,113 +318,11 @@ def _load_parsed_files(s: WarehouseSession, contract: SourceContract, loaded: li
         s.execute(create_sql(quarantine_table(contract.name), quarantined.head(0)))
     if q:
         s.write_table(quarantine_table(contract.name), quarantined, mode="append")
-
-    manifest = pd.DataFrame(
-        [
-            {
-                "source": contract.name, "file": f.file, "sha256": f.sha256, "rows_read": f.rows_read,
-                "rows_accepted": f.rows_accepted, "rows_quarantined": f.rows_quarantined,
-                "rows_duplicate": f.rows_duplicate, "depends_on": version, "file_stamp": f.stamp, "ingested_at": now,
-            }
-            for f in loaded
-        ],
-        columns=MANIFEST_COLUMNS,
-    ).astype({"rows_read": "int64", "rows_accepted": "int64", "rows_quarantined": "int64",
-              "rows_duplicate": "int64", "ingested_at": "datetime64[ns]"})
-    if not s.table_exists(MANIFEST_TABLE):
-        s.execute(create_sql(MANIFEST_TABLE, manifest.head(0)))
-    if loaded:
-        s.write_table(MANIFEST_TABLE, manifest, mode="append")
-    counted = _tables_of(contract)
-    sql = " UNION ALL ".join(f"SELECT '{t}' AS t, COUNT(*) AS n FROM {t}" for t in counted)
+    if loaded:  # after loading: the duplicate counts are known now
+        s.write_table(MANIFEST_TABLE, _manifest_rows(contract, loaded, version, now), mode="append")
+    sql = " UNION ALL ".join(f"SELECT '{t}' AS t, COUNT(*) AS n FROM {t}" for t in _tables_of(contract))
     got = s.query(sql)
     return dict(zip(got["t"], got["n"].astype(int)))
-
-
-# The columns compared to say whether a duplicate's content differs from the first copy.
-_COMPARED = {
-    "orders": ["customer_ref", "ordered_at", "currency", "status", "order_total", "item_count"],
-    "web_events": ["customer_ref", "anonymous_id", "event_type", "product_id", "occurred_at", "platform", "session_id"],
-    "email_events": ["message_id", "email", "event_type", "occurred_at", "url", "campaign_id"],
-}
-
-
-def _load_deduplicated(s: WarehouseSession, contract: SourceContract, loaded: list[ParsedFile]) -> None:
-    """Stage the new rows, find the ones whose key was loaded before (or earlier in this batch), load the rest.
-
-    All Snowflake-dialect SQL in the warehouse: the existing table can be 20M rows, it never comes to pandas.
-    The first copy of a key is the one already loaded, else the one of the first file (by path) and line.
-    """
-    main = output_tables(contract)[0]
-    key = contract.unique_key
-    assert isinstance(key, str)
-    stage = f"_ingest_stage_{main}"
-    dups = f"_ingest_dups_{contract.name}"
-    s.execute(f"DROP TABLE IF EXISTS {stage}")
-    s.append_parquet(stage, [f.parquet[main] for f in loaded])
-    same = " AND ".join(f"EQUAL_NULL(s.{c}, f.{c})" for c in _COMPARED[main])
-    s.execute(
-        f"""
-        CREATE OR REPLACE TABLE {dups} AS
-        WITH existing AS (
-            SELECT t.* FROM {main} t WHERE t.{key} IN (SELECT {key} FROM {stage})
-        ),
-        repeated AS (
-            SELECT {key} FROM {stage} GROUP BY {key} HAVING COUNT(*) > 1
-        ),
-        staged AS (
-            -- Only rows whose key was loaded before or comes twice in this batch can be duplicates: the window
-            -- (which holds whole rows) runs over those few, not over the 20M staged rows of a first load.
-            SELECT *, ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY _source_file, _source_line) AS rn
-            FROM {stage}
-            WHERE {key} IN (SELECT {key} FROM repeated) OR {key} IN (SELECT {key} FROM existing)
-        ),
-        firsts AS (
-            SELECT {key}, _source_file, _source_line, {', '.join(_COMPARED[main])} FROM existing
-            UNION ALL
-            SELECT s.{key}, s._source_file, s._source_line, {', '.join('s.' + c for c in _COMPARED[main])}
-            FROM staged s LEFT JOIN existing e ON e.{key} = s.{key}
-            WHERE s.rn = 1 AND e.{key} IS NULL
-        )
-        SELECT '{contract.name}' AS source, s._source_file AS file, s._source_line AS line, s.{key} AS key,
-               f._source_file AS first_file, f._source_line AS first_line,
-               NOT ({same}) AS content_differs
-        FROM staged s JOIN firsts f ON f.{key} = s.{key}
-        WHERE NOT (s._source_file = f._source_file AND s._source_line = f._source_line)
-        """
-    )
-    s.execute(f"INSERT INTO {duplicates_table(contract.name)} SELECT * FROM {dups}")
-    for table in output_tables(contract):
-        source = stage if table == main else f"_ingest_stage_{table}"
-        if table != main:
-            s.execute(f"DROP TABLE IF EXISTS {source}")
-            s.append_parquet(source, [f.parquet[table] for f in loaded])
-        columns = ", ".join(f"x.{c}" for c in empty_table(contract, table).columns)
-        s.execute(
-            f"""
-            INSERT INTO {table}
-            SELECT {columns} FROM {source} x
-            LEFT JOIN {dups} d ON d.file = x._source_file AND d.line = x._source_line
-            WHERE d.line IS NULL
-            """
-        )
-        if table != main:
-            s.execute(f"DROP TABLE IF EXISTS {source}")
-    per_file = s.query(f"SELECT file, COUNT(*) AS n FROM {dups} GROUP BY file")
-    counts = dict(zip(per_file["file"], per_file["n"].astype(int)))
-    examples = s.query(f"SELECT * FROM {dups} ORDER BY file, line LIMIT 1000")
-    for f in loaded:
-        f.rows_duplicate = counts.get(f.file, 0)
-        f.duplicates = examples[examples["file"] == f.file].reset_index(drop=True)
-    s.execute(f"DROP TABLE IF EXISTS {stage}")
-    s.execute(f"DROP TABLE IF EXISTS {dups}")
-
-
-def _manifest(session: WarehouseSession, source: str) -> dict[str, tuple[str, str, str]]:
-    if not session.table_exists(MANIFEST_TABLE):
-        return {}
-    rows = session.query(f"SELECT file, sha256, depends_on, file_stamp FROM {MANIFEST_TABLE} WHERE source = {string_literal(source)}")
-    return {r.file: (r.sha256, r.depends_on or "", r.file_stamp or "") for r in rows.itertuples()}
 
 
 def key_repeats(warehouse: Warehouse, contract: SourceContract) -> int:

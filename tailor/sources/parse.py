@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ import pandas as pd
 import pyarrow as pa_arrow
 
 from tailor.sources.contracts import SourceContract, currency_minor_units
-from tailor.sources.files import file_stamp
+from tailor.sources.files import file_arrival, file_stamp, read_landing_file
+from tailor.sources.limits import MAX_ROW_BYTES, RAW_EXCERPT_CHARS
 from tailor.sources.parse_sql import (
     NON_JSON_NUMBER,
     convert_to_eur,
@@ -39,6 +41,9 @@ from tailor.warehouse.sql import string_literal
 PANDERA_ROWS_PER_FILE = 50_000  # a single file parsed on its own (parse_landing_file's default)
 # Each parse connection's own cap (its tables are one file's rows; above it DuckDB spills to the temp folder).
 PARSE_MEMORY_LIMIT = "1GB"
+# Python's csv module fails a whole file on a field over 128 KB (its default); fields are judged against
+# MAX_FIELD_BYTES / MAX_ROW_BYTES in SQL instead, row by row. (The limit is process-wide, hence one value.)
+_CSV_READER_FIELD_LIMIT = 2**31 - 1
 
 
 class LandingFileError(ValueError):
@@ -61,6 +66,7 @@ class ParsedFile:
     quarantined: pd.DataFrame
     samples: dict[str, pd.DataFrame]  # rows for pandera: all of them, or a seeded sample (see PANDERA_ROWS_PER_RUN)
     stamp: str = ""  # size:mtime_ns when parsed; an unchanged stamp spares hashing the file next time
+    arrived_at: datetime | None = None  # when the file arrived (naive UTC): no timestamp may be later (+ skew)
     rows_duplicate: int = 0  # set when loaded: valid rows whose key was already loaded
     duplicates: pd.DataFrame | None = None  # a few of them, with where they first appeared
 
@@ -107,7 +113,8 @@ def _check_required_fields(con: duckdb.DuckDBPyConnection, contract: SourceContr
 
 
 def _ndjson_lines(data: bytes, file: str) -> pa_arrow.Table:
-    """Every physical line as one Arrow string (its newline included), built over the bytes without copying."""
+    """Every physical line as one Arrow string (its newline included), built over the bytes without copying, and
+    its size in bytes without the newline."""
     buf = np.frombuffer(data, dtype=np.uint8)
     newlines = np.flatnonzero(buf == 10)
     offsets = np.concatenate([[0], newlines + 1, [len(data)]])
@@ -121,7 +128,10 @@ def _ndjson_lines(data: bytes, file: str) -> pa_arrow.Table:
     except pa_arrow.ArrowInvalid:
         _utf8_text(data, file)
         raise  # pragma: no cover - _utf8_text names the byte
-    return pa_arrow.table({"line": pa_arrow.array(np.arange(1, n + 1, dtype=np.int64)), "text": texts})
+    sizes = np.diff(offsets)
+    sizes[: len(newlines)] -= 1  # every line but the last ends in a newline
+    return pa_arrow.table({"line": pa_arrow.array(np.arange(1, n + 1, dtype=np.int64)), "text": texts,
+                           "bytes": pa_arrow.array(sizes.astype(np.int64))})
 
 
 def _reject_constant(word: str) -> Any:
@@ -148,20 +158,36 @@ class _Csv:
     bad: list[dict[str, Any]]  # rows with the wrong number of fields
 
 
+def _check_header(header: list[str], file: str, contract: SourceContract) -> None:
+    """A header that repeats a name (the second column would win silently) or lacks a required column is a broken
+    file. The error names only columns the contract expects: a header can be anything (a secret, a password line)."""
+    expected = {c.name for c in contract.columns}
+    first_at: dict[str, int] = {}
+    for i, name in enumerate(header, start=1):
+        if name in first_at:
+            what = f"the column {name}" if name in expected else "a column name"
+            raise LandingFileError(file, f"{what} appears twice in the header (columns {first_at[name]} and {i})")
+        first_at[name] = i
+    missing = [c for c in contract.required_columns if c not in first_at]
+    if missing:
+        known = [h for h in header if h in expected]
+        raise LandingFileError(
+            file, f"missing required column(s) {', '.join(missing)}; of the {len(header)} columns in the header, "
+                  f"these are expected: {', '.join(known) or 'none'}"
+        )
+
+
 def _read_csv(data: bytes, file: str, contract: SourceContract) -> _Csv:
+    csv.field_size_limit(_CSV_READER_FIELD_LIMIT)
     reader = csv.reader(io.StringIO(_utf8_text(data, file), newline=""))
     try:
         header = next(reader)
     except StopIteration:
         raise LandingFileError(file, "the file is empty (no header row)") from None
-    except csv.Error as exc:
+    except csv.Error as exc:  # the csv module's messages name no content (e.g. "unexpected end of data")
         raise LandingFileError(file, f"not a valid CSV file: {exc}") from None
     header = [h.strip() for h in header]
-    missing = [c for c in contract.required_columns if c not in header]
-    if missing:
-        raise LandingFileError(
-            file, f"missing required column(s) {', '.join(missing)}; the header has: {', '.join(header)}"
-        )
+    _check_header(header, file, contract)
     width = len(header)
     lines: list[int] = []
     rows: list[list[str]] = []
@@ -171,10 +197,11 @@ def _read_csv(data: bytes, file: str, contract: SourceContract) -> _Csv:
         for values in reader:
             start = line + 1
             line = reader.line_num
-            if not values or all(v.strip() == "" for v in values):
-                continue
             if len(values) != width:
-                bad.append({"line": start, "raw": json.dumps(values, ensure_ascii=False),
+                if not values or (len(values) == 1 and not values[0].strip()):
+                    continue  # an empty or blank line is no row (as in NDJSON); ",,," is, and is judged in SQL
+                raw = json.dumps(values, ensure_ascii=False)
+                bad.append({"line": start, "raw": excerpt(raw),
                             "reason": f"expected {width} fields, found {len(values)}"})
                 continue
             lines.append(start)
@@ -185,6 +212,15 @@ def _read_csv(data: bytes, file: str, contract: SourceContract) -> _Csv:
     arrays = {"line": pa_arrow.array(lines, type=pa_arrow.int64())}
     arrays.update({f"c{i}": pa_arrow.array(col, type=pa_arrow.string()) for i, col in enumerate(columns)})
     return _Csv(header, pa_arrow.table(arrays), bad)
+
+
+def excerpt(text: str) -> str:
+    """At most RAW_EXCERPT_CHARS of a bad row's raw text for quarantine; a cut one ends in an ellipsis."""
+    return text if len(text) <= RAW_EXCERPT_CHARS else text[:RAW_EXCERPT_CHARS] + "…"
+
+
+def _excerpt_sql(expr: str) -> str:
+    return f"CASE WHEN length({expr}) > {RAW_EXCERPT_CHARS} THEN left({expr}, {RAW_EXCERPT_CHARS}) || '…' ELSE {expr} END"
 
 
 def _connect(threads: int | None = None, temp_dir: Path | None = None) -> duckdb.DuckDBPyConnection:
@@ -202,41 +238,62 @@ def _connect(threads: int | None = None, temp_dir: Path | None = None) -> duckdb
 
 def parse_landing_file(
     contract: SourceContract, path: Path, file: str, out_dir: Path, fx_rates: pd.DataFrame | None = None,
-    sample_rows: int = PANDERA_ROWS_PER_FILE, threads: int | None = None,
+    sample_rows: int = PANDERA_ROWS_PER_FILE, threads: int | None = None, arrived_at: datetime | None = None,
+    landing_dir: Path | None = None,
 ) -> ParsedFile:
     """Parse one file of ``contract``; ``file`` is its name relative to the landing folder.
 
     Valid rows go to Parquet files in ``out_dir``; ``fx_rates`` (rate_date, currency, eur_per_unit) is
     needed for orders (a non-EUR order without a rate on or before its UTC date is quarantined). At most
     ``sample_rows`` valid rows per table are kept for pandera; ``threads``: the parse connection's DuckDB threads.
+    ``arrived_at`` (naive UTC) is when the file arrived, default its modification time (at most now): a timestamp
+    later than that plus ``CLOCK_SKEW_TOLERANCE`` quarantines its row. With ``landing_dir``, the file is read only
+    if its real path is inside that folder (``read_landing_file``).
     """
     stamp = file_stamp(path)
-    data = path.read_bytes()
+    arrived_at = arrived_at or file_arrival(path)
+    if landing_dir is None:
+        data = path.read_bytes()
+    else:
+        try:
+            data = read_landing_file(path, landing_dir)
+        except PermissionError as exc:
+            raise LandingFileError(file, str(exc)) from None
     sha256 = hashlib.sha256(data).hexdigest()
     data = data.removeprefix(b"\xef\xbb\xbf")  # a BOM is no data
-    with _connect(threads, out_dir) as con:
-        if contract.file_format == "csv":
-            rows_read, unreadable = _stage_csv(con, contract, data, file)
-        else:
-            rows_read, unreadable = _stage_ndjson(con, contract, data, file)
-        _type_rows(con, contract)
-        if contract.key_columns and not contract.dedupe_across_files:
-            _quarantine_repeated_keys(con, contract.key_columns)
-        if contract.name == "orders":
-            convert_to_eur(con, fx_rates)
-        quarantined = _quarantined(con, contract, file, unreadable)
-        stem = f"{contract.name}-{sha256[:16]}-{abs(hash(file)) % 10**8}"
-        parquet, samples, rows_valid = _write_valid_rows(con, contract, file, out_dir / stem, sample_rows)
+    try:
+        with _connect(threads, out_dir) as con:
+            if contract.file_format == "csv":
+                rows_read, unreadable = _stage_csv(con, contract, data, file)
+            else:
+                rows_read, unreadable = _stage_ndjson(con, contract, data, file)
+            _type_rows(con, contract, arrived_at)
+            if contract.key_columns and not contract.dedupe_across_files:
+                _quarantine_repeated_keys(con, contract.key_columns)
+            if contract.name == "orders":
+                convert_to_eur(con, fx_rates)
+            quarantined = _quarantined(con, contract, file, unreadable)
+            stem = f"{contract.name}-{sha256[:16]}-{abs(hash(file)) % 10**8}"
+            parquet, samples, rows_valid = _write_valid_rows(con, contract, file, out_dir / stem, sample_rows)
+    except duckdb.Error as exc:
+        # DuckDB's messages quote the input ("Input: ..."): an error text must never carry the file's content.
+        raise LandingFileError(file, f"could not be parsed (DuckDB {type(exc).__name__}; details withheld, "
+                                     "they may quote the file)") from None
     return ParsedFile(
         source=contract.name, file=file, sha256=sha256, rows_read=int(rows_read), parquet=parquet,
-        rows_valid=int(rows_valid), quarantined=quarantined, samples=samples, stamp=stamp,
+        rows_valid=int(rows_valid), quarantined=quarantined, samples=samples, stamp=stamp, arrived_at=arrived_at,
     )
+
+
+def _size_words(what: str, size_sql: str) -> str:
+    return f"'the {what} is ' || format('{{:,}}', {size_sql}) || ' bytes, above the limit of {MAX_ROW_BYTES:,} bytes'"
 
 
 def _stage_csv(con: duckdb.DuckDBPyConnection, contract: SourceContract, data: bytes,
                file: str) -> tuple[int, list[dict[str, Any]]]:
-    """Tables ``_txt`` (line and the trimmed text of every contract column) and ``_raw`` (line, raw row as JSON)
-    of a CSV file; returns the rows read and the rows with the wrong number of fields."""
+    """Tables ``_txt`` (line and the trimmed text of every contract column), ``_raw`` (line, raw row as JSON) and
+    ``_row_problems`` (line, reason: rows over MAX_ROW_BYTES, rows whose every field is blank) of a CSV file;
+    returns the rows read and the rows with the wrong number of fields."""
     parsed = _read_csv(data, file, contract)
     con.register("_csv", parsed.table)
     index = {h: i for i, h in enumerate(parsed.header)}
@@ -244,18 +301,25 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, contract: SourceContract, data: b
         f'{trimmed_sql(f"c{index[c.name]}") if c.name in index else "NULL::VARCHAR"} AS "txt_{c.name}"'
         for c in contract.columns
     )
-    con.execute(f"CREATE TABLE _txt AS SELECT line, {fields} FROM _csv")
+    row_bytes = " + ".join(f"strlen(c{i})" for i in range(len(parsed.header)))
+    all_blank = " AND ".join(f"trim(c{i}) = ''" for i in range(len(parsed.header)))
+    problem = f"CASE WHEN {row_bytes} > {MAX_ROW_BYTES} THEN {_size_words('row', row_bytes)} " \
+              f"WHEN {all_blank} THEN 'every field is blank' END"
+    con.execute(f"CREATE TABLE _txt AS SELECT line, {problem} AS _problem, {fields} FROM _csv")
+    rows_read = con.execute("SELECT COUNT(*) FROM _txt").fetchone()[0] + len(parsed.bad)
+    con.execute("CREATE TABLE _row_problems AS SELECT line, _problem AS reason FROM _txt WHERE _problem IS NOT NULL")
+    con.execute("DELETE FROM _txt WHERE _problem IS NOT NULL")
     # The raw row (JSON of the header's values) is only built for the rows that are quarantined.
     raw = "json_object(" + ", ".join(f"{string_literal(h)}, c{i}" for i, h in enumerate(parsed.header)) + ")"
-    con.execute(f"CREATE VIEW _raw AS SELECT line, {raw} AS raw FROM _csv")
-    rows_read = con.execute("SELECT COUNT(*) FROM _txt").fetchone()[0] + len(parsed.bad)
+    con.execute(f"CREATE VIEW _raw AS SELECT line, CAST({raw} AS VARCHAR) AS raw FROM _csv")
     return rows_read, parsed.bad
 
 
 def _stage_ndjson(con: duckdb.DuckDBPyConnection, contract: SourceContract, data: bytes,
                   file: str) -> tuple[int, list[dict[str, Any]]]:
-    """Tables ``_txt`` and ``_raw`` (as :func:`_stage_csv`) of an NDJSON file; returns the rows read (blank lines
-    are none) and the lines that are no JSON object, each with Python's reason."""
+    """Tables ``_txt``, ``_raw`` and ``_row_problems`` (as :func:`_stage_csv`: lines over MAX_ROW_BYTES, never taken
+    apart) of an NDJSON file; returns the rows read (blank lines are none) and the lines that are no JSON object,
+    each with Python's reason."""
     lines = _ndjson_lines(data, file)
     con.register("_lines", lines)
     con.execute("CREATE VIEW _raw AS SELECT line, rtrim(text, chr(13) || chr(10)) AS raw FROM _lines")
@@ -268,9 +332,9 @@ def _stage_ndjson(con: duckdb.DuckDBPyConnection, contract: SourceContract, data
     con.execute(
         f"""
         CREATE TABLE _txt AS
-        SELECT line, v IS NOT NULL AS _ok, {fields}
+        SELECT line, v IS NOT NULL AS _ok, bytes, {fields}
         FROM (
-            SELECT line, CASE WHEN NOT json_valid(text) THEN NULL
+            SELECT line, bytes, CASE WHEN bytes > {MAX_ROW_BYTES} OR NOT json_valid(text) THEN NULL
                               WHEN (contains(text, 'NaN') OR contains(text, 'Infinity'))
                                    AND {NON_JSON_NUMBER} THEN NULL
                               WHEN starts_with(text, '{{') THEN {extract}
@@ -279,34 +343,38 @@ def _stage_ndjson(con: duckdb.DuckDBPyConnection, contract: SourceContract, data
         )
         """
     )
-    bad_lines = "SELECT r.line, r.raw FROM _txt p JOIN _raw r USING (line) WHERE NOT p._ok ORDER BY r.line"
+    con.execute(f"CREATE TABLE _row_problems AS SELECT line, {_size_words('line', 'bytes')} AS reason "
+                f"FROM _txt WHERE bytes > {MAX_ROW_BYTES}")
+    oversized = con.execute("SELECT COUNT(*) FROM _row_problems").fetchone()[0]
+    bad_lines = (f"SELECT r.line, r.raw FROM _txt p JOIN _raw r USING (line) "
+                 f"WHERE NOT p._ok AND p.bytes <= {MAX_ROW_BYTES} ORDER BY r.line")
     unreadable: list[dict[str, Any]] = []
     blank = 0
     for line, text in con.execute(bad_lines).fetchall():
         if text.strip() == "":
             blank += 1  # an empty line is no row
             continue
-        unreadable.append({"line": line, "raw": text, "reason": _json_problem(text)})
+        unreadable.append({"line": line, "raw": excerpt(text), "reason": _json_problem(text)})
     rows_read = lines.num_rows - blank
     if rows_read and len(unreadable) == rows_read:
         first = unreadable[0]
         raise LandingFileError(file, f"not a newline-delimited JSON file: {first['reason']} (line {first['line']})")
     con.execute("DELETE FROM _txt WHERE NOT _ok")
-    if rows_read > len(unreadable) and contract.required_columns:
+    if rows_read > len(unreadable) + oversized and contract.required_columns:
         _check_required_fields(con, contract, file)
     return rows_read, unreadable
 
 
-def _type_rows(con: duckdb.DuckDBPyConnection, contract: SourceContract) -> None:
+def _type_rows(con: duckdb.DuckDBPyConnection, contract: SourceContract, arrived_at: datetime) -> None:
     """Table ``_typed``: every staged row's typed columns and ``_reason`` (NULL for a good row); an order's bad
     line items make the whole order bad."""
     currency = next((f'src."txt_{c.name}"' for c in contract.columns if c.kind == "currency"), None)
     if contract.nested:
         flatten_order_items(con, contract)
         select = validation_select(contract.columns, "_txt", currency, ["_it.reason"],
-                                   join="LEFT JOIN _item_reasons AS _it ON _it.line = src.line")
+                                   join="LEFT JOIN _item_reasons AS _it ON _it.line = src.line", arrived_at=arrived_at)
     else:
-        select = validation_select(contract.columns, "_txt", currency, [])
+        select = validation_select(contract.columns, "_txt", currency, [], arrived_at=arrived_at)
     con.execute(f"CREATE TABLE _typed AS {select}")
 
 
@@ -334,9 +402,15 @@ def _quarantine_repeated_keys(con: duckdb.DuckDBPyConnection, keys: tuple[str, .
 
 def _quarantined(con: duckdb.DuckDBPyConnection, contract: SourceContract, file: str,
                  unreadable: list[dict[str, Any]]) -> pd.DataFrame:
-    """The file's bad rows in ``QUARANTINE_COLUMNS``, by line: the typed rows with a reason and the unreadable."""
+    """The file's bad rows in ``QUARANTINE_COLUMNS``, by line: the typed rows with a reason, the rows refused before
+    typing and the unreadable; each raw text cut to an excerpt (RAW_EXCERPT_CHARS)."""
     typed = con.execute(
-        "SELECT t.line, r.raw, t._reason AS reason FROM _typed t JOIN _raw r USING (line) WHERE t._reason IS NOT NULL"
+        f"""
+        SELECT b.line, {_excerpt_sql("r.raw")} AS raw, b.reason
+        FROM (SELECT line, _reason AS reason FROM _typed WHERE _reason IS NOT NULL
+              UNION ALL SELECT line, reason FROM _row_problems) b
+        JOIN _raw r USING (line)
+        """
     ).df()
     rows = pd.concat([typed, pd.DataFrame(unreadable, columns=["line", "raw", "reason"])], ignore_index=True)
     rows.insert(0, "file", file)

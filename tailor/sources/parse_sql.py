@@ -8,11 +8,13 @@ orders get their FX rate, and :func:`output_selects` shapes the good rows as the
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from tailor.sources.contracts import Column, SourceContract
+from tailor.sources.limits import CLOCK_SKEW_TOLERANCE, MAX_FIELD_BYTES
 from tailor.warehouse.sql import string_literal
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -77,9 +79,25 @@ def _typed_expr(c: Column, t: str) -> str:
     raise ValueError(c.kind)  # pragma: no cover - Kind is a closed literal
 
 
-def _reason_exprs(c: Column, t: str, v: str, minor_units: str | None, known_currency: str | None) -> list[str]:
+def _future_reason(c: Column, t: str, v: str, arrived_at: datetime) -> str:
+    """A reason when the timestamp ``v`` is later than the file's arrival plus the clock-skew tolerance."""
+    limit = (arrived_at + CLOCK_SKEW_TOLERANCE).strftime("%Y-%m-%d %H:%M:%S.%f")
+    minutes = CLOCK_SKEW_TOLERANCE.total_seconds() / 60
+    words = (f" is later than the file's arrival ({arrived_at:%Y-%m-%d %H:%M:%S} UTC) plus {minutes:g} minutes "
+             "allowed for clock skew")
+    return (f"CASE WHEN {v} > TIMESTAMP '{limit}' "
+            f"THEN '{c.name}: ' || {shown_value_sql(t)} || {string_literal(words)} END")
+
+
+def _reason_exprs(c: Column, t: str, v: str, minor_units: str | None, known_currency: str | None,
+                  arrived_at: datetime | None = None) -> list[str]:
     """SQL expressions, each NULL or one reason why the column's value is bad."""
-    out: list[str] = []
+    out: list[str] = [
+        f"CASE WHEN strlen({t}) > {MAX_FIELD_BYTES} THEN '{c.name}: the value is ' || format('{{:,}}', strlen({t})) "
+        f"|| ' bytes, above the limit of {MAX_FIELD_BYTES:,} bytes per field' END"
+    ]
+    if arrived_at is not None and c.kind in ("timestamp", "unix_timestamp"):
+        out.append(_future_reason(c, t, v, arrived_at))
     if c.kind not in ("string", "currency"):
         words = _KIND_WORDS[c.kind]
         out.append(f"CASE WHEN {t} IS NOT NULL AND {v} IS NULL THEN '{c.name}: cannot read ' || {shown_value_sql(t)} || ' as {words}' END")
@@ -111,13 +129,14 @@ def _reason_exprs(c: Column, t: str, v: str, minor_units: str | None, known_curr
 
 def validation_select(
     columns: tuple[Column, ...], source: str, currency: str | None, extra_reasons: list[str],
-    keep: tuple[str, ...] = (), join: str = "",
+    keep: tuple[str, ...] = (), join: str = "", arrived_at: datetime | None = None,
 ) -> str:
     """One SELECT over ``source`` (trimmed text columns, aliased ``src``) giving typed columns and a reason per row.
 
     ``currency`` is the SQL of the row's currency text (for money columns and the ISO 4217 check); the
     ``_cur`` table of codes and minor units is joined on it. ``extra_reasons`` are more reason expressions,
     over the tables of ``join`` (the orders' item reasons); ``keep`` are columns of ``src`` passed through.
+    ``arrived_at`` (naive UTC): a timestamp later than it plus ``CLOCK_SKEW_TOLERANCE`` is a reason.
     """
     typed: list[str] = []
     reasons: list[str] = []
@@ -127,7 +146,7 @@ def validation_select(
         t = f'src."txt_{c.name}"'
         v = _typed_expr(c, t)
         typed.append(f'{v} AS "{c.name}"')
-        reasons.extend(_reason_exprs(c, t, f"({v})", minor, known))
+        reasons.extend(_reason_exprs(c, t, f"({v})", minor, known, arrived_at))
     reasons.extend(extra_reasons)
     reason = f"NULLIF(concat_ws('; ', {', '.join(reasons)}), '')" if reasons else "NULL"
     joins = " ".join(j for j in (join, f"LEFT JOIN _cur ON _cur.code = {currency}" if currency else "") if j)

@@ -16,7 +16,7 @@ from tailor.sources.contracts import ALL_SOURCES, SourceContract, currency_minor
 MANIFEST_TABLE = "landing_files"
 MANIFEST_COLUMNS = [
     "source", "file", "sha256", "rows_read", "rows_accepted", "rows_quarantined", "rows_duplicate",
-    "depends_on", "file_stamp", "ingested_at",
+    "depends_on", "file_stamp", "arrived_at", "ingested_at",
 ]
 
 
@@ -106,7 +106,9 @@ def create_sql(table: str, empty: pd.DataFrame) -> str:
 
 
 def empty_duplicates() -> pd.DataFrame:
-    """The ``<source>__duplicates`` table, empty: each repeat of an event id, and where its key first appeared."""
+    """The ``<source>__duplicates`` table, empty: each row not loaded because another row of its key is kept (a
+    repeated event id, or a CRM record or product superseded by a later version); ``first_file`` and ``first_line``
+    name the row that is kept (for events the first copy, for records the latest version)."""
     return pd.DataFrame({
         "source": pd.Series(dtype=object), "file": pd.Series(dtype=object), "line": pd.Series(dtype="int64"),
         "key": pd.Series(dtype=object), "first_file": pd.Series(dtype=object),
