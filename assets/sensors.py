@@ -52,10 +52,12 @@ class PlannedRun:
 
 
 def plan_landing_runs(landing_dir: Path, cursor: str | None) -> tuple[list[PlannedRun], str]:
-    """Which sources have new or changed files since the cursor; one run per source.
+    """Which sources have new, changed or removed files since the cursor; one run per source.
 
     The cursor remembers each file's content hash (keyed by its size and mtime, so unchanged files are not
-    hashed again). The run key is made of the files' hashes: the same file content never triggers twice.
+    hashed again). The run key is made of the files' hashes (a removed file counts as hash ``removed``): the
+    same change never triggers twice. A removed file's rows go at its source's next ingest, so its removal is a
+    change like any other.
     """
     seen: dict[str, dict[str, object]] = json.loads(cursor) if cursor else {}
     runs: list[PlannedRun] = []
@@ -70,13 +72,21 @@ def plan_landing_runs(landing_dir: Path, cursor: str | None) -> tuple[list[Plann
                 next_seen[file] = previous
                 continue
             digest = file_sha256(path)
-            next_seen[file] = {"stamp": stamp, "sha256": digest}
+            next_seen[file] = {"stamp": stamp, "sha256": digest, "source": contract.name}
             if not previous or previous.get("sha256") != digest:
                 changed.append((file, digest))
+        changed += [(file, "removed") for file, entry in seen.items()
+                    if file not in next_seen and _of_source(file, entry, contract)]
         if changed:
             key = hashlib.sha256("|".join(f"{f}:{d}" for f, d in sorted(changed)).encode()).hexdigest()[:24]
             runs.append(PlannedRun(refresh_job_name(contract), f"{contract.name}:{key}", tuple(f for f, _ in sorted(changed))))
     return runs, json.dumps(next_seen, sort_keys=True)
+
+
+def _of_source(file: str, entry: dict[str, object], contract: SourceContract) -> bool:
+    """Whether a file the cursor remembers belonged to ``contract`` (cursors before the ``source`` entry: its folder)."""
+    source = entry.get("source")
+    return source == contract.name if source else file.startswith(f"{contract.folder}/")
 
 
 @sensor(

@@ -49,13 +49,15 @@ DESCRIPTIONS = {
 _TRACKED = " Files are tracked by path and content hash; unchanged files are skipped."
 _DEDUP = (" Ids are unique across files: a repeat (replayed export, overlapping files) is not loaded again but counted "
           "in `{source}__duplicates` with the file and line it first appeared at.")
+_LATEST = (" One row per key: a later record for the same key (by `updated_at`, else the later file, as daily delta "
+           "exports arrive) is an update, and the versions it replaced are counted in `{source}__duplicates`.")
+_REMOVED = " A file removed from the landing folder takes its rows with it at the next ingest."
 
 
 def _spec(contract: SourceContract, table: str) -> AssetSpec:
     return AssetSpec(
         table,
-        description=DESCRIPTIONS[table] + _TRACKED + (_DEDUP.format(source=contract.name)
-                                                      if contract.dedupe_across_files else ""),
+        description=DESCRIPTIONS[table] + _TRACKED + _REMOVED + _key_rule(contract),
         deps=list(contract.depends_on),
         kinds={"pandas"},
         tags={"landing_folder": contract.folder},
@@ -63,8 +65,14 @@ def _spec(contract: SourceContract, table: str) -> AssetSpec:
     )
 
 
+def _key_rule(contract: SourceContract) -> str:
+    if contract.latest_wins:
+        return _LATEST.format(source=contract.name)
+    return _DEDUP.format(source=contract.name) if contract.dedupe_across_files else ""
+
+
 def _files_markdown(report: IngestReport) -> str:
-    lines = []
+    lines = [f"- `{file}`: removed from the landing folder, its rows removed" for file in report.files_removed]
     for f in report.files_loaded:
         line = (f"- `{f.file}`: {f.rows_read} read = {f.rows_accepted} accepted + {f.rows_quarantined} quarantined"
                 f" + {f.rows_duplicate} duplicates")
@@ -84,7 +92,7 @@ def _table_result(contract: SourceContract, table: str, report: IngestReport, re
     meta = table_metadata(
         checked, files_loaded=len(report.files_loaded), files_unchanged=report.files_unchanged,
         rows_read=report.rows_read, rows_accepted=report.rows_accepted, rows_quarantined=report.rows_quarantined,
-        rows_duplicate=report.rows_duplicate,
+        rows_duplicate=report.rows_duplicate, files_removed=len(report.files_removed),
     )
     meta["dagster/row_count"] = MetadataValue.int(report.table_rows[table])
     meta["files"] = MetadataValue.md(_files_markdown(report))
@@ -111,6 +119,8 @@ def ingest_asset(contract: SourceContract):
             f"{contract.name}: {len(report.files_loaded)} new or changed file(s), {report.files_unchanged} unchanged; "
             f"{report.rows_read} rows read = {report.rows_accepted} accepted + {report.rows_quarantined} quarantined"
             f" + {report.rows_duplicate} duplicates")
+        if report.files_removed:
+            context.log.info(f"files gone from the landing folder, their rows removed: {report.files_removed}")
         if report.files_reread:
             context.log.info(f"unchanged files read again (rates changed, or ids freed by a corrected file): "
                              f"{report.files_reread}")

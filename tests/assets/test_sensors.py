@@ -74,3 +74,28 @@ def test_a_new_fx_rates_file_refreshes_fx_rates_and_the_orders_converted_with_th
     selected = {key.path[-1] for key in job.asset_layer.selected_asset_keys}
     assert {"fx_rates", "orders", "order_items"} <= selected and "crm_customers" not in selected
     assert AssetKey("fx_rates") in defs.resolve_assets_def("orders").asset_deps[AssetKey("orders")]
+
+
+def test_a_removed_file_refreshes_its_source_once(tmp_path):
+    """A removed landing file's rows go at its source's next ingest: the removal must start that ingest."""
+    landing = tmp_path / "landing"
+    write(landing / "events" / "a.ndjson", EVENT % "e1")
+    gone = write(landing / "events" / "b.ndjson", EVENT % "e2")
+    write(landing / "crm" / "c.csv", "customer_ref,email\nCRM-1,a@example.com\n")
+    _, cursor = plan_landing_runs(landing, None)
+    gone.unlink()
+    runs, cursor = plan_landing_runs(landing, cursor)
+    assert [(r.job_name, r.files) for r in runs] == [("refresh_from_web_events", ("events/b.ndjson",))]
+    assert plan_landing_runs(landing, cursor)[0] == []
+
+
+def test_a_cursor_written_before_sources_were_recorded_still_sees_removals(tmp_path):
+    import json
+
+    landing = tmp_path / "landing"
+    gone = write(landing / "crm" / "c.csv", "customer_ref,email\nCRM-1,a@example.com\n")
+    _, cursor = plan_landing_runs(landing, None)
+    old_cursor = json.dumps({f: {k: v for k, v in e.items() if k != "source"} for f, e in json.loads(cursor).items()})
+    gone.unlink()
+    (run,), _ = plan_landing_runs(landing, old_cursor)
+    assert run.job_name == "refresh_from_crm_customers" and run.files == ("crm/c.csv",)
