@@ -29,6 +29,16 @@ _ADDRESS = re.compile(
 )
 
 
+# RFC 2047 encoded-word syntax, case-insensitive, anywhere in a text (readers also decode words glued to other
+# text). A mail client decodes it, so in a name or a subject it could carry a line break into a header.
+_ENCODED_WORD = re.compile(r"=\?[^?\s]*\?[bq]\?[^?\s]*\?=", re.IGNORECASE)
+
+
+def contains_encoded_word(text: str) -> bool:
+    """Whether ``text`` (format characters ignored) holds an RFC 2047 encoded-word (``=?utf-8?q?...?=``)."""
+    return bool(_ENCODED_WORD.search(strip_format_characters(text)))
+
+
 @cache
 def format_characters_class() -> str:
     """A regex character class of every Unicode format character (category Cf) this Python knows.

@@ -57,3 +57,16 @@ def test_the_scanned_planes_hold_every_format_character_of_this_python():
 def test_the_column_form_equals_the_value_form():
     raw = pd.Series(["A@B.com", None, "x@y.com\u200b", "bad", float("nan"), "A@B.com"])
     assert normalize_address_column(raw).tolist() == [normalize_address(v) if isinstance(v, str) else None for v in raw]
+
+
+@pytest.mark.parametrize("text, encoded", [
+    ("=?utf-8?q?x=0D=0ABcc=3A_attacker=40evil=2Eexample?=", True),
+    ("Anna =?UTF-8?B?DQpCY2M6IGFAZXZpbC5leGFtcGxl?=", True),
+    ("=\u200b?utf-8?q?x?=", True),  # a zero-width space does not hide it
+    ("Anna = ? ok ?=", False),
+    ("Renée", False),
+])
+def test_encoded_words_are_recognised_wherever_they_stand(text, encoded):
+    from tailor.addresses import contains_encoded_word
+
+    assert contains_encoded_word(text) is encoded

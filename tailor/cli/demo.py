@@ -39,8 +39,10 @@ def _print_summary(figures: dict, seconds: float) -> None:
           f"{figures['consented']:,} with marketing consent)")
     print("  segments          " + ", ".join(f"{k} {v:,}" for k, v in figures["segments"].items()))
     print(f"  emails decided    {figures['decided']:>8,}  ({figures['to_send']:,} to send)")
-    already = f"  ({figures['already_sent']:,} sent by an earlier run: not sent again)" if figures["already_sent"] else ""
-    print(f"  emails written    {figures['sent']:>8,}{already}")
+    notes = [f"{figures['already_sent']:,} sent by an earlier run: not sent again"] if figures["already_sent"] else []
+    if figures["same_address"]:
+        notes.append(f"{figures['same_address']:,} to an address another customer shares: each campaign once")
+    print(f"  emails written    {figures['sent']:>8,}" + (f"  ({'; '.join(notes)})" if notes else ""))
     print(f"  quarantined rows  {figures['quarantined']:>8,}")
     print()
     print(f"  rendered emails:  {Path(setting('TAILOR_OUTBOX_DIR')).resolve()}  (.eml files + SendGrid payloads)")

@@ -18,6 +18,7 @@ import pandas as pd
 
 from tailor.config import DEFAULTS
 from tailor.content.subject import render_subject
+from tailor.content.urls import safe_http_url
 from tailor.content.vocabulary import DEFAULT_FIRST_NAME, REASON_BESTSELLER, REASON_CART, REASON_VIEWED
 from tailor.delivery.keys import keyed_link, message_key
 from tailor.warehouse.cells import is_missing, json_list, json_object, text_or_none, true_mask
@@ -36,6 +37,17 @@ class RenderSettings:
     preferences_base_url: str = DEFAULTS["TAILOR_PREFERENCES_BASE_URL"]
     #: Storefront root used by call-to-action buttons (extra context key ``shop_url``).
     shop_url: str = DEFAULTS["TAILOR_SHOP_URL"]
+
+    def __post_init__(self) -> None:
+        # every email links to these: a setting that is not an absolute http(s) URL is refused here rather than
+        # left out of each email (the unsubscribe link is required)
+        for name, variable in _URL_SETTINGS.items():
+            if safe_http_url(getattr(self, name)) is None:
+                raise ValueError(f"render settings: {name} ({variable}) must be an absolute http:// or https:// URL")
+
+
+_URL_SETTINGS = {"shop_url": "TAILOR_SHOP_URL", "unsubscribe_base_url": "TAILOR_UNSUBSCRIBE_BASE_URL",
+                 "preferences_base_url": "TAILOR_PREFERENCES_BASE_URL"}
 
 
 @dataclass(frozen=True)
@@ -80,8 +92,9 @@ def _catalogue(products: pd.DataFrame, shop_url: str) -> _Catalogue:
             "name": name,
             "price": None if is_missing(price) else float(price),
             "currency": currency,
-            "url": text_or_none(url) or shop_url,
-            "image_url": text_or_none(image),
+            # only absolute http(s) links reach href/src: another link goes to the shop, another image is left out
+            "url": safe_http_url(text_or_none(url)) or shop_url,
+            "image_url": safe_http_url(text_or_none(image)),
         }
     in_stock = set(frame.loc[in_stock_mask.to_numpy(dtype=bool), "product_id"])
     return _Catalogue(cards, in_stock)

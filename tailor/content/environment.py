@@ -1,5 +1,5 @@
-"""The Jinja environment templates and subject lines render in: an unknown variable is an error rather than an
-empty string, None prints as nothing, and prices go through the ``money`` filter."""
+"""The Jinja environments templates and subject lines render in: all sandboxed (tailor/content/sandbox.py), an
+unknown variable is an error rather than an empty string, None prints as nothing, prices go through ``money``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import math
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
+
+from tailor.content.limits import MAX_EMAIL_CHARS, MAX_SUBJECT_RENDER_CHARS
+from tailor.content.sandbox import sandbox_env
 
 _CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥"}
 
@@ -28,17 +30,18 @@ def _finalize(value: Any) -> Any:
     return "" if value is None else value
 
 
-def make_env(*, autoescape: bool, sandboxed: bool = False) -> jinja2.Environment:
-    """Autoescape for HTML, not for text; sandboxed for subject lines, which marketers write in rule files."""
-    cls = SandboxedEnvironment if sandboxed else jinja2.Environment
-    env = cls(
-        autoescape=autoescape,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        finalize=_finalize,
-        auto_reload=False,
-        cache_size=0,
-    )
+def make_env(*, autoescape: bool, output: str = "HTML of the email") -> jinja2.Environment:
+    """A sandboxed environment for the email's HTML (autoescape) or its plain-text part; ``output`` names what
+    it renders in the error when a render is over MAX_EMAIL_CHARS."""
+    env = sandbox_env(autoescape=autoescape, output_limit=MAX_EMAIL_CHARS, output_name=output, finalize=_finalize)
+    env.filters["money"] = format_money
+    return env
+
+
+def make_subject_env() -> jinja2.Environment:
+    """The environment of subject lines: plain text, output cut at MAX_SUBJECT_RENDER_CHARS (the line is cut
+    to its limit at a word afterwards)."""
+    env = sandbox_env(autoescape=False, output_limit=MAX_SUBJECT_RENDER_CHARS, output_name="subject",
+                      cut_output=True, finalize=_finalize)
     env.filters["money"] = format_money
     return env

@@ -10,8 +10,9 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from tailor.content.errors import TemplateError
 from tailor.content.library import TemplateLibrary
-from tailor.content.subject import render_subject
+from tailor.content.subject import cut_subject, render_subject
 from tailor.content.vocabulary import SLOTS
 from tailor.delivery.keys import message_key
 from tailor.warehouse.cells import json_object, true_mask
@@ -50,13 +51,17 @@ def render_emails(decisions: pd.DataFrame, contexts: Mapping[str, Mapping[str, A
             raise ValueError(f"render context of customer {customer_id!r} has no email")
         blocks = json_object(row.blocks)
         subject_template = row.subject if isinstance(row.subject, str) and row.subject.strip() else None
-        if subject_template is not None:
-            subject = render_subject(subject_template, context)
-        else:
-            subject = " ".join(str(context.get("subject") or "").split())
-        if not subject:
-            raise ValueError(f"decision for customer {customer_id!r} (campaign {campaign_id!r}) has no subject")
-        rendered = library.render(blocks, {**context, "subject": subject})
+        try:
+            if subject_template is not None:
+                subject = render_subject(subject_template, context)
+            else:
+                subject = cut_subject(" ".join(str(context.get("subject") or "").split()))
+            if not subject:
+                raise ValueError(f"decision for customer {customer_id!r} (campaign {campaign_id!r}) has no subject")
+            rendered = library.render(blocks, {**context, "subject": subject})
+        except TemplateError as exc:   # which recipient, without their data: the id only
+            raise TemplateError(f"customer {customer_id!r} (campaign {campaign_id!r}): {exc.problem}",
+                                exc.file, exc.line) from None
         rows.append({
             "customer_id": customer_id,
             "campaign_id": campaign_id,

@@ -18,6 +18,7 @@ from bs4 import BeautifulSoup, Tag
 from bs4.element import PreformattedString
 
 from tailor.content.errors import TemplateError
+from tailor.content.limits import MAX_TEMPLATE_FILE_CHARS
 from tailor.content.mjml_components import (
     ALLOWED_CHILDREN,
     CONTENT_COMPONENTS,
@@ -26,7 +27,15 @@ from tailor.content.mjml_components import (
     SUPPORTED_COMPONENTS,
     UNIVERSAL_ATTRIBUTES,
 )
-from tailor.content.vocabulary import CONTEXT_VARIABLES, SLOTS, BlockHeaderError, read_block_header
+from tailor.content.sandbox import unsupported_syntax
+from tailor.content.vocabulary import (
+    CONTEXT_VARIABLES,
+    PRODUCT_URL_FIELDS,
+    SLOTS,
+    URL_VARIABLES,
+    BlockHeaderError,
+    read_block_header,
+)
 
 _JINJA_RE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
 _TOKEN_PREFIX = "TLRJ"
@@ -44,7 +53,7 @@ def _line_of(text: str, offset: int) -> int:
 
 
 @dataclass(frozen=True)
-class _JinjaTag:
+class JinjaTag:
     token: str
     source: str  # original Jinja text, e.g. "{{ first_name }}"
     kind: str  # "expr" | "stmt"
@@ -62,7 +71,7 @@ class TemplateSource:
     slot: str | None = None
     protected: str = ""  # MJML with Jinja replaced by tokens (header comment removed)
     check_text: str = ""  # same lines as the file; Jinja blanked, control tags between components as <mj-raw>
-    tags: list[_JinjaTag] = field(default_factory=list)
+    tags: list[JinjaTag] = field(default_factory=list)
     variables: frozenset[str] = frozenset()
 
 
@@ -97,7 +106,7 @@ def protect_jinja(src: TemplateSource, file_index: int, work: str) -> None:
 
     pieces: list[str] = []
     check: list[str] = []
-    tags: list[_JinjaTag] = []
+    tags: list[JinjaTag] = []
     last = 0
     for m in _JINJA_RE.finditer(work):
         pieces.append(work[last:m.start()])
@@ -124,7 +133,7 @@ def protect_jinja(src: TemplateSource, file_index: int, work: str) -> None:
         else:
             pieces.append(f"<mj-raw>{token}</mj-raw>")
             check.append(f"<mj-raw {_JINJA_MARK}></mj-raw>" + "\n" * source.count("\n"))
-        tags.append(_JinjaTag(token, source, kind, display, line))
+        tags.append(JinjaTag(token, source, kind, display, line))
     pieces.append(work[last:])
     check.append(work[last:])
     src.check_text = "".join(check)
@@ -218,11 +227,19 @@ def _check_attributes(tag: Tag, display: str) -> None:
 
 
 def read_template(path: Path) -> str:
-    """The file's text; a file that is not UTF-8 is a :class:`TemplateError`."""
+    """The file's text; a file that is not UTF-8 or longer than MAX_TEMPLATE_FILE_CHARS is a
+    :class:`TemplateError`."""
+    if path.stat().st_size > 4 * MAX_TEMPLATE_FILE_CHARS:   # surely too long (UTF-8: up to 4 bytes a character)
+        raise TemplateError(f"the file is {path.stat().st_size:,} bytes long; the limit for a template file is "
+                            f"{MAX_TEMPLATE_FILE_CHARS:,} characters", path)
     try:
-        return path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise TemplateError(f"not valid UTF-8: {exc}", path) from exc
+    if len(text) > MAX_TEMPLATE_FILE_CHARS:
+        raise TemplateError(f"the file is {len(text):,} characters long; the limit for a template file is "
+                            f"{MAX_TEMPLATE_FILE_CHARS:,} characters", path)
+    return text
 
 
 def parse_header(src: TemplateSource) -> str:
@@ -236,10 +253,16 @@ def parse_header(src: TemplateSource) -> str:
 
 
 def check_jinja(src: TemplateSource, env: jinja2.Environment) -> None:
-    """Jinja syntax, filters and variables (only the context's, see ``CONTEXT_VARIABLES``); fills
-    ``src.variables``."""
+    """Jinja syntax, what the sandbox refuses before running anything (``{% include %}``, ``_`` attributes...),
+    filters and variables (only the context's, see ``CONTEXT_VARIABLES``); fills ``src.variables``."""
     try:
         ast = env.parse(src.text)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"Jinja syntax error: {exc.message}", src.path, exc.lineno) from exc
+    refused = unsupported_syntax(ast)
+    if refused is not None:
+        raise TemplateError(refused[0], src.path, refused[1])
+    try:
         env.compile(ast)  # also checks that filters/tests exist
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"Jinja syntax error: {exc.message}", src.path, exc.lineno) from exc
@@ -280,3 +303,53 @@ def guess_line(text: str, message: str) -> int | None:
     word = m.group(1) or m.group(2)
     pos = re.search(r"[.\s{(]" + re.escape(word) + r"\b", text)
     return _line_of(text, pos.start()) if pos else None
+
+
+# attributes whose value a mail client or browser follows or loads (MJML writes href/src, mj-section
+# background-url also as background=...)
+_URL_ATTRIBUTE_RE = re.compile(r"""[\s"'](href|src|background|action|formaction|poster|xlink:href)\s*=\s*"""
+                               r"""(?:"([^"]*)"|'([^']*)')""", re.I)
+_FIXED_SCHEME_RE = re.compile(r"(?:https?://|mailto:|tel:|#)", re.I)
+_URL_FILTERS = frozenset({"default", "d", "e", "escape", "trim", "string"})
+
+
+def _is_url_expression(node: jinja2.nodes.Node | None) -> bool:
+    """A URL variable of the context, a product's url/image_url, or a choice between them (``a or b``, ``a if c
+    else b``, ``a | default(b)``): values the renderer checks to be http(s) URLs (tailor/content/urls.py)."""
+    if isinstance(node, jinja2.nodes.Name):
+        return node.name in URL_VARIABLES
+    if isinstance(node, jinja2.nodes.Getattr):
+        return node.attr in PRODUCT_URL_FIELDS
+    if isinstance(node, jinja2.nodes.Getitem):
+        return isinstance(node.arg, jinja2.nodes.Const) and node.arg.value in PRODUCT_URL_FIELDS
+    if isinstance(node, jinja2.nodes.CondExpr):
+        return _is_url_expression(node.expr1) and (node.expr2 is None or _is_url_expression(node.expr2))
+    if isinstance(node, jinja2.nodes.Or):
+        return _is_url_expression(node.left) and _is_url_expression(node.right)
+    if isinstance(node, jinja2.nodes.Filter):
+        return node.name in _URL_FILTERS and _is_url_expression(node.node) and all(map(_is_url_expression, node.args))
+    return False
+
+
+def check_links(html: str, by_token: dict[str, JinjaTag], env: jinja2.Environment) -> None:
+    """Every ``href``/``src`` of the compiled (tokenised) HTML that holds Jinja starts either with a fixed
+    scheme (``https://``, ``mailto:``, ``tel:``, ``#``) or with an expression of :func:`_is_url_expression`, so no
+    recipient data can choose the scheme (``javascript:``, ``data:``...)."""
+    for m in _URL_ATTRIBUTE_RE.finditer(html):
+        attribute, value = m.group(1), m.group(2) if m.group(2) is not None else m.group(3)
+        first = TOKEN_RE.search(value)
+        if first is None:
+            continue
+        tag = by_token[first.group()]
+        prefix = value[:first.start()]
+        if prefix and prefix == prefix.lstrip() and _FIXED_SCHEME_RE.match(prefix):
+            continue
+        if not prefix and tag.kind == "expr":
+            body = env.parse(tag.source).body
+            output = body[0] if len(body) == 1 and isinstance(body[0], jinja2.nodes.Output) else None
+            if output is not None and len(output.nodes) == 1 and _is_url_expression(output.nodes[0]):
+                continue
+        raise TemplateError(
+            f"{attribute}=\"{prefix}{tag.source}...\" must start with a URL variable ({', '.join(URL_VARIABLES)}, a "
+            "product's url or image_url, or a choice between them) or with https://, mailto:, tel: or #: only "
+            "those are checked to be http(s) links before they reach an email", tag.file, tag.line)

@@ -50,6 +50,10 @@ CONTEXT_DEFAULTS: dict[str, Any] = {
     "shop_url": "",
 }
 CONTEXT_VARIABLES: frozenset[str] = frozenset(CONTEXT_DEFAULTS)
+#: The links of a context; with the products' ``url`` and ``image_url`` the only values that may start an
+#: ``href``/``src`` (only absolute http(s) URLs reach the email: tailor/content/urls.py).
+URL_VARIABLES: tuple[str, ...] = ("shop_url", "unsubscribe_url", "preferences_url")
+PRODUCT_URL_FIELDS: tuple[str, ...] = ("url", "image_url")
 #: A subject line may use every variable of the context but itself.
 SUBJECT_VARIABLES: frozenset[str] = CONTEXT_VARIABLES - {"subject"}
 

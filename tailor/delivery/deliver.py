@@ -18,7 +18,7 @@ Safety rules enforced here, per row, right before sending:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from functools import partial
 
@@ -26,6 +26,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from tailor.addresses import normalize_address
 from tailor.clock import utc_naive
 from tailor.config import setting
 from tailor.delivery.keys import keyed_link
@@ -98,9 +99,15 @@ def block_reason(rendered_to_email: object, profile: dict | None) -> str | None:
         return "no email in the current profile"
     if _is_blank(rendered_to_email):
         return "rendered email has no to_email"
-    if str(rendered_to_email).strip().lower() != str(profile["email"]).strip().lower():
+    if _comparable(rendered_to_email) != _comparable(profile["email"]):
         return "profile email changed since rendering; re-render before sending"
     return None
+
+
+def _comparable(address: object) -> str:
+    """The address as tailor.addresses normalises it (so a zero-width space or a case change is no change); an
+    unusable address compares as trimmed lower-case text, and the sender refuses it with the reason."""
+    return normalize_address(address) or str(address).strip().lower()
 
 
 def _check_columns(df: pd.DataFrame, required: list[str], table: str) -> None:
@@ -221,6 +228,25 @@ def deliver(
     ``chunk_size`` rows are consent-checked and handed to the sender together (see the module docstring);
     the output has one row per input row, in input order.
     """
+    chunks = list(deliver_chunks(rendered, profiles, sender, from_email, from_name, now,
+                                 unsubscribe_base_url=unsubscribe_base_url, chunk_size=chunk_size))
+    return concat_email_sends(chunks)
+
+
+def deliver_chunks(
+    rendered: pd.DataFrame,
+    profiles: pd.DataFrame,
+    sender: Sender,
+    from_email: str,
+    from_name: str | None,
+    now: datetime,
+    *,
+    unsubscribe_base_url: str | None = None,
+    chunk_size: int = SEND_CHUNK_SIZE,
+) -> Iterator[pd.DataFrame]:
+    """:func:`deliver`, one ``email_sends`` frame per chunk as soon as the chunk is sent, so that a caller keeps
+    the rows of the finished chunks when a later one is interrupted (tailor.delivery.audit.deliver_and_record).
+    The arguments are checked before anything is sent."""
     base_url = unsubscribe_base_url or setting("TAILOR_UNSUBSCRIBE_BASE_URL")
     _check_columns(rendered, RENDERED_REQUIRED, "rendered_emails")
     _check_columns(profiles, PROFILES_REQUIRED, "customer_profiles")
@@ -229,15 +255,25 @@ def deliver(
         raise ValueError(f"deliver(): customer_profiles has duplicate customer_id(s) {dupes[:10]}")
     if chunk_size < 1:
         raise ValueError(f"deliver(): chunk_size must be >= 1, got {chunk_size}")
+    return _chunks(rendered, profiles, sender, from_email, from_name, now, base_url, chunk_size)
 
+
+def _chunks(rendered: pd.DataFrame, profiles: pd.DataFrame, sender: Sender, from_email: str, from_name: str | None,
+            now: datetime, base_url: str, chunk_size: int) -> Iterator[pd.DataFrame]:
     sent_at = utc_naive(now)
     by_customer = {str(p["customer_id"]): p for p in profiles.to_dict("records")}
     compose = partial(_outgoing, from_email=from_email, from_name=from_name, base_url=base_url)
     records = rendered.to_dict("records")
-    rows: list[dict] = []
     for start in range(0, len(records), chunk_size):
         chunk_rows, pending = _screen(records[start:start + chunk_size], by_customer, sender.provider, compose,
                                       sent_at)
         _send(sender, pending, sent_at)
-        rows.extend(chunk_rows)
-    return _email_sends(rows)
+        yield _email_sends(chunk_rows)
+
+
+def concat_email_sends(chunks: list[pd.DataFrame]) -> pd.DataFrame:
+    """The chunks of :func:`deliver_chunks` as one email_sends table (typed even when empty)."""
+    chunks = [c for c in chunks if len(c)]
+    if not chunks:
+        return empty_email_sends()
+    return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]

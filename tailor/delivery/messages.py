@@ -7,20 +7,20 @@ Pure functions, no I/O. Two renderings of the same :class:`OutgoingEmail`:
 - :func:`build_sendgrid_payload` -> the exact JSON body of SendGrid v3 ``POST /v3/mail/send``, built with the
   official ``sendgrid.helpers.mail`` classes (written beside the .eml and sent by the SendGrid provider).
 
-Both carry RFC 8058 one-click unsubscribe headers and the Tailor tracking headers.
+Both carry RFC 8058 one-click unsubscribe headers and the Tailor tracking headers, and the same cleaned
+recipient address, names and subject (:mod:`tailor.delivery.headers`): :meth:`OutgoingEmail.validate` refuses
+what no header and no SendGrid field may carry (control characters, line breaks, RFC 2047 encoded-words,
+unusable addresses) before anything is claimed.
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
-import email.policy
 import email.utils
 import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from email.headerregistry import Address
 
 from sendgrid.helpers.mail import (
     Category,
@@ -38,6 +38,18 @@ from sendgrid.helpers.mail import (
     TrackingSettings,
 )
 
+from tailor.delivery.headers import (
+    MAX_LINE,
+    MAX_SUBJECT_CHARS,
+    address_header,
+    address_header_problem,
+    ascii_address,
+    display_name,
+    subject_text,
+    text_problem,
+    unstructured_header,
+)
+
 LIST_UNSUBSCRIBE_POST = "List-Unsubscribe=One-Click"
 HEADER_MESSAGE_KEY = "X-Tailor-Message-Key"
 HEADER_CAMPAIGN = "X-Tailor-Campaign"
@@ -45,15 +57,9 @@ HEADER_CAMPAIGN = "X-Tailor-Campaign"
 _SAFE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _MAX_UNSUBSCRIBE_URL = 900  # "List-Unsubscribe: <url>" must stay one line under SMTP's 998-octet limit
 _PRINTABLE_ASCII = re.compile(r"[\x21-\x7e]+")
-
-# Header values that need no encoding or folding: printable ASCII words separated by single spaces.
-_PLAIN_VALUE = re.compile(r"[\x21-\x7e]+(?: [\x21-\x7e]+)*")
-_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_DOT_ATOM = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*")
-_PLAIN_PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+/^_`{|}~-]+(?: [A-Za-z0-9!#$%&'*+/^_`{|}~-]+)*")  # no '=', '?'
-_MAX_HEADER_LINE = 78
 _CRLF = "\r\n"
-_SMTP = email.policy.SMTP
+#: Fields written into headers or SendGrid's JSON as text: no control character, no encoded-word.
+_TEXT_FIELDS = ("campaign_id", "customer_id", "subject", "to_name", "from_name")
 
 
 @dataclass(frozen=True)
@@ -74,43 +80,45 @@ class OutgoingEmail:
     categories: tuple[str, ...] = field(default_factory=tuple)
 
     def validate(self) -> None:
-        """Raise ValueError naming the first missing/invalid field (never the address itself)."""
+        """Raise ValueError naming the first missing/invalid field (never quoting an address or a name)."""
+        where = f"OutgoingEmail {self.message_key!r}"
         for name in ("message_key", "campaign_id", "customer_id", "to_email", "from_email", "subject",
                      "html", "text", "unsubscribe_url"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value.strip():
-                raise ValueError(f"OutgoingEmail {self.message_key!r}: field {name!r} is empty or not a string")
-        for name in ("campaign_id", "customer_id", "to_email", "to_name", "from_email", "from_name", "subject"):
-            value = getattr(self, name)
-            if value is not None and ("\r" in value or "\n" in value):
-                raise ValueError(f"OutgoingEmail {self.message_key!r}: field {name!r} contains a line break")
+                raise ValueError(f"{where}: field {name!r} is empty or not a string")
         if not _SAFE_KEY.fullmatch(self.message_key):
-            raise ValueError(
-                f"OutgoingEmail {self.message_key!r}: message_key must be 1-64 characters of [A-Za-z0-9._-]"
-            )
+            raise ValueError(f"{where}: message_key must be 1-64 characters of [A-Za-z0-9._-]")
+        for name in ("to_email", "from_email"):
+            problem = address_header_problem(getattr(self, name))
+            if problem is not None:
+                raise ValueError(f"{where}: field {name!r} is not a usable email address: {problem}")
+        for name in _TEXT_FIELDS:
+            value = getattr(self, name)
+            if value is not None and (problem := text_problem(value)) is not None:
+                raise ValueError(f"{where}: field {name!r} {problem}")
         for name in ("subject", "html", "text", "to_name", "from_name"):
             value = getattr(self, name)
             if value is not None:
                 try:
                     value.isascii() or value.encode("utf-8")
                 except UnicodeEncodeError:
-                    raise ValueError(f"OutgoingEmail {self.message_key!r}: field {name!r} is not valid Unicode "
-                                     "text (lone surrogate)") from None
-        for name in ("to_email", "from_email"):
-            if "@" not in getattr(self, name):
-                raise ValueError(f"OutgoingEmail {self.message_key!r}: field {name!r} is not an email address")
+                    raise ValueError(f"{where}: field {name!r} is not valid Unicode text (lone surrogate)") from None
+        if not subject_text(self.subject).strip():
+            raise ValueError(f"{where}: field 'subject' is empty once format characters are removed")
+        if len(subject_text(self.subject)) > MAX_SUBJECT_CHARS:
+            raise ValueError(f"{where}: field 'subject' is longer than {MAX_SUBJECT_CHARS} characters")
+        self._validate_unsubscribe_url(where)
+
+    def _validate_unsubscribe_url(self, where: str) -> None:
         if not self.unsubscribe_url.startswith(("https://", "http://")):
-            raise ValueError(
-                f"OutgoingEmail {self.message_key!r}: unsubscribe_url must be an http(s) URL (RFC 8058)"
-            )
+            raise ValueError(f"{where}: unsubscribe_url must be an http(s) URL (RFC 8058)")
         if any(c in self.unsubscribe_url for c in "<>\r\n \t"):
-            raise ValueError(f"OutgoingEmail {self.message_key!r}: unsubscribe_url contains <, >, or whitespace")
+            raise ValueError(f"{where}: unsubscribe_url contains <, >, or whitespace")
         if not _PRINTABLE_ASCII.fullmatch(self.unsubscribe_url):
-            raise ValueError(f"OutgoingEmail {self.message_key!r}: unsubscribe_url must be printable ASCII "
-                             "(percent-encode other characters)")
+            raise ValueError(f"{where}: unsubscribe_url must be printable ASCII (percent-encode other characters)")
         if len(self.unsubscribe_url) > _MAX_UNSUBSCRIBE_URL:
-            raise ValueError(f"OutgoingEmail {self.message_key!r}: unsubscribe_url is longer than "
-                             f"{_MAX_UNSUBSCRIBE_URL} characters")
+            raise ValueError(f"{where}: unsubscribe_url is longer than {_MAX_UNSUBSCRIBE_URL} characters")
 
     @property
     def effective_categories(self) -> list[str]:
@@ -120,7 +128,10 @@ class OutgoingEmail:
 
 def message_id_for(email_: OutgoingEmail) -> str:
     """Deterministic RFC 5322 Message-ID: ``<message_key@from-domain>``."""
-    domain = email_.from_email.rpartition("@")[2].strip().lower() or "tailor.invalid"
+    try:
+        domain = ascii_address(email_.from_email).rpartition("@")[2]
+    except ValueError:  # refused by validate(); a name for the error path only
+        domain = "tailor.invalid"
     return f"<{email_.message_key}@{domain}>"
 
 
@@ -132,11 +143,6 @@ def list_unsubscribe_headers(email_: OutgoingEmail) -> dict[str, str]:
     }
 
 
-def _address(addr: str, name: str | None) -> Address:
-    local, _, domain = addr.strip().rpartition("@")
-    return Address(display_name=(name or "").strip(), username=local, domain=domain)
-
-
 def mime_boundary(message_key: str) -> str:
     """The deterministic MIME boundary. "=_" never occurs in quoted-printable output, so it cannot collide."""
     return f"=_tailor_{message_key}"
@@ -145,56 +151,6 @@ def mime_boundary(message_key: str) -> str:
 def mime_closing_delimiter(message_key: str) -> bytes:
     """The last line of every .eml built here: a file that ends with it was written completely."""
     return f"\r\n--{mime_boundary(message_key)}--\r\n".encode("ascii")
-
-
-def _header(name: str, value: str) -> str:
-    """One folded unstructured header (CRLF-terminated). Short printable-ASCII values are written as they are;
-    printable non-ASCII values become RFC 2047 encoded-words; anything else (long ASCII, controls, a literal
-    "=?") goes through ``email.policy.SMTP``."""
-    if "=?" not in value:
-        if len(name) + 2 + len(value) <= _MAX_HEADER_LINE and _PLAIN_VALUE.fullmatch(value):
-            return f"{name}: {value}{_CRLF}"
-    if not value.isascii() and value.isprintable():
-        return _encoded_words_header(name, value)
-    return _SMTP.header_factory(name, value).fold(policy=_SMTP)
-
-
-def _encoded_words_header(name: str, value: str) -> str:
-    """``name: =?utf-8?b?...?=`` (RFC 2047), split on character boundaries into encoded-words of at most 75
-    characters, one per line (lines <= 78). Readers join adjacent encoded-words without the folding space,
-    so the value decodes back exactly."""
-    room = (_MAX_HEADER_LINE - len(name) - 2 - 12) // 4 * 3  # raw UTF-8 bytes in the first encoded-word
-    words: list[str] = []
-    chunk: list[str] = []
-    size = 0
-    for char in value:
-        n = len(char.encode("utf-8"))
-        if chunk and size + n > room:
-            words.append("".join(chunk))
-            chunk, size, room = [], 0, (75 - 12) // 4 * 3  # later lines: " " + a 75-character encoded-word
-        chunk.append(char)
-        size += n
-    words.append("".join(chunk))
-    encoded = (f"=?utf-8?b?{base64.b64encode(w.encode('utf-8')).decode('ascii')}?=" for w in words)
-    return f"{name}: {(_CRLF + ' ').join(encoded)}{_CRLF}"
-
-
-def _address_header(name: str, addr: str, display_name: str | None) -> str:
-    """One address header; simple cases without the header registry (it costs ~0.2 ms per header)."""
-    addr, display = addr.strip(), (display_name or "").strip()
-    local, _, domain = addr.rpartition("@")
-    plain_addr = bool(_DOT_ATOM.fullmatch(local) and _DOT_ATOM.fullmatch(domain))
-    if plain_addr and (not display or _PLAIN_PHRASE.fullmatch(display)):
-        value = f"{display} <{addr}>" if display else addr
-        if len(name) + 2 + len(value) <= _MAX_HEADER_LINE:
-            return f"{name}: {value}{_CRLF}"
-    if plain_addr and "=?" not in display:
-        # Non-ASCII or special-character name: one RFC 2047 encoded-word / quoted phrase (~50x cheaper than
-        # the header registry), as long as it fits on one line.
-        value = email.utils.formataddr((display, addr), "utf-8")
-        if "\n" not in value and len(name) + 2 + len(value) <= _MAX_HEADER_LINE:
-            return f"{name}: {value}{_CRLF}"
-    return _SMTP.header_factory(name, _address(addr, display_name)).fold(policy=_SMTP)
 
 
 def _qp_body(text: str) -> bytes:
@@ -212,8 +168,9 @@ def build_mime_bytes(email_: OutgoingEmail, date: datetime | None = None, *, val
     """The multipart/alternative message as bytes (text/plain first, then text/html; both UTF-8).
 
     ``date`` (default: now, UTC) fills the Date header; naive datetimes are taken as UTC. Output is 7-bit
-    clean with CRLF line ends: non-ASCII headers are RFC 2047 encoded (``email.policy.SMTP``), bodies are
-    quoted-printable (lines <= 76 octets). For a given ``date`` the bytes are deterministic.
+    clean with CRLF line ends: headers are written by :mod:`tailor.delivery.headers` (never decoding what they
+    write; anything but plain ASCII as RFC 2047 encoded-words, lines <= 78 octets), bodies are quoted-printable
+    (lines <= 76 octets). For a given ``date`` the bytes are deterministic.
 
     The body is serialised directly (``binascii.b2a_qp``) instead of through ``email.generator``: same
     structure and headers, ~10x faster for 25 KB HTML. ``List-Unsubscribe`` is always written verbatim on
@@ -228,19 +185,19 @@ def build_mime_bytes(email_: OutgoingEmail, date: datetime | None = None, *, val
         when = when.replace(tzinfo=timezone.utc)
     boundary = mime_boundary(email_.message_key)
     content_type = f'Content-Type: multipart/alternative; boundary="{boundary}"'
-    if len(content_type) > _MAX_HEADER_LINE:
+    if len(content_type) > MAX_LINE:
         content_type = content_type.replace("; ", f";{_CRLF} ", 1)
     unsubscribe = list_unsubscribe_headers(email_)
     head = "".join((
-        _address_header("From", email_.from_email, email_.from_name),
-        _address_header("To", email_.to_email, email_.to_name),
-        _header("Subject", email_.subject),
-        _header("Date", email.utils.format_datetime(when.astimezone(timezone.utc))),
-        _header("Message-ID", message_id_for(email_)),
+        address_header("From", ascii_address(email_.from_email), display_name(email_.from_name)),
+        address_header("To", ascii_address(email_.to_email), display_name(email_.to_name)),
+        unstructured_header("Subject", subject_text(email_.subject)),
+        unstructured_header("Date", email.utils.format_datetime(when.astimezone(timezone.utc))),
+        unstructured_header("Message-ID", message_id_for(email_)),
         f"List-Unsubscribe: {unsubscribe['List-Unsubscribe']}{_CRLF}",
         f"List-Unsubscribe-Post: {unsubscribe['List-Unsubscribe-Post']}{_CRLF}",
-        _header(HEADER_MESSAGE_KEY, email_.message_key),
-        _header(HEADER_CAMPAIGN, email_.campaign_id),
+        unstructured_header(HEADER_MESSAGE_KEY, email_.message_key),
+        unstructured_header(HEADER_CAMPAIGN, email_.campaign_id),
         f"MIME-Version: 1.0{_CRLF}",
         content_type + _CRLF,
         _CRLF,
@@ -263,17 +220,18 @@ def build_sendgrid_mail(email_: OutgoingEmail, *, validate: bool = True) -> Mail
         email_.validate()
     mail = Mail()
 
+    # The same cleaned name, subject and address as the .eml (tailor/delivery/headers.py).
     sender = From()
-    sender.email = email_.from_email
-    if email_.from_name:
-        sender.name = email_.from_name
+    sender.email = ascii_address(email_.from_email)
+    if from_name := display_name(email_.from_name):
+        sender.name = from_name
     mail.from_email = sender
-    mail.subject = Subject(email_.subject)
+    mail.subject = Subject(subject_text(email_.subject))
 
     to = To()
-    to.email = email_.to_email  # set directly: the constructor would re-parse "Name <addr>" strings
-    if email_.to_name:
-        to.name = email_.to_name
+    to.email = ascii_address(email_.to_email)  # set directly: the constructor would re-parse "Name <addr>"
+    if to_name := display_name(email_.to_name):
+        to.name = to_name
     personalization = Personalization()
     personalization.add_to(to)
     personalization.add_custom_arg(CustomArg("message_key", email_.message_key))

@@ -1,6 +1,9 @@
 """The embedded provider: every message as a real ``.eml`` file (opens in any mail client) beside the exact
 SendGrid request body, ``<outbox_dir>/<campaign_id>/<message_key>.eml`` and ``.sendgrid.json``, written
-atomically and durably (fsync of the file, then of its folder) before the ledger says "sent"."""
+atomically and durably (fsync of the file, then of its folder) before the ledger says "sent".
+
+Because a complete ``.eml`` is the send, the outcome of a crashed outbox claim can be read back from the outbox
+(:func:`resolve_abandoned_claims`): complete means sent, anything else means it never left."""
 
 from __future__ import annotations
 
@@ -8,10 +11,16 @@ import contextlib
 import os
 import re
 import threading
+from datetime import timedelta
 from pathlib import Path
 
+from tailor.delivery.ledger import SendLedger
 from tailor.delivery.messages import OutgoingEmail, mime_closing_delimiter
 from tailor.delivery.protocol import NotSent
+
+#: The error of an outbox claim found unwritten after its run stopped (it is sent by the next run).
+NEVER_WRITTEN = "not sent: the run that claimed it stopped before its .eml was completely written; retried"
+_MESSAGE_ID = re.compile(rb"\r\nMessage-ID: <([^<>\s]+)>\r\n")
 
 
 def safe_path_part(value: str) -> str:
@@ -72,8 +81,40 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 def outbox_paths(outbox_dir: str | Path, email: OutgoingEmail) -> tuple[Path, Path]:
     """(<outbox_dir>/<campaign>/<key>.eml, <outbox_dir>/<campaign>/<key>.sendgrid.json)."""
-    folder = Path(outbox_dir) / safe_path_part(email.campaign_id)
-    return folder / f"{email.message_key}.eml", folder / f"{email.message_key}.sendgrid.json"
+    eml = eml_path(outbox_dir, email.campaign_id, email.message_key)
+    return eml, eml.with_name(f"{email.message_key}.sendgrid.json")
+
+
+def eml_path(outbox_dir: str | Path, campaign_id: str, message_key: str) -> Path:
+    return Path(outbox_dir) / safe_path_part(campaign_id) / f"{message_key}.eml"
+
+
+def resolve_abandoned_claims(ledger: SendLedger, outbox_dir: str | Path, older_than: timedelta) -> int:
+    """Record the outcome of outbox claims nobody works on any more (:meth:`SendLedger.abandoned_claims`: their
+    process was killed, or they are older than ``older_than``), read from the outbox: a complete ``.eml`` went
+    out (``sent``, with its Message-ID), anything else never left (``failed``: the next run sends it). One
+    ledger transaction; returns how many rows it resolved."""
+    entries = ledger.abandoned_claims("outbox", older_than=older_than)
+    sent, failed = [], []
+    for entry in entries:
+        path = eml_path(outbox_dir, entry.campaign_id, entry.message_key)
+        if outbox_complete(path, entry.message_key):
+            sent.append((entry.message_key, "outbox", _message_id(path)))
+        else:
+            failed.append((entry.message_key, NEVER_WRITTEN, "outbox"))
+    if not entries:
+        return 0
+    recorded = ledger.record_outcomes(sent=sent, failed=failed)
+    return len(recorded.sent) + len(recorded.failed)
+
+
+def _message_id(path: Path) -> str | None:
+    """The Message-ID of a complete .eml (the outbox's provider_message_id), read from its header block."""
+    with contextlib.suppress(OSError):
+        with open(path, "rb") as fh:
+            match = _MESSAGE_ID.search(fh.read(16384))
+            return match.group(1).decode("ascii") if match else None
+    return None
 
 
 def write_to_outbox(outbox_dir: str | Path, email: OutgoingEmail, json_bytes: bytes, mime_bytes: bytes,

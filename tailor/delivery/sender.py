@@ -21,10 +21,11 @@ import re
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from tailor.config import DEFAULTS
-from tailor.delivery.ledger import CLAIMED, FAILED, SENT, LedgerEntry, SendLedger
+from tailor.delivery.ledger import CLAIMED, FAILED, SENT, Claims, LedgerEntry, SendLedger
 from tailor.delivery.messages import (
     OutgoingEmail,
     build_mime_bytes,
@@ -32,13 +33,15 @@ from tailor.delivery.messages import (
     message_id_for,
     sendgrid_request_body,
 )
-from tailor.delivery.outbox import fsync_dir, outbox_paths, write_to_outbox
+from tailor.delivery.outbox import fsync_dir, outbox_paths, resolve_abandoned_claims, write_to_outbox
 from tailor.delivery.protocol import MAX_ERROR_CHARS, SEND_CHUNK_SIZE, NotSent, SendResult, Uncertain
 from tailor.delivery.sendgrid_api import SENDGRID_DEFAULT_HOST, ClientPerThread, post_mail
 from tailor.governance.masking import mask_emails_in_text
 
 _IN_FLIGHT = ("not sent: message_key is claimed by an in-flight or unresolved earlier attempt "
               "(see SendLedger.stale_claims; resolve with mark_sent / mark_failed)")
+#: The error of a claimed message that an interrupt stopped before any worker started on it (retried next run).
+INTERRUPTED = "not sent: interrupted before it was handed to the provider; the next run sends it"
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,9 @@ class EmailSender:
     sendgrid_api_host: str | None = None      # another API host (tests point it at a local server)
     request_timeout_seconds: float = 30.0
     max_concurrent_sends: int = int(DEFAULTS["TAILOR_MAX_CONCURRENT_SENDS"])
+    #: An outbox claim nobody works on is resolved from the outbox at once when its process is gone (this host),
+    #: else after this long (a claim of this process or of another host); see outbox.resolve_abandoned_claims.
+    abandoned_claim_minutes: float = 15.0
     _ledger: SendLedger | None = field(default=None, init=False, repr=False)
 
     @property
@@ -102,11 +108,25 @@ class EmailSender:
         if workers < 1:
             raise ValueError(f"EmailSender.max_concurrent_sends must be >= 1, got {workers}")
         clients = ClientPerThread(self._api_key, self.api_host) if self.provider == "sendgrid" else None
+        if self.provider == "outbox":  # a crashed run's claims: complete .eml -> sent, anything else -> failed
+            self.resolve_abandoned_outbox_claims()
         results: list[SendResult] = []
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tailor-send") as pool:
             for start in range(0, len(emails), chunk_size):
                 results.extend(self._send_chunk(emails[start:start + chunk_size], pool, clients))
         return results
+
+    def resolve_abandoned_outbox_claims(self) -> int:
+        """Record the outbox claims of crashed or killed runs from what the outbox holds; how many."""
+        return resolve_abandoned_claims(self.ledger, self.outbox_dir,
+                                        older_than=timedelta(minutes=float(self.abandoned_claim_minutes)))
+
+    def unresolved_claims(self) -> list[LedgerEntry]:
+        """The ledger rows still ``claimed`` that no live process is working on (outbox claims of crashed runs
+        are resolved first): sends whose outcome a human must decide (docs/delivery.md)."""
+        if self.provider == "outbox":
+            self.resolve_abandoned_outbox_claims()
+        return self.ledger.unresolved_claims()
 
     def _send_chunk(self, emails: Sequence[OutgoingEmail], pool: ThreadPoolExecutor,
                     clients: ClientPerThread | None) -> list[SendResult]:
@@ -131,11 +151,13 @@ class EmailSender:
             else:
                 candidates.append((i, email))
 
-        # 3. Claim the whole chunk in one transaction (at most once). A refused key is already sent, claimed
-        #    elsewhere, or a repeat of a key claimed earlier in this chunk.
-        claimed = ledger.claim_many(
-            (e.message_key, e.campaign_id, e.customer_id) for _, e in candidates
-        ) if candidates else set()
+        # 3. Claim the whole chunk in one transaction (at most once, per key and per campaign + address). A
+        #    refused key is already sent, claimed elsewhere, a repeat of a key claimed earlier in this chunk, or
+        #    its campaign is claimed / sent to the same address under another key.
+        claims = ledger.claim_chunk(
+            ((e.message_key, e.campaign_id, e.customer_id, e.to_email) for _, e in candidates), provider=provider,
+        ) if candidates else Claims()
+        claimed = set(claims.claimed)
         to_send: list[tuple[int, OutgoingEmail]] = []
         refused: list[int] = []
         for i, email in candidates:
@@ -146,12 +168,17 @@ class EmailSender:
                 refused.append(i)
 
         # 4. Build each message and hand it to a worker thread (provider I/O runs concurrently).
-        # 5. Record all outcomes in one transaction. Outcomes already known when an interrupt arrives
-        #    (KeyboardInterrupt, Dagster run termination) are still recorded; the rest stay claimed.
+        # 5. Record all outcomes in one transaction. On an interrupt (KeyboardInterrupt, SystemExit, Dagster run
+        #    termination) the finished sends are recorded, the claims no worker had started are released as
+        #    failed (known unsent: retried next run), and only those in flight stay claimed; then it re-raises.
         outcomes: dict[int, _Outcome] = {}
+        handed: set[int] = set()
         try:
-            self._transmit(to_send, outcomes, pool, clients, provider)
+            self._transmit(to_send, outcomes, handed, pool, clients, provider)
         except BaseException:
+            for i, _ in to_send:
+                if i not in outcomes and i not in handed:
+                    outcomes[i] = _Outcome("not_sent", error=INTERRUPTED)
             with contextlib.suppress(Exception):
                 self._record(ledger, to_send, outcomes, provider)
             raise
@@ -162,16 +189,27 @@ class EmailSender:
             record_error = self._safe_error(f"the ledger could not record the outcome: {type(exc).__name__}: {exc}")
         for i, _ in to_send:
             results[i] = self._result(outcomes[i], provider, record_error)
-
         if refused:
-            entries = ledger.get_many(emails[i].message_key for i in refused)
-            for i in refused:
-                results[i] = self._refused(entries.get(emails[i].message_key), provider)
+            self._answer_refused(emails, refused, claims, results, provider)
         return results  # type: ignore[return-value]  # every slot is filled above
 
-    def _transmit(self, to_send: list[tuple[int, OutgoingEmail]], outcomes: dict[int, _Outcome],
+    def _answer_refused(self, emails: Sequence[OutgoingEmail], refused: list[int], claims: Claims,
+                        results: list[SendResult | None], provider: str) -> None:
+        """Results for the keys the claim refused, read after this chunk's outcomes are recorded (an earlier row
+        of the same chunk may have just been sent or failed)."""
+        earlier = claims.same_recipient
+        entries = self.ledger.get_many([emails[i].message_key for i in refused] + list(earlier.values()))
+        for i in refused:
+            key = emails[i].message_key
+            if key in earlier:
+                results[i] = self._same_recipient(earlier[key], entries.get(earlier[key]), provider)
+            else:
+                results[i] = self._refused(entries.get(key), provider)
+
+    def _transmit(self, to_send: list[tuple[int, OutgoingEmail]], outcomes: dict[int, _Outcome], handed: set[int],
                   pool: ThreadPoolExecutor, clients: ClientPerThread | None, provider: str) -> None:
-        """Fill ``outcomes`` for every claimed message.
+        """Fill ``outcomes`` for every claimed message; ``handed`` collects those given to a worker (or started
+        in this thread). On an interrupt, a handed message whose worker never started it is ``not_sent``.
 
         This thread first builds the chunk's messages (CPU: MIME, JSON); then the workers do the I/O (file
         writes + fsync, or the HTTP calls) while this thread only waits. Building while the workers run was
@@ -195,6 +233,7 @@ class EmailSender:
         try:
             for i, email, built in jobs:
                 args = (email, built, provider, clients, present)
+                handed.add(i)
                 if len(jobs) == 1:  # a single message: no thread hand-off
                     outcomes[i] = self._transmit_one_safely(*args)
                 else:
@@ -202,8 +241,9 @@ class EmailSender:
             for future in as_completed(futures):
                 outcomes[futures[future]] = future.result()
         except BaseException:
-            for future in futures:
-                future.cancel()  # not started: stays claimed-but-unsent, held for review
+            for future, i in futures.items():
+                if future.cancel():  # no worker ever started it: known unsent
+                    outcomes[i] = _Outcome("not_sent", error=INTERRUPTED)
             for future, i in futures.items():  # started: wait, so its outcome can be recorded
                 if future.cancelled():
                     continue
@@ -285,6 +325,22 @@ class EmailSender:
 
     def _uncertain_error(self, error: str | None) -> str:
         return self._safe_error(f"outcome unknown, left claimed for manual review (not retried): {error}")
+
+    @staticmethod
+    def _same_recipient(earlier_key: str, entry: LedgerEntry | None, provider: str) -> SendResult:
+        """Result for a key refused because its campaign is claimed or sent to the same address as ``earlier_key``
+        (never naming the address). No provider message id: it belongs to the earlier row."""
+        if entry is not None and entry.status == SENT:
+            return SendResult("skipped_already_sent", entry.provider or provider, None,
+                              f"not sent again: this campaign already went to the same address as message_key "
+                              f"{earlier_key}")
+        if entry is not None and entry.status == FAILED:
+            return SendResult("failed", provider, None,
+                              f"not sent: sending this campaign to the same address as message_key {earlier_key} "
+                              "failed just now; the next run retries")
+        return SendResult("failed", provider, None,
+                          f"not sent: this campaign is claimed for the same address by message_key {earlier_key} "
+                          "(in flight or unresolved; see SendLedger.stale_claims)")
 
     @staticmethod
     def _refused(entry: LedgerEntry | None, provider: str) -> SendResult:

@@ -95,6 +95,11 @@ def pipeline_summary() -> dict[str, object]:
             "to_send": one("SELECT COUNT(*) FROM email_decisions WHERE send"),
             "rendered": one("SELECT COUNT(*) FROM rendered_emails"),
             "sent": one("SELECT COUNT(*) FROM email_sends WHERE status = 'sent'"),
-            "already_sent": one("SELECT COUNT(*) FROM email_sends WHERE status = 'skipped_already_sent'"),
+            # a skip without an error text is the same message key sent before; with one, another customer's
+            # email of the same campaign went to the same (family) address
+            "already_sent": one("SELECT COUNT(*) FROM email_sends WHERE status = 'skipped_already_sent' "
+                                "AND error IS NULL"),
+            "same_address": one("SELECT COUNT(*) FROM email_sends WHERE status = 'skipped_already_sent' "
+                                "AND error IS NOT NULL"),
             "quarantined": one("SELECT COUNT(*) FROM quarantined_rows"),
         }

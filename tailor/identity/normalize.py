@@ -23,7 +23,7 @@ import pycountry
 import pytz
 from rapidfuzz.distance import DamerauLevenshtein
 
-from tailor.addresses import normalize_address, strip_format_characters
+from tailor.addresses import contains_encoded_word, normalize_address, strip_format_characters
 
 # Addresses people type when a form insists on an e-mail they do not want to give. Several different
 # people share them, so they must never identify anyone nor receive mail.
@@ -243,9 +243,10 @@ def clean_text(raw: object, max_length: int = MAX_NAME_LENGTH) -> str | None:
 
 
 def normalize_name(raw: object) -> str | None:
-    """:func:`clean_text` (at most ``MAX_NAME_LENGTH`` characters); a name typed all in one case is title-cased."""
+    """:func:`clean_text` (at most ``MAX_NAME_LENGTH`` characters); a name typed all in one case is title-cased.
+    An RFC 2047 encoded-word (``=?utf-8?q?...?=``) is no name: mail software would decode it into a header."""
     name = clean_text(raw)
-    if name is None:
+    if name is None or contains_encoded_word(name):
         return None
     # Only fix names typed all in one case; "McDonald" or "van der Berg" are left as the person wrote them.
     return name.title() if name.isupper() or name.islower() else name

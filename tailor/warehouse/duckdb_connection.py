@@ -8,6 +8,7 @@ forever. Timestamps are stored tz-naive UTC, so no ICU extension (which cannot b
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -133,8 +134,12 @@ class DuckDBSession:
                 self._con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _tailor_incoming")
             else:
                 self._con.execute(f"CREATE OR REPLACE TABLE {name} AS {_typed_select(df)}")
-        finally:
-            self._con.unregister("_tailor_incoming")
+        except BaseException:
+            # In an aborted transaction unregistering fails too: the first error is the one to see.
+            with contextlib.suppress(Exception):
+                self._con.unregister("_tailor_incoming")
+            raise
+        self._con.unregister("_tailor_incoming")
 
     def _repair_null_typed_columns(self, name: str) -> None:
         """Give text type to columns an older Tailor created as DuckDB's ``NULL`` type (see :func:`_typed_select`),

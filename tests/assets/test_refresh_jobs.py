@@ -57,3 +57,41 @@ def test_a_consent_file_landing_after_a_full_run_refreshes_everything_downstream
             "email_sends"} <= materialized
     now = query(warehouse, f"SELECT marketing_consent FROM customer_profiles WHERE email = '{revoked}'")
     assert now["marketing_consent"].tolist() == [False]
+
+
+def test_a_revocation_landed_after_the_profiles_were_built_stops_the_next_send(tmp_path, monkeypatch):
+    """Issue 11 #7: email_sends honours consent that has landed, not only the last customer_profiles build."""
+    from dagster import AssetKey
+
+    from resources.warehouse import DuckDBWarehouse
+    from tailor.definitions import PIPELINE_JOB, build_definitions
+    from tailor.demo.generator import write_demo_data
+    from tests.tables import query
+
+    for name, path in {"TAILOR_LANDING_DIR": "landing", "TAILOR_WAREHOUSE_PATH": "warehouse.duckdb",
+                       "TAILOR_OUTBOX_DIR": "outbox", "TAILOR_SEND_LEDGER_PATH": "ledger.sqlite"}.items():
+        monkeypatch.setenv(name, str(tmp_path / path))
+    for name in ("SENDGRID_API_KEY", "SNOWFLAKE_ACCOUNT", "DAGSTER_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    landing = tmp_path / "landing"
+    write_demo_data(landing, customers=120, seed=5, as_of=AS_OF)
+    job = build_definitions().resolve_job_def(PIPELINE_JOB)
+    tags = {AS_OF_TAG: AS_OF.isoformat()}
+    keys = [k for k in job.asset_layer.selected_asset_keys if k != AssetKey("email_sends")]
+    assert job.execute_in_process(instance=DagsterInstance.ephemeral(), tags=tags, asset_selection=keys).success
+
+    warehouse = DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
+    rendered = query(warehouse, "SELECT customer_id, to_email FROM rendered_emails ORDER BY customer_id")
+    revoked, unsubscribed = rendered.iloc[0], rendered.iloc[1]
+    write(landing / "consent" / "consent-late.csv", "email,purpose,status,changed_at,source\n"
+          f"{revoked['to_email'].upper()},marketing_email,revoked,2026-11-01 12:30:00,preference_center\n")
+    write(landing / "email_events" / "late.ndjson",
+          f'{{"sg_event_id":"late-1","email":"{unsubscribed["to_email"]}","event":"unsubscribe",'
+          f'"timestamp":{int(AS_OF.timestamp()) + 1800}}}\n')
+
+    assert job.execute_in_process(instance=DagsterInstance.ephemeral(), tags=tags,
+                                  asset_selection=[AssetKey("email_sends")]).success
+    sends = query(warehouse, "SELECT customer_id, status FROM email_sends").set_index("customer_id")["status"]
+    assert sends[revoked["customer_id"]] == "blocked_no_consent"
+    assert sends[unsubscribed["customer_id"]] == "blocked_no_consent"
+    assert (sends == "sent").sum() >= len(rendered) - 3   # the others went (a family address may share one send)

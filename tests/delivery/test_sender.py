@@ -437,8 +437,9 @@ def test_truncated_outbox_file_without_ledger_row_is_rewritten(tmp_path):
     assert msg["X-Tailor-Message-Key"] == KEY and msg.get_content_type() == "multipart/alternative"
 
 
-def test_interrupt_mid_chunk_records_finished_sends_and_holds_the_rest(tmp_path, monkeypatch):
+def test_interrupt_mid_chunk_records_finished_sends_releases_unstarted_and_holds_the_rest(tmp_path, monkeypatch):
     import tailor.delivery.outbox as outbox
+    from tailor.delivery.sender import INTERRUPTED
 
     emails = batch(40)
     culprit = emails[5].message_key
@@ -454,15 +455,16 @@ def test_interrupt_mid_chunk_records_finished_sends_and_holds_the_rest(tmp_path,
     with pytest.raises(KeyboardInterrupt):
         sender.send_many(emails, chunk_size=40)
     ledger = SendLedger(tmp_path / "ledger.sqlite")
-    statuses = {e.message_key: ledger.status(e.message_key) for e in emails}
-    assert statuses[culprit] == "claimed"
-    assert set(statuses.values()) <= {"sent", "claimed"}  # nothing failed, nothing unclaimed
+    entries = {e.message_key: ledger.get(e.message_key) for e in emails}
+    statuses = {k: e.status for k, e in entries.items()}
+    assert statuses[culprit] == "claimed"  # its worker had started: held for review
+    assert set(statuses.values()) == {"sent", "claimed", "failed"}  # every row claimed before the interrupt
+    assert all(e.error == INTERRUPTED for e in entries.values() if e.status == "failed")  # never started
     folder = tmp_path / "outbox" / "spring_sale"
     assert {p.stem for p in folder.glob("*.eml")} == {k for k, s in statuses.items() if s == "sent"}
 
     monkeypatch.setattr(outbox, "atomic_write", real_write)
-    again = outbox_sender(tmp_path).send_many(emails)  # claimed rows are held, never re-sent automatically
-    assert {e.message_key for e, r in zip(emails, again) if r.status == "failed"} == {
-        k for k, s in statuses.items() if s == "claimed"}
+    again = outbox_sender(tmp_path).send_many(emails)  # released rows are sent; claimed ones are held
+    assert {e.message_key: r.status for e, r in zip(emails, again)} == {
+        k: {"sent": "skipped_already_sent", "failed": "sent", "claimed": "failed"}[s] for k, s in statuses.items()}
     assert all("stale_claims" in r.error for r in again if r.status == "failed")
-

@@ -200,3 +200,13 @@ def test_postcode_keys_ignore_format_and_control_characters():
     records = crm(("CRM-000001", None, "Lena", "Weber"), ("CRM-000002", None, "Lena", "Weber"))
     records["postcode"] = ["10115", "10\u200b115\x00"]
     assert normalize_records(records)["postcode_key"].tolist() == ["10115", "10115"]
+
+
+def test_a_name_written_as_an_encoded_word_is_no_name():
+    """Issue 11 #1: mail software decodes it, CR/LF included; delivery refuses such names, so identity drops them
+    and the email goes out with the default greeting instead of failing on every run."""
+    from tailor.identity.normalize import normalize_name
+
+    assert normalize_name("=?utf-8?q?x=0D=0ABcc=3A_attacker=40evil=2Eexample?=") is None
+    assert normalize_name("=?utf-8?b?eA0KQmNjOiBhdHRhY2tlckBldmlsLmV4YW1wbGU=?=") is None
+    assert normalize_name("anna") == "Anna"

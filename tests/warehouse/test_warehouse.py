@@ -113,3 +113,12 @@ def test_the_warehouse_file_is_readable_by_its_owner_only(tmp_path):
     assert path.stat().st_mode & 0o777 == 0o600
     wal = tmp_path / "w.duckdb.wal"
     assert not wal.exists() or wal.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_refused_write_reports_its_own_error(tmp_path):
+    import duckdb
+
+    w = DuckDBWarehouse(path=str(tmp_path / "w.duckdb"))
+    write_table(w, "facts", FRAME)
+    with pytest.raises(duckdb.ConversionException):  # not the TransactionException of cleaning up after it
+        write_table(w, "facts", FRAME.assign(spend=["not a number", "x", "y"]), mode="append")
