@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 import pandas as pd
 import pandera.pandas as pa
@@ -208,29 +209,11 @@ def _email_sends(rows: list[dict]) -> pd.DataFrame:
     return df
 
 
-def deliver(
-    rendered: pd.DataFrame,
-    profiles: pd.DataFrame,
-    sender: Sender,
-    from_email: str,
-    from_name: str | None,
-    now: datetime,
-    *,
-    unsubscribe_base_url: str | None = None,
-    chunk_size: int = SEND_CHUNK_SIZE,
-) -> pd.DataFrame:
-    """Send every row of ``rendered`` (rendered_emails) that is still allowed; return email_sends.
-
-    ``profiles`` is the CURRENT customer_profiles table. ``now`` (UTC; naive = UTC) stamps ``sent_at``.
-    The unsubscribe URL (List-Unsubscribe header) is taken from a ``rendered.unsubscribe_url`` column when
-    present, else built as ``<unsubscribe_base_url>?m=<message_key>`` — the same link the rendered body carries.
-    ``unsubscribe_base_url`` defaults to the setting TAILOR_UNSUBSCRIBE_BASE_URL (tailor/config.py).
-    ``chunk_size`` rows are consent-checked and handed to the sender together (see the module docstring);
-    the output has one row per input row, in input order.
-    """
-    chunks = list(deliver_chunks(rendered, profiles, sender, from_email, from_name, now,
-                                 unsubscribe_base_url=unsubscribe_base_url, chunk_size=chunk_size))
-    return concat_email_sends(chunks)
+def deliver(rendered: pd.DataFrame, profiles: pd.DataFrame, sender: Sender, from_email: str,
+            from_name: str | None, now: datetime, **options: Any) -> pd.DataFrame:
+    """Send every row of ``rendered`` (rendered_emails) that is still allowed; return email_sends, one row per input
+    row, in input order: :func:`deliver_chunks` (same arguments) gathered into one table."""
+    return concat_email_sends(list(deliver_chunks(rendered, profiles, sender, from_email, from_name, now, **options)))
 
 
 def deliver_chunks(
@@ -244,9 +227,15 @@ def deliver_chunks(
     unsubscribe_base_url: str | None = None,
     chunk_size: int = SEND_CHUNK_SIZE,
 ) -> Iterator[pd.DataFrame]:
-    """:func:`deliver`, one ``email_sends`` frame per chunk as soon as the chunk is sent, so that a caller keeps
-    the rows of the finished chunks when a later one is interrupted (tailor.delivery.audit.deliver_and_record).
-    The arguments are checked before anything is sent."""
+    """Send every row of ``rendered`` that is still allowed, yielding one ``email_sends`` frame per chunk as soon as
+    the chunk is sent, so that a caller keeps the rows of the finished chunks when a later one is interrupted
+    (tailor.delivery.audit.deliver_and_record). The arguments are checked before anything is sent.
+
+    ``profiles`` is the CURRENT customer_profiles table. ``now`` (UTC; naive = UTC) stamps ``sent_at``.
+    The unsubscribe URL (List-Unsubscribe header) is taken from a ``rendered.unsubscribe_url`` column when
+    present, else built as ``<unsubscribe_base_url>?m=<message_key>`` — the same link the rendered body carries.
+    ``unsubscribe_base_url`` defaults to the setting TAILOR_UNSUBSCRIBE_BASE_URL (tailor/config.py).
+    ``chunk_size`` rows are consent-checked and handed to the sender together (see the module docstring)."""
     base_url = unsubscribe_base_url or setting("TAILOR_UNSUBSCRIBE_BASE_URL")
     _check_columns(rendered, RENDERED_REQUIRED, "rendered_emails")
     _check_columns(profiles, PROFILES_REQUIRED, "customer_profiles")

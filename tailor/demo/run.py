@@ -20,7 +20,7 @@ DERIVED_PATHS = ("TAILOR_LANDING_DIR", "TAILOR_WAREHOUSE_PATH")
 SENT_PATHS = ("TAILOR_OUTBOX_DIR", "TAILOR_SEND_LEDGER_PATH")
 USE_CONFIGURED_PATHS = "--use-configured-paths"
 SEND_WITH_SENDGRID = "--send-with-sendgrid"
-_SIDE_FILES = ("", ".wal", "-wal", "-shm", "-journal")
+_SIDE_FILES = ("", ".wal", "-wal", "-shm", "-journal", ".key")  # .key: the ledger's recipient-hash key
 
 
 def _remove(path: Path) -> None:
