@@ -10,14 +10,9 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 from assets.as_of import AsOfConfig, run_as_of
 from assets.metadata import schema_check_result, schema_check_spec, table_definition_metadata, table_metadata
 from resources.warehouse import WarehouseResource
+from tailor.identity.matching_view import CrmNormalizedSchema, normalize_records
 from tailor.identity.profiles import CustomerProfilesSchema, profiles_from_warehouse
-from tailor.identity.resolve import (
-    CrmNormalizedSchema,
-    CustomerIdentityLinksSchema,
-    identity_figures,
-    normalize_records,
-    resolve_identities,
-)
+from tailor.identity.resolve import CustomerIdentityLinksSchema, identity_figures, resolve_identities
 from tailor.sources.contracts import CRM_COLUMNS
 
 

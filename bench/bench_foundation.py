@@ -57,8 +57,9 @@ def generate(customers: int, seed: int, events_per_file: int, landing: Path) -> 
 
 def run_identity_and_profiles(warehouse) -> dict[str, float]:
     """What the customer_identity and customer_profiles assets do, step by step, timed."""
+    from tailor.identity.matching_view import normalize_records
     from tailor.identity.profiles import CRM_COLUMNS, profiles_from_warehouse
-    from tailor.identity.resolve import normalize_records, resolve_identities
+    from tailor.identity.resolve import resolve_identities
 
     times = {}
     t = time.perf_counter()

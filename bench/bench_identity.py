@@ -31,9 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tailor.identity.consent import HARD_SUPPRESSION_EVENTS, UNSUBSCRIBE_EVENTS
+from tailor.identity.matching_view import normalize_records
 from tailor.identity.normalize import map_distinct, normalize_name
 from tailor.identity.profiles import build_customer_profiles
-from tailor.identity.resolve import linkage_quality, normalize_records, ref_order, resolve_identities
+from tailor.identity.resolve import linkage_quality, ref_order, resolve_identities
 from tailor.warehouse.sql import string_literal
 
 GENERATE = """

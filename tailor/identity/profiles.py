@@ -24,6 +24,7 @@ from tailor.identity.consent import (
     purpose_consent,
     with_email_keys,
 )
+from tailor.identity.matching_view import normalize_records
 from tailor.identity.normalize import (
     clean_text,
     default_timezone,
@@ -32,7 +33,7 @@ from tailor.identity.normalize import (
     normalize_name,
     normalize_timezone,
 )
-from tailor.identity.resolve import normalize_records, ref_order
+from tailor.identity.resolve import ref_order
 from tailor.identity.survivorship import SOURCE_PRIORITY, survive
 from tailor.sources.contracts import CRM_COLUMNS
 from tailor.warehouse.session import WarehouseSession
@@ -140,7 +141,7 @@ def build_customer_profiles(
     """One row per master customer, cleaned, merged by ``SURVIVORSHIP``, with consent per purpose as of ``as_of``
     (the run's moment; None: now): grants dated after it are ignored (:mod:`tailor.identity.consent`).
 
-    ``normalized`` (``tailor.identity.resolve.normalize_records(crm)``, e.g. the ``crm_normalized`` table the
+    ``normalized`` (``tailor.identity.matching_view.normalize_records(crm)``, e.g. the ``crm_normalized`` table the
     identity step wrote) may be passed to avoid normalising twice; its rows are matched to ``crm`` by
     ``customer_ref``, so the two may come from the warehouse in any order."""
     crm = crm.reset_index(drop=True)

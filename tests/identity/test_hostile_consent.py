@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from tailor.identity.consent import consent_state, latest_status, purpose_consent
+from tailor.identity.matching_view import normalize_records
 from tailor.identity.profiles import CustomerProfilesSchema, build_customer_profiles, profiles_from_warehouse
-from tailor.identity.resolve import normalize_records
 from tailor.warehouse.duckdb_connection import DuckDBFile
 
 T = pd.Timestamp

@@ -14,6 +14,7 @@ import pytest
 
 from tailor.addresses import normalize_address, normalize_address_column
 from tailor.identity.consent import consent_state
+from tailor.identity.matching_view import normalize_records
 from tailor.identity.normalize import (
     MAX_NAME_LENGTH,
     clean_text,
@@ -28,7 +29,7 @@ from tailor.identity.profiles import (
     is_normalised_address,
     profiles_from_warehouse,
 )
-from tailor.identity.resolve import normalize_records, resolve_identities
+from tailor.identity.resolve import resolve_identities
 from tailor.warehouse.duckdb_connection import DuckDBFile
 
 T = pd.Timestamp

@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 from tailor.demo.generator import write_demo_data
+from tailor.identity.matching_view import normalize_records
 from tailor.identity.normalize import map_distinct, normalize_name
 from tailor.identity.profiles import profiles_from_warehouse, survivorship_records
-from tailor.identity.resolve import normalize_records, resolve_identities
+from tailor.identity.resolve import resolve_identities
 from tailor.identity.survivorship import Rule, survive
 from tailor.sources.contracts import CONSENT_EVENTS, CRM_COLUMNS, CRM_CUSTOMERS, EMAIL_EVENTS
 from tailor.sources.load import ingest_source

@@ -6,12 +6,13 @@ from __future__ import annotations
 import pandas as pd
 
 from tailor.identity.consent import consent_state
+from tailor.identity.matching_view import normalize_records
 from tailor.identity.profiles import (
     CustomerProfilesSchema,
     build_customer_profiles,
     profiles_from_warehouse,
 )
-from tailor.identity.resolve import CustomerIdentityLinksSchema, normalize_records, resolve_identities
+from tailor.identity.resolve import CustomerIdentityLinksSchema, resolve_identities
 from tailor.sources.contracts import CRM_COLUMNS
 from tailor.warehouse.duckdb_connection import DuckDBFile
 
