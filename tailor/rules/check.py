@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING
 
 from tailor.content.vocabulary import template_blocks
 from tailor.rules.condition import condition_segments
+from tailor.rules.limits import PLAN_STACK
 from tailor.rules.problems import RuleFileError, error_lines, format_problem, problem_lines
 
 if TYPE_CHECKING:  # pragma: no cover
+    from tailor.rules.ruleset import EmailRuleSet
     from tailor.rules.segments import SegmentDefinition
 
 
@@ -44,7 +46,7 @@ def check_rules(rules_dir: str | Path, templates_dir: str | Path) -> CheckReport
     """Check ``segments.yaml`` and ``email_rules.yaml`` of ``rules_dir`` (every problem of both files)."""
     from tailor.rules.email_rules import check_rule_file
     from tailor.rules.fields import spec_field_kinds
-    from tailor.rules.reachability import unreachable_rules
+    from tailor.rules.reachability import search_unreachable
     from tailor.rules.segments import check_segment_file
 
     rules_dir = Path(rules_dir)
@@ -80,8 +82,15 @@ def check_rules(rules_dir: str | Path, templates_dir: str | Path) -> CheckReport
         problems += error_lines(exc)
 
     if ruleset is not None:
-        for u in unreachable_rules(ruleset, {d.name: d.condition for d in definitions}):
+        reach = search_unreachable(ruleset, {d.name: d.condition for d in definitions})
+        for u in reach.found:
             problems.append(format_problem(rules_path, u.line, u.message))
+        if not reach.complete:
+            assert reach.unchecked is not None
+            notes.append(f"{rules_path}:{reach.unchecked.line}: the search for rules that can never change an email "
+                         f"stopped after {reach.steps:,} steps (the limit): rule {reach.unchecked.name!r} and the "
+                         f"rules ranked below it were not looked at")
+        notes += engine_notes(rules_path, ruleset)
         used = {s for r in ruleset.ranked for s in condition_segments(r.condition)}
         unused = [n for n in segment_names or [] if n not in used]
         if unused:
@@ -100,6 +109,22 @@ def check_rules(rules_dir: str | Path, templates_dir: str | Path) -> CheckReport
                    f"{len(ruleset.ranked)} active rules, {len(experiments)} experiment{'s' if len(experiments) != 1 else ''}"
                    f"{': ' + ', '.join(experiments) if experiments else ''}), {n_blocks} blocks in {templates_dir}")
     return CheckReport(problems=problems, summary=summary, notes=notes)
+
+
+def engine_notes(rules_path: Path, ruleset: EmailRuleSet) -> list[str]:
+    """How durable_rules will decide the rules, when that is not one rule set (:mod:`tailor.rules.engine_plan`):
+    not a problem, the decisions are the same; said so that nobody is surprised by a slower run."""
+    from tailor.rules.engine_plan import plan_engine
+
+    plan = plan_engine(ruleset.ranked)
+    lines = {r.name: r.line for r in ruleset.ranked}
+    notes = [f"{rules_path}:{lines[r.name]}: rule {r.name!r} is evaluated in Python, not by durable_rules: "
+             f"{r.in_python}" for r in plan.in_python]
+    if len(plan.groups) > 1:
+        notes.append(f"the {len(ruleset.ranked)} active rules are decided in {len(plan.groups)} durable_rules rule "
+                     f"sets (durable_rules walks at most {PLAN_STACK - 1} tests that hold at once in one); each "
+                     f"customer is posted to each, which takes longer")
+    return notes
 
 
 class _AnyBlock(set):

@@ -118,3 +118,15 @@ def condition_segments(cond: Condition) -> list[str]:
     if isinstance(cond, Not):
         return condition_segments(cond.item)
     return []
+
+
+def condition_tests(cond: Condition) -> int:
+    """How many tests a condition makes: one per test, one per value of an ``in:``/``not_in:`` list and per segment
+    of an ``in_segment:`` list (what tailor.rules.limits.MAX_CONDITION_TESTS counts)."""
+    if isinstance(cond, (AllOf, AnyOf)):
+        return sum(condition_tests(item) for item in cond.items)
+    if isinstance(cond, Not):
+        return condition_tests(cond.item)
+    if isinstance(cond, InSet):
+        return len(cond.values)
+    return 1

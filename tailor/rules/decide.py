@@ -159,11 +159,40 @@ def decide(customers: pd.DataFrame, ruleset: EmailRuleSet, decided_at: datetime,
     size = chunk_size(n, n_workers)
     chunks = (frame.iloc[i:i + size] for i in range(0, n, size))
     columns: dict[str, list[Any]] = {name: [] for name in _VARYING}
+    from concurrent.futures.process import BrokenProcessPool  # here: `tailor rules check` needs no multiprocessing
+
     with decision_pool(ruleset, n_workers) as pool:
-        for part in pool.map(_decide_chunk, chunks):    # in input order
-            for name in _VARYING:
-                columns[name].extend(part[name])
+        try:
+            for part in pool.map(_decide_chunk, chunks):    # in input order
+                for name in _VARYING:
+                    columns[name].extend(part[name])
+        except BrokenProcessPool as exc:
+            raise RuntimeError(_worker_died(pool, n_workers, exc)) from exc
     return _decisions_frame(ids, columns, ruleset, decided_at)
+
+
+def _worker_died(pool: ProcessPoolExecutor, n_workers: int, exc: BaseException) -> str:
+    """What to say when a decision worker process ended without an answer (durable_rules crashed in it, it ran
+    out of memory, it was killed): its exit code, so that the run fails with the cause instead of hanging."""
+    import signal
+
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    codes = [p.exitcode for p in processes if p.exitcode not in (None, 0, -signal.SIGTERM)]
+    if not codes:   # the pool terminated the others; or the code is not known
+        codes = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
+
+    def said(code: int) -> str:
+        if code < 0:
+            try:
+                return f"killed by signal {signal.Signals(-code).name}"
+            except ValueError:
+                return f"killed by signal {-code}"
+        return f"exit code {code}"
+
+    how = ", ".join(dict.fromkeys(said(c) for c in codes)) or "exit code unknown"
+    return (f"a decision worker process died ({how}) while deciding the email rules on {n_workers} processes, so no "
+            f"decision was written; the worker's own output, above, may say why (e.g. durable_rules crashing) "
+            f"[{type(exc).__name__}: {exc}]")
 
 
 def decision_pool(ruleset: EmailRuleSet, workers: int) -> ProcessPoolExecutor:

@@ -24,8 +24,10 @@ else:
 #: Every customer fact carries this key and value, and every compiled rule asks for it (see tailor.rules.engine).
 FACT_MARKER = "tailor_fact__"
 FACT_MARKER_VALUE = "customer"
-#: Keys a rule may not read: durable_rules' own, and the marker.
-RESERVED_FIELDS = frozenset({"sid", "id", FACT_MARKER})
+#: The names of the rules whose condition was evaluated in Python and held (see tailor.rules.engine_plan).
+PYTHON_HELD = "tailor_held__"
+#: Keys a rule may not read: durable_rules' own, the marker and the list above.
+RESERVED_FIELDS = frozenset({"sid", "id", FACT_MARKER, PYTHON_HELD})
 
 
 # durable_rules' JSON parser rejects exponent notation (1e-05, 1e+16), which Python emits for very small
@@ -64,11 +66,19 @@ def durable_value(value: Any, kind: str) -> Any:
     """A literal as it appears in facts and durable conditions."""
     if kind == "datetime":
         return json_number(float((value - EPOCH).total_seconds()))
-    if isinstance(value, (bool, np.bool_)):
+    if isinstance(value, str):      # before numpy: rule literals are plain Python (tailor rules check needs no numpy)
+        return value
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) < MAX_ABS_NUMBER else json_number(float(value))
+    if isinstance(value, float):
+        return json_number(value)
+    if isinstance(value, np.bool_):
         return bool(value)
-    if isinstance(value, (int, np.integer)):
+    if isinstance(value, np.integer):
         return int(value) if abs(int(value)) < MAX_ABS_NUMBER else json_number(float(value))
-    if isinstance(value, (float, np.floating)):
+    if isinstance(value, np.floating):
         return json_number(float(value))
     return value
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from tailor.content.vocabulary import SLOTS
 from tailor.rules.durable import RESERVED_FIELDS
+from tailor.rules.limits import MAX_RULES
 from tailor.rules.outcome_parser import OutcomeParser
 from tailor.rules.parser import ConditionParser
 from tailor.rules.problems import Problems, did_you_mean
@@ -161,6 +162,10 @@ def _rule_items(data: Mapping[str, Any], problems: Problems) -> list[Any]:
     if not isinstance(items, list):
         problems.add(line_of(data, "rules"), "`rules:` must be a list; start each rule with `- name: ...`")
         return []
+    if len(items) > MAX_RULES:
+        problems.add(line_of(items, MAX_RULES), f"the file has {len(items):,} rules; an email rule file may have at "
+                                                f"most {MAX_RULES:,} (those past it were not checked)")
+        return items[:MAX_RULES]
     return items
 
 
@@ -215,6 +220,8 @@ class _RuleParser:
             ok = False
         else:
             cond = self.conditions.parse(item["when"], line_of(item, "when"))
+            cond = self.conditions.within_limits(cond, line_of(item, "when"), label)
+            ok = ok and cond is not None
         experiment = None
         if "experiment" in item:
             experiment = self.experiment(item["experiment"], line_of(item, "experiment"), label)

@@ -55,26 +55,130 @@ def implies(a: Condition, b: Condition, segments: Mapping[str, Condition] | None
     """True when every customer that satisfies ``a`` is sure to satisfy ``b`` (see the module docstring).
 
     ``segments``: segment name -> its condition, to look into ``in_segment`` tests."""
-    if a == b or _implies(negation_normal_form(a), negation_normal_form(b)):
+    if a == b or _implies(negation_normal_form(a), negation_normal_form(b), None):
         return True
     if segments:
         ea, eb = expand_segments(a, segments), expand_segments(b, segments)
         if (ea, eb) != (a, b):
-            return _implies(negation_normal_form(ea), negation_normal_form(eb))
+            return _implies(negation_normal_form(ea), negation_normal_form(eb), None)
     return False
 
 
-def _implies(a: Condition, b: Condition) -> bool:
+class OutOfSteps(Exception):
+    """An :class:`ImplicationSearch` used up its steps."""
+
+
+class Prepared:
+    """A condition brought to negation normal form once — as written and with its segments expanded — with
+    what it mentions (:func:`_mentions`) and what a condition implying it must mention (:func:`_needs`)."""
+
+    __slots__ = ("condition", "plain", "expanded", "plain_mentions", "plain_needs", "expanded_mentions",
+                 "expanded_needs")
+
+    def __init__(self, cond: Condition, segments: Mapping[str, Condition] | None):
+        self.condition = cond
+        self.plain = negation_normal_form(cond)
+        expanded = expand_segments(cond, segments) if segments else cond
+        self.expanded = negation_normal_form(expanded) if expanded != cond else None
+        self.plain_mentions, self.plain_needs = _mentions(self.plain), _needs(self.plain)
+        if self.expanded is not None:
+            self.expanded_mentions, self.expanded_needs = _mentions(self.expanded), _needs(self.expanded)
+        else:
+            self.expanded_mentions, self.expanded_needs = self.plain_mentions, self.plain_needs
+
+
+class ImplicationSearch:
+    """:func:`implies` for many pairs of :class:`Prepared` conditions: a pair whose conditions cannot imply
+    each other by what they mention is skipped, the answers for sub-conditions are remembered while a pair is
+    compared (the conditions stay alive, so their ids do), and every pair and comparison is one step: past
+    ``max_steps`` it raises :class:`OutOfSteps` — the search is bounded whatever the conditions."""
+
+    def __init__(self, max_steps: int):
+        self.max_steps = max_steps
+        self.steps = 0
+        self.memo: dict[tuple[int, int], bool] = {}
+
+    def step(self) -> None:
+        self.steps += 1
+        if self.steps > self.max_steps:
+            raise OutOfSteps
+
+    def implies(self, a: Prepared, b: Prepared) -> bool:
+        self.step()
+        self.memo.clear()   # ids of one pair's sub-conditions: memory stays that of one comparison
+        if _may_imply(a.plain_mentions, b.plain_needs) and (a.condition == b.condition
+                                                            or _implies(a.plain, b.plain, self)):
+            return True
+        if (a.expanded is not None or b.expanded is not None) and _may_imply(a.expanded_mentions, b.expanded_needs):
+            return _implies(a.expanded if a.expanded is not None else a.plain,
+                            b.expanded if b.expanded is not None else b.plain, self)
+        return False
+
+
+_NO_VALUE = object()      # the key of a "has no value" test in what a condition mentions
+
+
+def _literal_keys(c: Condition) -> tuple[str, Any]:
+    inner = c.item if isinstance(c, Not) else c
+    return inner.field, (inner.value if isinstance(inner, Contains) else None)
+
+
+def _mentions(c: Condition) -> set[tuple[str, Any]]:
+    """(field, None) for every field a test of ``c`` is on, (field, item) for list-item tests, (field, NO_VALUE)
+    for "has no value" tests."""
+    if isinstance(c, (AllOf, AnyOf)):
+        return set().union(*(_mentions(i) for i in c.items))
+    field, item = _literal_keys(c)
+    out = {(field, None)}
+    if item is not None:
+        out.add((field, item))
+    if isinstance(c, Missing):
+        out.add((field, _NO_VALUE))
+    return out
+
+
+def _needs(c: Condition) -> list[set[tuple[str, Any]]]:
+    """Clauses a condition implying ``c`` must meet, each by mentioning one of its keys (sound, not complete:
+    ``_implies`` compares single tests on the same field only)."""
+    if isinstance(c, AllOf):
+        return [clause for i in c.items for clause in _needs(i)]
+    if isinstance(c, AnyOf):
+        return [set().union(*(clause for i in c.items for clause in _needs(i)))]
+    return [{_literal_keys(c)}]
+
+
+def _may_imply(mentions: set[tuple[str, Any]], needs: list[set[tuple[str, Any]]]) -> bool:
+    for clause in needs:
+        for field, item in clause:
+            if (field, item) in mentions or (item is not None and (field, _NO_VALUE) in mentions):
+                break
+        else:
+            return False
+    return True
+
+
+def _implies(a: Condition, b: Condition, search: ImplicationSearch | None) -> bool:
+    if search is None:
+        return _implies_once(a, b, None)
+    key = (id(a), id(b))
+    hit = search.memo.get(key)
+    if hit is None:
+        search.step()
+        hit = search.memo[key] = _implies_once(a, b, search)
+    return hit
+
+
+def _implies_once(a: Condition, b: Condition, search: ImplicationSearch | None) -> bool:
     if a == b:
         return True
     if isinstance(b, AllOf):
-        return all(_implies(a, x) for x in b.items)
+        return all(_implies(a, x, search) for x in b.items)
     if isinstance(a, AnyOf):
-        return all(_implies(x, b) for x in a.items)
-    if isinstance(b, AnyOf) and any(_implies(a, x) for x in b.items):
+        return all(_implies(x, b, search) for x in a.items)
+    if isinstance(b, AnyOf) and any(_implies(a, x, search) for x in b.items):
         return True
     if isinstance(a, AllOf):
-        return any(_implies(x, b) for x in a.items)
+        return any(_implies(x, b, search) for x in a.items)
     if isinstance(b, AnyOf):
         return False
     return _literal_implies(a, b)

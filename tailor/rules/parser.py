@@ -37,11 +37,12 @@ import re
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
-from tailor.rules.condition import AllOf, AnyOf, Compare, Condition, Contains, InSet, Missing, Not
+from tailor.rules.condition import AllOf, AnyOf, Compare, Condition, Contains, InSet, Missing, Not, condition_tests
 from tailor.rules.customer_table import SEGMENTS_FIELD
 from tailor.rules.durable import MAX_ABS_NUMBER, MIN_ABS_NUMBER
 from tailor.rules.fields import KINDS, spec_field_kinds
 from tailor.rules.lazy_imports import LazyModule
+from tailor.rules.limits import MAX_CONDITION_TESTS, MAX_FILE_TESTS
 from tailor.rules.problems import Problems, did_you_mean, suggest
 from tailor.rules.yaml_lines import describe_value, line_of
 
@@ -118,6 +119,29 @@ class ConditionParser:
         self.known_segments = set(known_segments) if known_segments is not None else None
         self.reserved = set(reserved_fields)
         self.where = where
+        #: tests of the conditions parsed so far (see :meth:`within_limits`)
+        self.tests = 0
+        self._file_limit_told = False
+
+    def within_limits(self, cond: Condition | None, line: int | None, label: str) -> Condition | None:
+        """``cond``, or None when it has more tests than one condition may (MAX_CONDITION_TESTS) or takes the
+        file's conditions past MAX_FILE_TESTS in all (each told once, at ``line``, starting with ``label``)."""
+        if cond is None:
+            return None
+        n = condition_tests(cond)
+        self.tests += n
+        if n > MAX_CONDITION_TESTS:
+            self.problems.add(line, f"{label}: the condition has {n:,} tests (each value of an in:, not_in: or "
+                                    f"in_segment: list counts as one); a condition may have at most "
+                                    f"{MAX_CONDITION_TESTS:,}")
+            return None
+        if self.tests > MAX_FILE_TESTS:
+            if not self._file_limit_told:
+                self._file_limit_told = True
+                self.problems.add(line, f"{label}: the conditions up to here have {self.tests:,} tests in all; the "
+                                        f"conditions of one file may have at most {MAX_FILE_TESTS:,}")
+            return None
+        return cond
 
     def parse(self, raw: Any, line: int | None) -> Condition | None:
         """A condition (mapping, or list = all of them). None when invalid (problems recorded)."""

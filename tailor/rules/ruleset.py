@@ -196,8 +196,9 @@ class EmailRuleSet:
 
     @property
     def engine(self) -> CompiledRules:
+        """The rules compiled to durable_rules (once; again after durable_rules failed on a customer)."""
         with self._lock:
-            if self._engine is None:
+            if self._engine is None or self._engine.broken is not None:
                 from tailor.rules.engine import CompiledRules  # durable_rules: only when deciding
 
                 self._engine = CompiledRules(self.ranked)

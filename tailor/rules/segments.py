@@ -27,6 +27,7 @@ from tailor.rules.condition import Condition, condition_fields
 from tailor.rules.customer_table import SEGMENTS_FIELD
 from tailor.rules.evaluate import evaluate
 from tailor.rules.lazy_imports import LazyModule
+from tailor.rules.limits import MAX_SEGMENTS
 from tailor.rules.parser import ConditionParser
 from tailor.rules.problems import Problems, did_you_mean
 from tailor.rules.yaml_lines import check_named_item, describe_value, line_of, load_yaml
@@ -114,6 +115,10 @@ def _parse(data: object, known_fields: Mapping[str, str], problems: Problems, pa
     if not isinstance(items, list):
         problems.add(line_of(data, "segments"), "`segments:` must be a list; start each segment with `- name: ...`")
         return []
+    if len(items) > MAX_SEGMENTS:
+        problems.add(line_of(items, MAX_SEGMENTS), f"the file has {len(items):,} segments; a segments file may have "
+                                                   f"at most {MAX_SEGMENTS:,} (those past it were not checked)")
+        items = items[:MAX_SEGMENTS]
     fields = {k: v for k, v in known_fields.items() if k != SEGMENTS_FIELD}
     parser = ConditionParser(fields, problems, allow_segments=False)
     out: list[SegmentDefinition] = []
@@ -137,6 +142,7 @@ def _parse(data: object, known_fields: Mapping[str, str], problems: Problems, pa
             problems.add(iline, f"{label}: missing required key `when` (the condition customers must meet)")
             continue
         cond = parser.parse(item["when"], line_of(item, "when"))
+        cond = parser.within_limits(cond, line_of(item, "when"), label)
         if cond is None or not ok:
             continue
         out.append(SegmentDefinition(name=name, description=description.strip(), condition=cond, line=iline, path=path))
