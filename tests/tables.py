@@ -77,3 +77,17 @@ def empty_joined_tables(ids: list[str]) -> list[tuple[str, pd.DataFrame]]:
         kinds = schema_kinds(t.module, t.schema)
         out.append((t.table, pd.DataFrame({"customer_id": ids, **{c: empty[kinds[c]](len(ids)) for c in joined_columns(t)}})))
     return out
+
+
+def as_crm_customers(records: pd.DataFrame, source_file: str = "crm/crm-0001.csv") -> pd.DataFrame:
+    """Hand-made CRM records as the ``crm_customers`` table holds them: every contract column (the optional ones
+    a test leaves out are empty), then the lineage columns."""
+    from tailor.sources.contracts import CRM_CUSTOMERS
+    from tailor.sources.tables import empty_table
+
+    columns = list(empty_table(CRM_CUSTOMERS, "crm_customers").columns)
+    table = records.assign(_source_file=source_file)
+    for column in columns:
+        if column not in table.columns:
+            table[column] = pd.Series([None] * len(table), index=table.index, dtype=object)
+    return table[[c for c in columns if c in table.columns]]

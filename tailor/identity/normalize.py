@@ -1,4 +1,5 @@
-"""Normalisation of customer attributes: e-mails, phone numbers, names, countries, time zones.
+"""Normalisation of customer attributes: e-mails, phone numbers, names, countries, time zones, dates of birth.
+(Street addresses: :mod:`tailor.identity.address`; nicknames: :mod:`tailor.identity.nicknames`.)
 
 The value functions (``normalize_phone``, ``normalize_name``, ``name_key``, ...) are plain and unit-tested;
 applied to a column they run once per *distinct* value (:func:`map_distinct`), so a million CRM records (with
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import date, datetime, timezone
 from functools import lru_cache
 from typing import Callable
 
@@ -267,6 +269,79 @@ def name_key_column(raw: pd.Series) -> pd.Series:
     return map_distinct(raw, name_key)
 
 
+#: Birth dates that stand for "unknown", never for a person: no evidence (``birth_date`` None).
+#: * 1900-01-01: the lowest date of many systems (SQL Server ``smalldatetime``, day 1 of Excel) and the "unknown"
+#:   default of CRMs and legacy imports: the most frequent fake birth date in customer data;
+#: * 1970-01-01: the Unix epoch, what a timestamp of 0 or an empty number becomes when converted to a date;
+#: * 2000-01-01: the default of date pickers and web forms (and of two-digit years "00" read as 2000);
+#: * 1899-12-30 / 1899-12-31 (date zero of OLE Automation / Excel), 1753-01-01 (SQL Server ``datetime``
+#:   minimum), 0001-01-01 (.NET ``DateTime.MinValue``), 9999-12-31 ("open end" in SAP and Oracle): outside the
+#:   plausible range anyway (before 1900 or in the future), listed so the list says what exports use.
+#: The 1st of January of other years is not on the list: about one person in 365 is born on it.
+PLACEHOLDER_BIRTH_DATES = frozenset({
+    "1900-01-01", "1970-01-01", "2000-01-01", "1899-12-30", "1899-12-31", "1753-01-01", "0001-01-01", "9999-12-31",
+})
+
+#: The earliest birth date taken as real (the CRM contract quarantines earlier ones).
+EARLIEST_BIRTH_DATE = date(1900, 1, 1)
+
+_ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ][0-9:.,+\-Zz ]*)?")
+
+
+def _as_date(raw: object) -> date | None:
+    if raw is None or raw is pd.NaT:
+        return None
+    if isinstance(raw, pd.Timestamp):
+        return raw.date()
+    if isinstance(raw, datetime):
+        return raw.date()
+    if isinstance(raw, date):
+        return raw
+    if isinstance(raw, np.datetime64):
+        return None if np.isnat(raw) else pd.Timestamp(raw).date()
+    if isinstance(raw, str):
+        m = _ISO_DATE.fullmatch(raw.strip())
+        if m is None:
+            return None
+        try:
+            return date(int(m[1]), int(m[2]), int(m[3]))
+        except ValueError:  # 1980-02-30
+            return None
+    return None
+
+
+def birth_date_key(raw: object, today: date | None = None) -> str | None:
+    """A date of birth as ``YYYY-MM-DD`` for matching; None when missing, not a date, a placeholder
+    (``PLACEHOLDER_BIRTH_DATES``: 1900-01-01, 1970-01-01, 2000-01-01, ...), before ``EARLIEST_BIRTH_DATE`` or after
+    ``today`` (default: the UTC date now).
+
+    Reads what ``crm_customers.date_of_birth`` holds (a timestamp at midnight), ``datetime.date`` values and ISO
+    text (``1980-05-17``, optionally with a time); other text (``17.05.1980``) is no date here, as in the contract."""
+    d = _as_date(raw)
+    if d is None:
+        return None
+    text = d.isoformat()
+    if text in PLACEHOLDER_BIRTH_DATES or d < EARLIEST_BIRTH_DATE:
+        return None
+    if d > (today or datetime.now(timezone.utc).date()):
+        return None
+    return text
+
+
+def birth_date_column(raw: pd.Series, today: date | None = None) -> pd.Series:
+    """:func:`birth_date_key` of every value, once per distinct date (a few tens of thousands among a million)."""
+    today = today or datetime.now(timezone.utc).date()
+    if pd.api.types.is_datetime64_any_dtype(raw.dtype):  # the warehouse's column: no Timestamp per row
+        codes, uniques = pd.factorize(raw.to_numpy())
+        out = np.full(len(raw), None, dtype=object)
+        if len(uniques):
+            mapped = np.empty(len(uniques), dtype=object)
+            mapped[:] = [birth_date_key(pd.Timestamp(u), today) for u in uniques]
+            out[codes >= 0] = mapped[codes[codes >= 0]]
+        return pd.Series(out, index=raw.index, dtype=object)
+    return map_distinct(raw, lambda v: birth_date_key(v, today))
+
+
 # Spellings people type that ISO's own names do not cover.
 COUNTRY_ALIASES = {
     "uk": "GB", "england": "GB", "great britain": "GB", "scotland": "GB", "wales": "GB", "northern ireland": "GB",
@@ -276,6 +351,28 @@ COUNTRY_ALIASES = {
     "polska": "PL", "polen": "PL", "usa": "US", "u.s.a.": "US", "u.s.": "US", "america": "US",
     "united states of america": "US",
 }
+
+
+#: The languages of a country's names (given names, street names), most used first: which nickname and street
+#: abbreviation tables apply to a record (tailor.identity.nicknames, tailor.identity.address).
+COUNTRY_LANGUAGES: dict[str, tuple[str, ...]] = {
+    "DE": ("de",), "AT": ("de",), "LI": ("de",), "CH": ("de", "fr", "it"), "LU": ("fr", "de"),
+    "GB": ("en",), "IE": ("en",), "US": ("en",), "CA": ("en", "fr"), "AU": ("en",), "NZ": ("en",),
+    "FR": ("fr",), "BE": ("nl", "fr"), "MC": ("fr",), "NL": ("nl",), "PL": ("pl",),
+    "ES": ("es",), "MX": ("es",), "AR": ("es",), "CO": ("es",), "CL": ("es",), "IT": ("it",), "SM": ("it",),
+}
+
+#: The languages tried, in this order, for a record whose country is unknown or not in ``COUNTRY_LANGUAGES``.
+DEFAULT_LANGUAGES = ("en", "de", "fr", "nl", "es", "it", "pl")
+
+
+def country_languages(country: str | None) -> tuple[str, ...]:
+    """The languages of ``country`` (ISO alpha-2), or ``DEFAULT_LANGUAGES`` when unknown."""
+    if isinstance(country, str):
+        languages = COUNTRY_LANGUAGES.get(country.upper())
+        if languages:
+            return languages
+    return DEFAULT_LANGUAGES
 
 
 @lru_cache(maxsize=4096)
@@ -321,3 +418,37 @@ def map_distinct(values: pd.Series, fn: Callable[[object], object]) -> pd.Series
         mapped[:] = [fn(u) for u in uniques]
         out[present] = mapped[codes]
     return pd.Series(out, index=values.index, dtype=object)
+
+
+def map_distinct_rows(columns: list[pd.Series], fn: Callable[..., object], skip_when_missing: int = 0) -> np.ndarray:
+    """``fn(a, b, ...)`` of every row of the aligned ``columns``, computed once per distinct row (missing values
+    are passed as None). Rows whose first ``skip_when_missing`` values are all missing get None without a call.
+
+    Rows are told apart by the codes of each column's distinct values (``pd.factorize``), never by joining their
+    text, so no value can be mistaken for another."""
+    n = len(columns[0])
+    out = np.full(n, None, dtype=object)
+    if n == 0:
+        return out
+    arrays = [c.to_numpy(dtype=object) for c in columns]
+    coded = [pd.factorize(a, use_na_sentinel=True) for a in arrays]
+    key = np.zeros(n, dtype=np.int64)
+    for codes, uniques in coded:  # one code per distinct row, pairwise so the product never overflows
+        key = pd.factorize(key * (len(uniques) + 1) + (codes + 1))[0].astype(np.int64)
+    todo = np.ones(n, dtype=bool)
+    if skip_when_missing:
+        todo = np.zeros(n, dtype=bool)
+        for codes, _ in coded[:skip_when_missing]:
+            todo |= codes >= 0
+    if not todo.any():
+        return out
+    _, first, inverse = np.unique(key[todo], return_index=True, return_inverse=True)
+    rows = np.flatnonzero(todo)[first]
+    values = []
+    for r in rows:
+        args = [None if codes[r] < 0 else uniques[codes[r]] for codes, uniques in coded]
+        values.append(fn(*args))
+    mapped = np.empty(len(values), dtype=object)
+    mapped[:] = values
+    out[todo] = mapped[inverse.ravel()]
+    return out

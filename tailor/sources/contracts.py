@@ -53,6 +53,10 @@ class Column:
     minimum: float | None = None
     rename_to: str | None = None  # the column's name in the warehouse table, when it differs
     exclusive_minimum: bool = False  # the value must be above ``minimum`` (a rate of 0 is no rate)
+    # For dates: a value before ``earliest`` (ISO date) is bad, and with ``not_after_arrival`` one later than the
+    # file's arrival (plus the clock-skew tolerance) too; timestamps are always judged against the arrival.
+    earliest: str | None = None
+    not_after_arrival: bool = False
 
     @property
     def table_name(self) -> str:
@@ -118,7 +122,16 @@ CRM_CUSTOMERS = SourceContract(
         Column("country"),
         Column("city"),
         Column("postcode"),
+        # Street address (optional: a file without these columns loads as before). ``street`` is address line 1 as
+        # exported, usually with the house number ("Hauptstr. 5a", "12 High St"); ``house_number`` when the export
+        # has it in a field of its own. Matching keys: tailor.identity.address.
+        Column("street"),
+        Column("address_line2"),
+        Column("house_number"),
         Column("timezone"),
+        # An ISO 8601 calendar date (1980-05-17). Before 1900 or after the file arrived is no birth date: a typo or
+        # a system's "unknown" (0001-01-01, 9999-12-31), quarantined like an unreadable one (docs/data-contracts.md).
+        Column("date_of_birth", "date", earliest="1900-01-01", not_after_arrival=True),
         Column("created_at", "timestamp"),
         Column("updated_at", "timestamp"),
         Column("source_system", choices=("shop", "pos", "newsletter", "import")),  # for source-priority survivorship

@@ -130,6 +130,16 @@ def _manifest_is_current(session: WarehouseSession) -> bool:
     return set(MANIFEST_COLUMNS) <= columns
 
 
+def _tables_are_current(session: WarehouseSession, contract: SourceContract) -> bool:
+    """Whether the source's tables have the contract's columns, in order (rows are appended by position)."""
+    for table in output_tables(contract):
+        if session.table_exists(table):
+            have = [str(c).lower() for c in session.query(f"SELECT * FROM {table} LIMIT 0").columns]
+            if have != list(empty_table(contract, table).columns):
+                return False
+    return True
+
+
 def _keyed(contract: SourceContract) -> bool:
     """Whether the source keeps one row per key across files (events: the first copy; records: the latest)."""
     return contract.dedupe_across_files or contract.latest_wins
@@ -223,6 +233,12 @@ def ingest_source(contract: SourceContract, landing_dir: Path, warehouse: Wareho
                 for t in _tables_of(c):
                     s.execute(f"DROP TABLE IF EXISTS {t}")
             s.execute(f"DROP TABLE IF EXISTS {MANIFEST_TABLE}")
+        elif not _tables_are_current(s, contract):
+            # The contract gained (or lost) a column since the tables were built: rebuild this source from its files.
+            for t in _tables_of(contract):
+                s.execute(f"DROP TABLE IF EXISTS {t}")
+            if s.table_exists(MANIFEST_TABLE):
+                s.execute(f"DELETE FROM {MANIFEST_TABLE} WHERE source = {string_literal(contract.name)}")
         known = manifest_entries(s, contract.name)
         version = _dependency_version(s, contract)
         fx = current_fx_rates(s) if "fx_rates" in contract.depends_on else None

@@ -96,8 +96,11 @@ def _reason_exprs(c: Column, t: str, v: str, minor_units: str | None, known_curr
         f"CASE WHEN strlen({t}) > {MAX_FIELD_BYTES} THEN '{c.name}: the value is ' || format('{{:,}}', strlen({t})) "
         f"|| ' bytes, above the limit of {MAX_FIELD_BYTES:,} bytes per field' END"
     ]
-    if arrived_at is not None and c.kind in ("timestamp", "unix_timestamp"):
+    if arrived_at is not None and (c.kind in ("timestamp", "unix_timestamp") or c.not_after_arrival):
         out.append(_future_reason(c, t, v, arrived_at))
+    if c.earliest is not None:
+        out.append(f"CASE WHEN {v} < TIMESTAMP '{c.earliest}' "
+                   f"THEN '{c.name}: ' || {shown_value_sql(t)} || ' is before {c.earliest}' END")
     if c.kind not in ("string", "currency"):
         words = _KIND_WORDS[c.kind]
         out.append(f"CASE WHEN {t} IS NOT NULL AND {v} IS NULL THEN '{c.name}: cannot read ' || {shown_value_sql(t)} || ' as {words}' END")

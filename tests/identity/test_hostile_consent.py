@@ -13,6 +13,7 @@ from tailor.identity.consent import consent_state, latest_status, purpose_consen
 from tailor.identity.matching_view import normalize_records
 from tailor.identity.profiles import CustomerProfilesSchema, build_customer_profiles, profiles_from_warehouse
 from tailor.warehouse.duckdb_connection import DuckDBFile
+from tests.tables import as_crm_customers
 
 T = pd.Timestamp
 AS_OF = T("2026-11-15 12:00")
@@ -151,7 +152,7 @@ def test_profiles_from_a_warehouse_are_built_as_of_the_given_moment(tmp_path):
                      (EMAIL, "marketing_sms", "granted", T("2026-11-20")))
     warehouse = DuckDBFile(str(tmp_path / "warehouse.duckdb"))
     with warehouse.session() as s:
-        s.write_table("crm_customers", records.assign(_source_file="crm/crm-0001.csv"))
+        s.write_table("crm_customers", as_crm_customers(records))
         s.write_table("crm_normalized", normalize_records(records))
         s.write_table("customer_identity_links", links())
         s.write_table("consent_events", events)

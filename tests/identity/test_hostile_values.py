@@ -31,6 +31,7 @@ from tailor.identity.profiles import (
 )
 from tailor.identity.resolve import resolve_identities
 from tailor.warehouse.duckdb_connection import DuckDBFile
+from tests.tables import as_crm_customers
 
 T = pd.Timestamp
 HOSTILE_ADDRESSES = [
@@ -128,7 +129,7 @@ def test_a_zero_width_revocation_through_the_warehouse(tmp_path):
                      ("probe09@example.com", "marketing_email", "granted", T("2024-01-01")))
     warehouse = DuckDBFile(str(tmp_path / "warehouse.duckdb"))
     with warehouse.session() as s:
-        s.write_table("crm_customers", records.assign(_source_file="crm/crm-0001.csv"))
+        s.write_table("crm_customers", as_crm_customers(records))
         s.write_table("crm_normalized", normalize_records(records))
         s.write_table("customer_identity_links", resolve_identities(records))
         s.write_table("consent_events", events)
