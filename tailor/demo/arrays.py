@@ -44,3 +44,10 @@ def concat_columns(parts: list[dict]) -> dict:
 def take_rows(table: dict, idx) -> dict:
     """The rows ``idx`` (indexes, a mask or a slice) of every column."""
     return {k: v[idx] for k, v in table.items()}
+
+
+def tight(a: np.ndarray) -> np.ndarray:
+    """A byte-string array at the width of its longest value (padding columns cost memory at 1M rows)."""
+    if a.dtype.kind != "S":
+        return a
+    return a.astype(f"S{max(int(np.strings.str_len(a).max(initial=0)), 1)}")

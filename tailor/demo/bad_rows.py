@@ -20,6 +20,9 @@ from tailor.demo.personas import N_PERSONAS
 BAD_RATE = 0.005
 BAD_TIMESTAMPS = ["2025-02-30T10:00:00Z", "31/02/2025 25:61", "not a date", "yesterday", "2025-13-45T10:00:00+01:00",
                   ""]
+# no such day, before 1900 or in the future (a system's "unknown"), not ISO 8601
+BAD_BIRTH_DATES = ["1985-02-30", "0001-01-01", "9999-12-31", "31/02/1985", "1975-13-01"]
+_CRM_KINDS = ["bad_timestamp", "missing_id", "bad_date_of_birth"]
 _ORDER_KINDS = ["invalid_json", "missing_id", "bad_quantity", "negative_price", "bad_timestamp"]
 _EVENT_KINDS = ["invalid_json", "missing_id", "unknown_event_type", "bad_timestamp"]
 
@@ -76,22 +79,28 @@ def product_bad_rows(rng: np.random.Generator, blob: bytes, ends: np.ndarray) ->
 
 
 def crm_bad_rows(rng: np.random.Generator, crm: dict) -> list[BadRow]:
-    """Copies of random CRM records without a ref, or with a new ref and an unparsable ``created_at``."""
+    """Copies of random CRM records without a ref, or with a new ref and an unparsable ``created_at`` or an
+    impossible ``date_of_birth``."""
     n_crm = len(crm["customer_ref"])
     kb = max(1, int(round(BAD_RATE * n_crm)))
     tidx = rng.integers(N_PERSONAS + 1, n_crm, kb) if n_crm > N_PERSONAS + 1 else np.full(kb, n_crm - 1)
     blob, ends = csv_lines(crm, CRM_HEADER, tidx)
     bad = []
     next_ref = n_crm + 1  # refs of the good records end at n_crm
+    header = CRM_HEADER.split(",")
+    created, dob = header.index("created_at"), header.index("date_of_birth")
     for j, line in enumerate(split_rows(blob, ends, np.arange(kb))):
         f = line.rstrip(b"\n").split(b",")
-        kind = "missing_id" if j % 2 else "bad_timestamp"
+        kind = _CRM_KINDS[j % 3]
         if kind == "missing_id":
             f[0] = b""
         else:
             f[0] = b"CRM-" + str(next_ref).zfill(6).encode()
             next_ref += 1
-            f[9] = BAD_TIMESTAMPS[j % 5].encode()
+            if kind == "bad_timestamp":
+                f[created] = BAD_TIMESTAMPS[j % 5].encode()
+            else:
+                f[dob] = BAD_BIRTH_DATES[(j // 3) % len(BAD_BIRTH_DATES)].encode()
         bad.append((int(rng.integers(N_PERSONAS + 1, n_crm + 1)), b",".join(f) + b"\n", kind))
     return bad
 

@@ -8,9 +8,13 @@
     consent/consent-0001.csv        fx_rates/fx_rates-0001.csv
 
 and the ground truth (never ingested) into ``truth_dir`` (default ``landing_dir.parent / "demo_truth"``):
-``identities.csv`` (customer_ref -> person_id), ``identity_cases.csv`` (customer_ref -> case),
-``names.csv`` (person_id -> the true first_name and last_name, before typos, re-casing or padding),
-``personas.csv`` (customer_ref -> persona) and ``bad_rows.csv`` (source, file, line, kind).
+``identities.csv`` (customer_ref -> person_id), ``identity_cases.csv`` (customer_ref -> case, the
+``corruptions`` applied to a duplicate record, ``;``-joined ``<field>:<kind>`` tags of
+``vocabulary.CORRUPTIONS``, empty for the others, and the ``household_id`` of family members and twins: the
+person_id of the household's first member, empty for people living alone), ``names.csv`` (person_id -> the
+true first_name and last_name, before typos, re-casing or padding), ``personas.csv`` (customer_ref -> persona)
+and ``bad_rows.csv`` (source, file, line, kind). ``tailor.demo.truth`` reads them and scores a linkage against
+them, overall and per corruption type.
 
 Design notes
 ------------
@@ -20,7 +24,8 @@ Design notes
 * Scales: people are processed in blocks of ``_BLOCK`` persons; within a block everything is numpy
   vectorised. Rows are rendered by writing fixed-width byte columns into one ``uint8`` matrix (NUL padded)
   and deleting the NULs, so no Python loop runs per good row. Python loops only touch the ~0.5 % bad rows,
-  the six hand-made personas and the ~5 % duplicate CRM records (name typos).
+  the six hand-made personas and the duplicates' phones written in another format (libphonenumber); the
+  duplicates' corruption (tailor.demo.duplicates, tailor.demo.corruption) is vectorised with ``np.strings``.
 * All generated activity lies in ``[as_of - ~2 years, as_of)``.
 """
 
@@ -194,7 +199,9 @@ def _write_truth(truth_dir: Path, truth: Truth, n: int, bad: list[tuple[str, str
         pd.DataFrame(columns).to_csv(truth_dir / name, index=False, lineterminator="\n")
 
     csv("identities.csv", {"customer_ref": truth.customer_ref.astype(str), "person_id": truth.person_id.astype(str)})
-    csv("identity_cases.csv", {"customer_ref": truth.customer_ref.astype(str), "case": truth.case.astype(str)})
+    csv("identity_cases.csv", {"customer_ref": truth.customer_ref.astype(str), "case": truth.case.astype(str),
+                               "corruptions": truth.corruptions,
+                               "household_id": truth.household.astype(str)})
     csv("names.csv", {"person_id": person_id(np.arange(1, n + 1)).astype(str),
                       "first_name": np.strings.decode(truth.first_name, "utf-8"),
                       "last_name": np.strings.decode(truth.last_name, "utf-8")})

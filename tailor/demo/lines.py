@@ -36,7 +36,7 @@ from tailor.demo.vocabulary import (
 )
 
 CRM_HEADER = ("customer_ref,email,first_name,last_name,phone,country,city,postcode,timezone,created_at,updated_at,"
-              "source_system")
+              "source_system,street,address_line2,house_number,date_of_birth")
 PRODUCTS_HEADER = "product_id,name,category,brand,price,currency,in_stock,url,image_url"
 CONSENT_HEADER = "email,purpose,status,changed_at,source"
 FX_HEADER = "rate_date,currency,eur_per_unit"

@@ -213,7 +213,8 @@ def email(b: ActivityBlock, window: EmailConsent, campaigns: np.ndarray) -> tupl
     P, lo = b.people, b.lo
     mp, mc, send = _sends(b, window, campaigns)
     fate = _fates(b, mp, send)
-    dm = P.dup[mp + lo] & (send >= P.dup_created[mp + lo]) & (b.rng.random(len(mp)) < 0.3)
+    dm = (P.dup[mp + lo] & (P.dup_email[mp + lo] != b"") & (send >= P.dup_created[mp + lo])
+          & (b.rng.random(len(mp)) < 0.3))
     address = np.where(dm, P.dup_email[mp + lo], P.email[lo:b.hi][mp])
     msgs = {"person": mp + lo, "email": address, "campaign": mc, "t": send}
     return msgs, _events(b, mp, send, fate)

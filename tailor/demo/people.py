@@ -1,25 +1,31 @@
 """The demo's people: persons 1..6 are the personas, the rest are random. Every person has a primary CRM
-record, some a duplicate; this module puts the records into CRM file order and derives what the activity
-needs per person and the ground truth per record and per person."""
+record, some have 1-4 duplicates; this module puts the records into CRM file order, writes their streets and
+birth dates, and derives what the activity needs per person and the ground truth per record and per person.
+
+The activity (orders, events, mail) of a person with duplicates is split between the primary and the *first*
+duplicate (``People.dup_*``); the further duplicates are CRM records only, as from an import."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
-from tailor.demo.arrays import concat_columns, pick
+from tailor.demo.addresses import date_text, render_street
+from tailor.demo.arrays import concat_columns, pick, tight
 from tailor.demo.catalogue import CATEGORIES, CATEGORY_WEIGHTS
+from tailor.demo.corruption import tag_codes
 from tailor.demo.duplicates import DuplicateRecords, make_duplicates
 from tailor.demo.encoding import crm_ref, iso_timestamp, person_id
 from tailor.demo.personas import ANNA_DUPLICATE_EMAIL, N_PERSONAS, PERSONA_COUNTRIES, PERSONAS, persona_records
 from tailor.demo.records import Lifecycle, PrimaryRecords, make_primary_records
 from tailor.demo.reference import ReferenceTables
 from tailor.demo.vocabulary import (
-    CASE_CHANGED_EMAIL_DUPLICATE,
     CASE_PERSONA,
     CASE_PLACEHOLDER_PHONE,
     CASE_SAME_EMAIL_DUPLICATE,
+    CORRUPTIONS,
     IDENTITY_CASES,
     PLATFORMS,
     SOURCE_SYSTEMS,
@@ -39,9 +45,9 @@ class People:
     off: np.ndarray  # std UTC offset (minutes) of the person's zone
     email: np.ndarray  # S, stripped primary e-mail as the person types it (b"" = none)
     dup: np.ndarray  # bool
-    dup_ref: np.ndarray  # CRM number of the duplicate record (0 = none)
+    dup_ref: np.ndarray  # CRM number of the (first) duplicate record (0 = none)
     dup_created: np.ndarray
-    dup_email: np.ndarray  # S, stripped e-mail of the duplicate record
+    dup_email: np.ndarray  # S, stripped e-mail of that duplicate record (b"" = none the person uses)
     fav: np.ndarray  # favourite category
     plat: np.ndarray  # preferred platform
     persona: np.ndarray  # bool
@@ -52,56 +58,70 @@ class People:
 
 @dataclass
 class Truth:
-    """The answer keys: per good CRM record (file order) its ref, person id and identity case; per person
-    (1..n) the true names, clean, as chosen before any typo or case change."""
+    """The answer keys: per good CRM record (file order) its ref, person id, identity case, the corruptions
+    applied to it (``;``-joined CORRUPTIONS, "" for none, as categories) and its household (the person id of a
+    family's or twins' first member, b"" for none); per person (1..n) the true names, clean, as chosen before any
+    typo or case change."""
 
     customer_ref: np.ndarray
     person_id: np.ndarray
     case: np.ndarray
+    corruptions: pd.Categorical
+    household: np.ndarray
     first_name: np.ndarray
     last_name: np.ndarray
 
 
-def _record_tables(rec: PrimaryRecords, life: Lifecycle, dup: DuplicateRecords) -> tuple[dict, dict]:
+def _record_tables(T: ReferenceTables, rec: PrimaryRecords, life: Lifecycle,
+                   dup: DuplicateRecords) -> tuple[dict, dict]:
     """The primaries and the duplicates as record columns like ``personas.persona_records``."""
     nr = len(rec.case)
+    street, number = render_street(T.streets, rec.country, rec.addr, life.system)
     primaries = {
         "ref": np.arange(nr) + N_PERSONAS + 2, "email": rec.crm_email, "first_name": rec.first_name,
         "last_name": rec.last_name, "phone": rec.phone, "country": rec.country_text, "city": rec.city,
         "postcode": rec.postcode, "timezone": rec.timezone, "created": life.created, "updated": life.updated,
-        "style": life.style, "off": rec.off, "system": life.system,
+        "style": life.style, "off": rec.off, "system": life.system, "street": street,
+        "address_line2": rec.addr.line2, "house_number": number, "date_of_birth": date_text(rec.dob),
     }
     s = dup.person
+    street, number = render_street(T.streets, rec.country[s], dup.addr, dup.system, name=dup.street)
     duplicates = {
         "ref": dup.ref, "email": dup.crm_email, "first_name": dup.first_name, "last_name": dup.last_name,
-        "phone": dup.phone, "country": dup.country_text, "city": rec.city[s], "postcode": rec.postcode[s],
+        "phone": dup.phone, "country": dup.country_text, "city": dup.city, "postcode": dup.postcode,
         "timezone": dup.timezone, "created": dup.created, "updated": dup.updated, "style": dup.style,
-        "off": rec.off[s], "system": dup.system,
+        "off": rec.off[s], "system": dup.system, "street": street, "address_line2": dup.addr.line2,
+        "house_number": number, "date_of_birth": date_text(dup.dob),
     }
     return primaries, duplicates
 
 
 def _crm_columns(records: dict) -> dict:
-    """Record columns -> the CRM file's columns, as text."""
+    """Record columns -> the CRM file's columns, as text (each at the width of its longest value)."""
     return {
         "customer_ref": crm_ref(records["ref"].astype(np.int64)),
-        **{k: records[k] for k in ("email", "first_name", "last_name", "phone", "country", "city", "postcode",
-                                   "timezone")},
-        "created_at": iso_timestamp(records["created"], records["style"], records["off"]),
-        "updated_at": iso_timestamp(records["updated"], records["style"], records["off"]),
+        **{k: tight(records[k]) for k in ("email", "first_name", "last_name", "phone", "country", "city", "postcode",
+                                          "timezone")},
+        "created_at": tight(iso_timestamp(records["created"], records["style"], records["off"])),
+        "updated_at": tight(iso_timestamp(records["updated"], records["style"], records["off"])),
         "source_system": np.array([x.encode() for x in SOURCE_SYSTEMS])[records["system"]],
+        **{k: tight(records[k]) for k in ("street", "address_line2", "house_number", "date_of_birth")},
     }
 
 
 def _truth(T: ReferenceTables, refs: np.ndarray, rec: PrimaryRecords, dup: DuplicateRecords, n: int) -> Truth:
     pid = np.concatenate([np.arange(1, N_PERSONAS + 1), [1], np.arange(N_PERSONAS + 1, n + 1),
                           dup.person + N_PERSONAS + 1])
-    case = np.concatenate([np.full(N_PERSONAS, CASE_PERSONA), [CASE_SAME_EMAIL_DUPLICATE], rec.case,
-                           np.where(dup.changed, CASE_CHANGED_EMAIL_DUPLICATE, CASE_SAME_EMAIL_DUPLICATE)])
+    case = np.concatenate([np.full(N_PERSONAS, CASE_PERSONA), [CASE_SAME_EMAIL_DUPLICATE], rec.case, dup.case])
+    n_plain = N_PERSONAS + 1 + len(rec.case)
+    codes, labels = tag_codes(dup.tags, CORRUPTIONS)
+    tags = pd.Categorical.from_codes(np.concatenate([np.zeros(n_plain, dtype=np.int64), codes]), categories=labels)
+    hh = np.concatenate([np.zeros(N_PERSONAS + 1, dtype=np.int64), rec.household, rec.household[dup.person]])
     return Truth(
         customer_ref=refs, person_id=person_id(pid), case=np.array([c.encode() for c in IDENTITY_CASES])[case],
+        corruptions=tags, household=np.where(hh > 0, person_id(hh), b""),
         first_name=np.concatenate([np.array([p[2].encode() for p in PERSONAS]), T.first[rec.first]]),
-        last_name=np.concatenate([np.array([p[3].encode() for p in PERSONAS]), T.last[rec.last]]))
+        last_name=np.concatenate([np.array([p[3].encode() for p in PERSONAS]), rec.last_true]))
 
 
 def _people(rng: np.random.Generator, T: ReferenceTables, personas: dict, rec: PrimaryRecords, life: Lifecycle,
@@ -113,9 +133,9 @@ def _people(rng: np.random.Generator, T: ReferenceTables, personas: dict, rec: P
     dup_ref = np.zeros(n, dtype=np.int64)
     dup_created = np.full(n, np.iinfo(np.int64).max // 2, dtype=np.int64)
     dup_email = np.zeros(n, dtype=np.concatenate([p_email, dup.email]).dtype)
-    dup_ref[dup.person + N_PERSONAS] = dup.ref
-    dup_created[dup.person + N_PERSONAS] = dup.created
-    dup_email[dup.person + N_PERSONAS] = np.strings.strip(dup.email)
+    _, first = np.unique(dup.person, return_index=True)  # the first duplicate of each person carries activity
+    g = dup.person[first] + N_PERSONAS
+    dup_ref[g], dup_created[g], dup_email[g] = dup.ref[first], dup.created[first], np.strings.strip(dup.email[first])
     dup_ref[0], dup_created[0], dup_email[0] = 7, p_created[6], ANNA_DUPLICATE_EMAIL
     p_country = np.array([T.codes.index(c) for c in PERSONA_COUNTRIES], dtype=np.int64)
     has_phone = np.concatenate([np.array([bool(p[5]) for p in PERSONAS]),
@@ -147,6 +167,10 @@ def make_people(rng: np.random.Generator, n: int, as_of_s: int) -> tuple[People,
     rec, life = make_primary_records(rng, T, n - N_PERSONAS, as_of_s)
     dup = make_duplicates(rng, T, rec, life, n, as_of_s)
     personas = persona_records(as_of_s)
-    crm = _crm_columns(concat_columns([personas, *_record_tables(rec, life, dup)]))
+    tables = [personas, *_record_tables(T, rec, life, dup)]
+    records = concat_columns(tables)
+    del tables
+    crm = _crm_columns(records)
+    del records
     truth = _truth(T, crm["customer_ref"], rec, dup, n)
     return _people(rng, T, personas, rec, life, dup, as_of_s), crm, truth

@@ -61,6 +61,13 @@ PERSONAS = [  # ref, persona, first, last, email, phone, country, city, postcode
 ANNA_DUPLICATE = (7, "loyal_vip_duplicate", "Ana", "Schmidt", "  Anna.Schmidt@EXAMPLE.com ", "030 55501001",
                   "Germany", "Berlin", "10115", "Europe/Berlin", 60, 150)
 ANNA_DUPLICATE_EMAIL = b"Anna.Schmidt@EXAMPLE.com"  # as the duplicate record has it, stripped
+# street, address line 2, house number (the POS and import systems keep it apart), date of birth; records 1..7
+PERSONA_ADDRESSES = [
+    ("Schönhauser Allee 12", "3. OG", "", "1986-04-12"), ("14 Elm Park Road", "Flat 2", "", "1979-11-03"),
+    ("27 rue Oberkampf", "", "", "1995-07-21"), ("W 42nd St", "Apt 12C", "350", "1982-02-09"),
+    ("Rotenturmstraße 5", "Top 4", "", "1990-09-30"), ("Venloer Straße", "", "88", ""),
+    ("", "", "", ""),  # Anna's duplicate came from the newsletter sign-up: no address, no birth date
+]
 N_PERSONAS = len(PERSONAS)
 PERSONA_COUNTRIES = ("DE", "GB", "FR", "US", "AT", "DE")  # the country codes of the free-text countries
 
@@ -82,7 +89,8 @@ PERSONA_ORDER_OFFSET = 1800  # persona orders are placed 30 minutes before the w
 
 
 def persona_records(as_of_s: int) -> dict:
-    """The seven persona CRM records (CRM-000001..7) as record columns: text fields as bytes, ``created`` and
+    """The seven persona CRM records (CRM-000001..7) as record columns: text fields as bytes (the address and
+    birth date from PERSONA_ADDRESSES), ``created`` and
     ``updated`` in Unix seconds with their timestamp ``style`` and zone offset ``off``, ``system`` the
     SOURCE_SYSTEMS code."""
     records = PERSONAS + [ANNA_DUPLICATE]
@@ -98,6 +106,8 @@ def persona_records(as_of_s: int) -> dict:
         "off": np.array([p[10] for p in records]),
         "system": np.array([SYSTEM_SHOP, SYSTEM_SHOP, SYSTEM_SHOP, SYSTEM_POS, SYSTEM_SHOP, SYSTEM_IMPORT,
                             SYSTEM_NEWSLETTER]),
+        **{k: np.array([a[i].encode() for a in PERSONA_ADDRESSES])
+           for i, k in enumerate(("street", "address_line2", "house_number", "date_of_birth"))},
     }
 
 

@@ -1,7 +1,10 @@
 """The random people's primary CRM records and their deliberate messiness: spellings of the country, missing
-time zones and phones, e-mail addresses typed in other cases or with blanks, re-cased or padded names,
-families sharing a phone, an address and sometimes an e-mail, placeholder phones and e-mails, misspelt
-mailbox domains, and the record's lifecycle.
+time zones, phones, streets and birth dates, e-mail addresses typed in other cases or with blanks, re-cased or
+padded names, families sharing a phone, an address, a surname and sometimes an e-mail, twins sharing the birth
+date as well, placeholder phones, e-mails and birth dates, misspelt mailbox domains, and the record's lifecycle.
+
+A primary record carries the person's true names (only re-cased or padded); the duplicates
+(tailor.demo.duplicates) are where the misspellings are.
 
 The steps draw from one generator in a fixed order: the order of the draws is part of the output.
 """
@@ -12,7 +15,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tailor.demo.addresses import (
+    DOB_PRESENT,
+    Addresses,
+    BirthDates,
+    draw_addresses,
+    draw_birth_dates,
+    weighted_within,
+)
 from tailor.demo.arrays import fill_template, pick
+from tailor.demo.corruption import utf8_upper
 from tailor.demo.encoding import TWO_DIGITS, int_text
 from tailor.demo.personas import N_PERSONAS, PERSONAS
 from tailor.demo.reference import (
@@ -29,10 +41,12 @@ from tailor.demo.vocabulary import (
     CASE_FAMILY_SHARED_EMAIL,
     CASE_PLACEHOLDER_EMAIL,
     CASE_PLACEHOLDER_PHONE,
+    CASE_TWIN,
     DAY,
     HOUR,
     SOURCE_SYSTEMS,
     SYSTEM_IMPORT,
+    SYSTEM_NEWSLETTER,
     TS_NAIVE,
     TS_NAIVE_SPACE,
     TS_OFFSET,
@@ -50,8 +64,10 @@ class PrimaryRecords:
 
     country: np.ndarray  # index into ReferenceTables.codes
     first: np.ndarray  # index into ReferenceTables.first: the true first name
-    last: np.ndarray  # index into ReferenceTables.last: the true last name
+    last: np.ndarray  # index into ReferenceTables.last: the (first) true last name
+    last_true: np.ndarray  # the true last name ("García López" for a Spaniard with two)
     country_text: np.ndarray  # one of the country's spellings, or blank
+    city_idx: np.ndarray  # index into ReferenceTables.city
     city: np.ndarray
     timezone: np.ndarray
     off: np.ndarray  # std UTC offset (minutes) of the person's zone
@@ -68,6 +84,9 @@ class PrimaryRecords:
     first_name: np.ndarray  # the names as the CRM has them
     last_name: np.ndarray
     case: np.ndarray  # identity case (CASE_*)
+    addr: Addresses | None = None  # the street address (stem -1 = none)
+    dob: BirthDates | None = None
+    household: np.ndarray | None = None  # person number of the household's first member (0 = lives alone)
 
 
 @dataclass
@@ -84,14 +103,17 @@ class Lifecycle:
 
 
 def _draw_places(rng: np.random.Generator, T: ReferenceTables, nr: int) -> dict:
-    """Country, true names, city (with postcode and time zone) and phone of every person."""
+    """Country, true names (by rank weight), city (with postcode and time zone) and phone of every person."""
     cidx = pick(rng, T.codes, T.weights, nr)
 
     def within(start: np.ndarray, count: np.ndarray) -> np.ndarray:
         return start[cidx] + (rng.random(nr) * count[cidx]).astype(np.int64)
 
-    gf, gl, gc, gp = (within(T.first_start, T.first_count), within(T.last_start, T.last_count),
-                      within(T.city_start, T.city_count), within(T.phone_start, T.phone_count))
+    gf, gl = weighted_within(rng, T.first_cum, cidx), weighted_within(rng, T.last_cum, cidx)
+    gl2 = weighted_within(rng, T.last_cum, cidx)
+    two = rng.random(nr) < T.double_surname[cidx]
+    last_true = np.where(two, A(A(T.last[gl], b" "), T.last[gl2]), T.last[gl])
+    gc, gp = within(T.city_start, T.city_count), within(T.phone_start, T.phone_count)
     gv = np.empty(nr, dtype=np.int64)
     for ci in range(len(T.codes)):
         sel = np.flatnonzero(cidx == ci)
@@ -101,8 +123,8 @@ def _draw_places(rng: np.random.Generator, T: ReferenceTables, nr: int) -> dict:
     tz = np.where(rng.random(nr) < 0.08, b"", tz)
     postcode = fill_template(rng, T.postcode_format[gc])
     phone = fill_template(rng, T.phone_format[gp])
-    return {"country": cidx, "first": gf, "last": gl, "country_text": country, "city": city, "timezone": tz,
-            "off": off, "postcode": postcode, "phone": phone}
+    return {"country": cidx, "first": gf, "last": gl, "last_true": last_true, "country_text": country,
+            "city_idx": gc, "city": city, "timezone": tz, "off": off, "postcode": postcode, "phone": phone}
 
 
 def _draw_emails(rng: np.random.Generator, T: ReferenceTables, gf: np.ndarray, gl: np.ndarray) -> dict:
@@ -141,30 +163,49 @@ def _draw_emails(rng: np.random.Generator, T: ReferenceTables, gf: np.ndarray, g
 
 
 def _draw_name_variants(rng: np.random.Generator, T: ReferenceTables, gf: np.ndarray,
-                        gl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                        last_true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The names as the CRM has them: mostly clean, some upper/lower-case or padded with blanks."""
     r = rng.random(len(gf))
     first_s = np.where(r < 0.01, T.first_lo[gf], np.where(r < 0.02, A(T.first[gf], b" "), T.first[gf]))
-    last_s = np.where((r >= 0.02) & (r < 0.04), T.last_up[gl], T.last[gl])
+    up = np.flatnonzero((r >= 0.02) & (r < 0.04))
+    last_s = last_true.copy()
+    last_s[up] = utf8_upper(last_true[up])
     return first_s, last_s
 
 
+def _other_first_name(rng: np.random.Generator, T: ReferenceTables, rec: PrimaryRecords, src: np.ndarray,
+                      dst: np.ndarray) -> None:
+    """Give ``dst`` another first name of the country of ``src`` than ``src`` has."""
+    fst, fn_ = T.first_start[rec.country[src]], T.first_count[rec.country[src]]
+    rec.first[dst] = fst + (rec.first[src] - fst + 1 + (rng.random(len(src)) * (fn_ - 1)).astype(np.int64)) % fn_
+    rec.first_name[dst] = T.first[rec.first[dst]]
+
+
+def _share_home(rec: PrimaryRecords, src: np.ndarray, dst: np.ndarray) -> None:
+    """``dst`` moves in with ``src``: the same address (street, postcode, city) and surname."""
+    rec.postcode[dst], rec.last_name[dst] = rec.postcode[src], rec.last_name[src]
+    rec.last_true[dst] = rec.last_true[src]
+    rec.last[dst] = rec.last[src]  # the true name (names.csv); the e-mail local parts keep the old one
+    for column in (rec.city, rec.city_idx, rec.country_text, rec.timezone, rec.off, rec.country):
+        column[dst] = column[src]
+    rec.addr.put(dst, rec.addr, src)
+    rec.household[src] = rec.household[dst] = src + N_PERSONAS + 1
+
+
 def _add_families(rng: np.random.Generator, T: ReferenceTables, rec: PrimaryRecords) -> None:
-    """Family members share a phone, postcode, city and last name with another person (and have another
-    first name); some families also share one e-mail address ("the.muellers.123@example.com"): they are
-    still two people."""
+    """Family members share a phone, an address (street, postcode, city) and a last name with another person,
+    and have another first name and birth date; some families also share one e-mail address
+    ("the.muellers.123@example.com"): they are still two people."""
     nr = len(rec.case)
     n_fam = int(round(nr * 0.008))
     a = rng.choice(nr, size=2 * n_fam, replace=False) if 2 * n_fam <= nr else np.zeros(0, dtype=int)
     src, dst = a[:n_fam], a[n_fam:]
-    rec.phone[dst], rec.postcode[dst], rec.last_name[dst] = rec.phone[src], rec.postcode[src], rec.last_name[src]
-    rec.last[dst] = rec.last[src]  # the true name (names.csv); the e-mail local parts keep the old one
-    for column in (rec.city, rec.country_text, rec.timezone, rec.off, rec.country):
-        column[dst] = column[src]
-    # a family member has another first name (of the same country) than the person they live with
-    fst, fn_ = T.first_start[rec.country[src]], T.first_count[rec.country[src]]
-    rec.first[dst] = fst + (rec.first[src] - fst + 1 + (rng.random(n_fam) * (fn_ - 1)).astype(np.int64)) % fn_
-    rec.first_name[dst] = T.first[rec.first[dst]]
+    homeless = src[rec.addr.stem[src] < 0]  # a family has an address
+    rec.addr.put(homeless, draw_addresses(rng, T.streets, rec.country[homeless], np.ones(len(homeless), bool)),
+                 slice(None))
+    rec.phone[dst] = rec.phone[src]
+    _share_home(rec, src, dst)
+    _other_first_name(rng, T, rec, src, dst)  # a family member has another first name than the person they live with
     rec.case[src] = rec.case[dst] = CASE_FAMILY_MEMBER
     share = rng.random(n_fam) < 0.4
     fs, fd = src[share], dst[share]
@@ -173,6 +214,26 @@ def _add_families(rng: np.random.Generator, T: ReferenceTables, rec: PrimaryReco
         column[fs] = column[fd] = fam
     rec.no_email[fs] = rec.no_email[fd] = False
     rec.case[fs] = rec.case[fd] = CASE_FAMILY_SHARED_EMAIL
+
+
+def _add_twins(rng: np.random.Generator, T: ReferenceTables, rec: PrimaryRecords) -> None:
+    """Twins: the same surname, address and birth date, half of them the same (home) phone, another first
+    name; two people a matcher must keep apart by the first name alone."""
+    free = np.flatnonzero(rec.case == 0)
+    n_tw = min(len(free) // 2, max(1, int(round(len(rec.case) * 0.002))))
+    a = rng.choice(free, size=2 * n_tw, replace=False)
+    src, dst = a[:n_tw], a[n_tw:]
+    homeless = src[rec.addr.stem[src] < 0]
+    rec.addr.put(homeless, draw_addresses(rng, T.streets, rec.country[homeless], np.ones(len(homeless), bool)),
+                 slice(None))
+    _share_home(rec, src, dst)
+    _other_first_name(rng, T, rec, src, dst)
+    same_phone = rng.random(n_tw) < 0.5
+    rec.phone[dst[same_phone]] = rec.phone[src[same_phone]]
+    for column in (rec.dob.y, rec.dob.m, rec.dob.d):
+        column[dst] = column[src]
+    rec.dob.state[src] = rec.dob.state[dst] = DOB_PRESENT  # the birth date is what makes them twins
+    rec.case[src] = rec.case[dst] = CASE_TWIN
 
 
 def _add_placeholders(rng: np.random.Generator, rec: PrimaryRecords) -> None:
@@ -217,20 +278,37 @@ def _draw_lifecycle(rng: np.random.Generator, nr: int, as_of_s: int) -> Lifecycl
     return Lifecycle(created, act_start, act_end, updated, style, system)
 
 
+def _draw_address_and_birth_date(rng: np.random.Generator, T: ReferenceTables, rec: PrimaryRecords,
+                                 life: Lifecycle, as_of_s: int) -> None:
+    """Streets for most records (a newsletter sign-up rarely has one), birth dates for most (a few typed the
+    placeholder 1900-01-01)."""
+    nr = len(rec.case)
+    news = life.system == SYSTEM_NEWSLETTER
+    rec.addr = draw_addresses(rng, T.streets, rec.country, rng.random(nr) < np.where(news, 0.3, 0.97))
+    rec.dob = draw_birth_dates(rng, nr, as_of_s,
+                               rng.random(nr) < np.where(news, 0.6, 0.15), placeholder_share=0.005)
+    rec.household = np.zeros(nr, dtype=np.int64)
+
+
 def make_primary_records(rng: np.random.Generator, T: ReferenceTables, nr: int,
                          as_of_s: int) -> tuple[PrimaryRecords, Lifecycle]:
     """The ``nr`` random people's primary records."""
     places = _draw_places(rng, T, nr)
     emails = _draw_emails(rng, T, places["first"], places["last"])
-    first_s, last_s = _draw_name_variants(rng, T, places["first"], places["last"])
+    first_s, last_s = _draw_name_variants(rng, T, places["first"], places["last_true"])
     phone = np.where(rng.random(nr) < 0.15, b"", places.pop("phone")).astype("S24")
     # wide enough for the family addresses and for family members' clean first names
     for k in ("email", "typed", "crm_email"):
         emails[k] = emails[k].astype("S96")
     first_s = first_s.astype(f"S{max(first_s.dtype.itemsize, T.first.dtype.itemsize)}")
+    places["last_true"] = places["last_true"].astype(f"S{max(places['last_true'].dtype.itemsize, 1)}")
+    last_s = last_s.astype(places["last_true"].dtype)
     rec = PrimaryRecords(**places, phone=phone, **emails, first_name=first_s, last_name=last_s,
                          case=np.zeros(nr, dtype=np.int64))
+    life = _draw_lifecycle(rng, nr, as_of_s)
+    _draw_address_and_birth_date(rng, T, rec, life, as_of_s)
     if nr:
         _add_families(rng, T, rec)
+        _add_twins(rng, T, rec)
         _add_placeholders(rng, rec)
-    return rec, _draw_lifecycle(rng, nr, as_of_s)
+    return rec, life

@@ -39,10 +39,29 @@ SOURCE_SYSTEMS = list(contracts.CRM_CUSTOMERS.choices("source_system"))
 SYSTEM_SHOP, SYSTEM_POS, SYSTEM_NEWSLETTER, SYSTEM_IMPORT = range(len(SOURCE_SYSTEMS))
 
 # identity case of each CRM record (demo_truth/identity_cases.csv): what identity resolution must do with it
+# (a duplicate's case says what became of its e-mail address: the same, another one or a typo, none; a twin
+# shares surname, address and birth date with another person)
 IDENTITY_CASES = ["primary", "persona", "same_email_duplicate", "changed_email_duplicate", "family_member",
-                  "family_shared_email", "placeholder_phone", "placeholder_email", "email_typo"]
+                  "family_shared_email", "placeholder_phone", "placeholder_email", "email_typo", "twin",
+                  "no_email_duplicate"]
 (CASE_PRIMARY, CASE_PERSONA, CASE_SAME_EMAIL_DUPLICATE, CASE_CHANGED_EMAIL_DUPLICATE, CASE_FAMILY_MEMBER,
- CASE_FAMILY_SHARED_EMAIL, CASE_PLACEHOLDER_PHONE, CASE_PLACEHOLDER_EMAIL, CASE_EMAIL_TYPO) = range(len(IDENTITY_CASES))
+ CASE_FAMILY_SHARED_EMAIL, CASE_PLACEHOLDER_PHONE, CASE_PLACEHOLDER_EMAIL, CASE_EMAIL_TYPO, CASE_TWIN,
+ CASE_NO_EMAIL_DUPLICATE) = range(len(IDENTITY_CASES))
+
+# the corruptions a duplicate record can carry (demo_truth/identity_cases.csv, column ``corruptions``, joined by
+# ';' in this order): ``<field>:<kind>``; ``names:swapped`` is first and last name exchanged
+_CHAR = ["insert", "delete", "substitute", "transpose"]
+CORRUPTIONS = (
+    [f"first_name:{k}" for k in ["missing", "nickname", "phonetic", "ocr", *_CHAR]]
+    + [f"last_name:{k}" for k in ["missing", "phonetic", "ocr", *_CHAR]]
+    + ["names:swapped", "email:typo", "email:changed", "email:missing", "phone:changed", "phone:missing",
+       "country:missing"]
+    + [f"postcode:{k}" for k in ["missing", "digit", "transpose", "ocr"]]
+    + [f"city:{k}" for k in ["missing", "exonym", "phonetic", *_CHAR]]
+    + [f"street:{k}" for k in ["missing", "abbreviation", "phonetic", *_CHAR]]
+    + ["house_number:wrong", "house_number:missing", "address_line2:missing"]
+    + [f"date_of_birth:{k}" for k in ["missing", "day_month_swapped", "digit", "placeholder"]]
+)
 
 # timestamp styles: "...Z", "...+01:00" (the local time), naive "...T...", naive "... ...", "....123Z",
 # "...+00:00"

@@ -1,7 +1,7 @@
 """Identity resolution: which CRM records are the same real person, and why.
 
-Three rules propose links between two records; union-find (connected components) turns the links into
-clusters, and every cluster becomes one master customer (``cus_`` + the lowest CRM ref number):
+Links between two records come from three places; connected components turn them into clusters, and every
+cluster becomes one master customer (``cus_`` + the lowest CRM ref number):
 
 ===================== ===================================================================================
 rule                  a link between two records when ...
@@ -10,33 +10,35 @@ rule                  a link between two records when ...
                       first names are compatible (one typo apart or Jaro-Winkler >= 0.92, or one is missing)
 ``exact_phone``       their E.164 phones are equal, the phone is a usable key, and their first names are
                       compatible as above
-``fuzzy_name_address`` same country and postcode (the blocking key, plus the first letter of the last *or*
-                      the first name, so blocks stay small), compatible first *and* last names (on
-                      accent-folded names), the same city when both have one, no contradiction (not both
-                      a phone and different phones), and enough evidence: the Fellegi-Sunter match
-                      probability (score) is at least ``fuzzy_min_match_probability``. A common name in
-                      a dense postcode is weak evidence (another person of that name probably lives
-                      there), a rare name or a rare spelling is strong evidence.
+``probabilistic``     the stored Splink model (:mod:`tailor.identity.linkage`, trained by the asset
+                      ``identity_model``) gives the pair a match probability of at least
+                      ``link_min_probability`` and no veto holds (first names incompatible; birth dates
+                      unrelated while the first names differ)
+``manual_merge``      a person decided ``merge`` for the pair (:mod:`tailor.identity.review`)
 ===================== ===================================================================================
+
+A ``split`` decision removes every link between its two records and keeps them in different customers.
 
 Guards, so that a merge never bridges two real people:
 
 * placeholders are never keys: ``test@test.com``, ``noemail@...`` (:mod:`tailor.identity.normalize`), phones
-  like ``0000000000``, ``1234567890``, ``+1 555 555 5555``;
+  like ``0000000000``, ``1234567890``, ``+1 555 555 5555`` -- for the model either (it sees them as missing);
 * a key is not a key when it is shared by more than ``max_records_per_key`` records or by more than
-  ``max_first_names_per_key`` different first names (a shop's or a family's shared address);
+  ``max_first_names_per_key`` different first names (a shop's or a family's shared address), for the model neither;
 * the first-name check on exact keys keeps family members apart (``the.millers@...`` used by John and
-  Jane, or a shared home phone).
+  Jane, or a shared home phone); the model's vetoes do the same for its pairs (and twins).
 
 Every link is explainable: ``customer_identity_links`` says for each record by which rule and score it
-joined its cluster and which record it ``matched_with`` (its strongest link: exact e-mail before exact
-phone before fuzzy, then the higher score, then the lower ref). All thresholds are in ``THRESHOLDS``.
+joined its cluster and which record it ``matched_with`` (its strongest link: a person's merge, then exact e-mail,
+exact phone, the model; then the higher score, then the lower ref), and for the model's links the match
+probability, the match weight, the model version and the evidence (JSON: what each comparison contributed). All
+thresholds are in ``THRESHOLDS``.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -45,10 +47,12 @@ from pandera.typing import Series
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 from rapidfuzz.process import cpdist
 
+from tailor.identity.linkage import PAIR_COLUMNS, IdentityModel, linkage_records, score_pairs, usable_key
 from tailor.identity.matching_view import normalize_records
 from tailor.identity.normalize import (
     map_distinct,
 )
+from tailor.identity.review import NO_DECISIONS, REVIEW_COLUMNS, Decisions, empty_review
 
 
 @dataclass(frozen=True)
@@ -63,31 +67,27 @@ class Thresholds:
     name_min_similarity: float = 0.92
     max_records_per_key: int = 20  # an e-mail/phone on more records than this is not a person's key
     max_first_names_per_key: int = 3  # ... nor one used by more distinct first names than this
-    max_block_size: int = 1_000  # a fuzzy block larger than this is skipped (counted in the stats)
-    # Fellegi-Sunter weighting of a name + address candidate (docs/identity.md "Evidence weighting"):
-    # the prior that another record in the same postcode is the same person is
-    # ``duplicates_per_record / (records in the postcode - 1)``; agreement on a name multiplies the odds by
-    # 1 / u, u = the share of the country's *other* records that carry that name (term frequency), smoothed
-    # towards ``name_prior_share`` with the weight of ``name_prior_records`` records.
-    duplicates_per_record: float = 0.1  # other records per person in a CRM (the exact rules alone find 0.09 in the demo)
-    name_prior_share: float = 0.01  # before a country has records: a name is carried by 1 % of people ...
-    name_prior_records: float = 100.0  # ... a belief worth 100 records
-    fuzzy_min_match_probability: float = 0.8  # link only when P(same person | evidence) is at least this (odds 4:1)
+    # The model's pairs: linked from ``link_min_probability`` on (odds 9:1); between ``review_min_probability``
+    # and it, a pair goes to identity_review for a person to decide.
+    link_min_probability: float = 0.9
+    review_min_probability: float = 0.5
 
 
 THRESHOLDS = Thresholds()
 
-RULES = ("single_record", "exact_email", "exact_phone", "fuzzy_name_address")
-_PRIORITY = {"exact_email": 0, "exact_phone": 1, "fuzzy_name_address": 2}  # a record's strongest link first
+RULES = ("single_record", "exact_email", "exact_phone", "probabilistic", "manual_merge")
+_PRIORITY = {"manual_merge": 0, "exact_email": 1, "exact_phone": 2, "probabilistic": 3}  # strongest link first
 
 #: The counts of ``stats`` (:func:`resolve_identities`) that show what the guards held back: per exact rule the
-#: keys rejected and the pairs whose first names disagree; for the fuzzy rule its funnel from candidate pairs to
-#: the links it made (the phone-conflict count only when there were pairs to weigh).
+#: keys rejected and the pairs whose first names disagree; for the model its funnel from scored pairs to links
+#: (vetoed by first names or birth dates, in the review band, linked) and what the decisions file did.
 GUARD_STATS = (
     *(f"{rule}_{count}" for rule in ("exact_email", "exact_phone")
       for count in ("keys_rejected", "pairs_name_mismatch")),
-    "fuzzy_candidate_pairs", "fuzzy_blocks_skipped", "fuzzy_compatible_pairs", "fuzzy_pairs_phone_conflict_in_customer",
-    "fuzzy_pairs_too_weak", "fuzzy_name_address_links",
+    "probabilistic_scored_pairs", "probabilistic_pairs_vetoed_first_names", "probabilistic_pairs_vetoed_birth_dates",
+    "probabilistic_pairs_in_review_band", "probabilistic_pairs_linked",
+    "decisions_merge", "decisions_split", "decisions_unknown_refs", "decision_links_removed",
+    "decision_links_refused",
 )
 
 
@@ -98,10 +98,25 @@ class CustomerIdentityLinksSchema(pa.DataFrameModel):
     rule: Series[str] = pa.Field(isin=list(RULES))
     score: Series[float] = pa.Field(ge=0, le=1)
     matched_with: Series[str] = pa.Field(nullable=True)
+    # the model's pair behind a probabilistic (or a person's) link; empty for the exact rules and single records
+    match_probability: Series[float] = pa.Field(ge=0, le=1, nullable=True)
+    match_weight: Series[float] = pa.Field(nullable=True)
+    model_version: Series[str] = pa.Field(nullable=True)  # the model the run scored with (v3), all rows
+    evidence: Series[str] = pa.Field(nullable=True)  # JSON: prior, per comparison level + weight, match_weight
 
     class Config:
         strict = True
         ordered = True
+
+
+@dataclass
+class Resolution:
+    """What :func:`resolve` produced: the ``links`` (CustomerIdentityLinksSchema), the ``review`` queue
+    (IdentityReviewSchema) and the ``stats`` of the run."""
+
+    links: pd.DataFrame
+    review: pd.DataFrame
+    stats: dict = field(default_factory=dict)
 
 
 def customer_id_for(customer_ref: str) -> str:
@@ -140,15 +155,7 @@ def _pairs_within(keys: pd.Series, max_size: int) -> tuple[np.ndarray, np.ndarra
 
 def _usable_key(key: pd.Series, first: pd.Series, t: Thresholds) -> pd.Series:
     """The key where it identifies at most a few people (by count and by distinct first names), else None."""
-    frame = pd.DataFrame({"k": key, "f": first})
-    present = frame["k"].notna()
-    g = frame[present].groupby("k")
-    records = g["k"].transform("size")
-    names = g["f"].transform("nunique")
-    ok = (records <= t.max_records_per_key) & (names <= t.max_first_names_per_key)
-    out = pd.Series(None, index=key.index, dtype=object)
-    out.loc[ok[ok].index] = frame.loc[ok[ok].index, "k"]
-    return out
+    return usable_key(key, first, t.max_records_per_key, t.max_first_names_per_key)
 
 
 def _exact_links(norm: pd.DataFrame, key: pd.Series, rule: str, t: Thresholds, stats: dict) -> pd.DataFrame:
@@ -166,99 +173,58 @@ def _exact_links(norm: pd.DataFrame, key: pd.Series, rule: str, t: Thresholds, s
     return pd.DataFrame({"i": i[ok], "j": j[ok], "rule": rule, "score": np.round(sim[ok], 4)})
 
 
-def _name_u(key: np.ndarray, count: np.ndarray, i: np.ndarray, j: np.ndarray, country_size: np.ndarray,
-            t: Thresholds) -> np.ndarray:
-    """u of paired names: how likely a *different* person of the country carries the pair's name.
-
-    The share of the country's other records with that name; when the two spellings differ, of the rarer
-    one (a different person would have to carry exactly that spelling: "Maxmilian" is rare evidence, while
-    a typo'd record's namesakes are handled per customer in :func:`_fuzzy_links`), smoothed towards
-    ``name_prior_share`` with the weight of ``name_prior_records`` records, so a country with a handful of
-    records does not make every name look common."""
-    same = key[i] == key[j]
-    others = np.maximum(np.where(same, count[i] - 2, np.minimum(count[i], count[j]) - 1), 0)
-    population = np.maximum(country_size[i] - 2, 0)
-    return (others + t.name_prior_records * t.name_prior_share) / (population + t.name_prior_records)
+_EMPTY_PAIRS = pd.DataFrame({c: pd.Series(dtype=float if c.startswith("match_") else bool if c == "vetoed" else object)
+                             for c in PAIR_COLUMNS})
 
 
-def _fuzzy_links(norm: pd.DataFrame, exact_cluster: np.ndarray, t: Thresholds, stats: dict) -> pd.DataFrame:
-    """Name + address links between records that the exact keys left in different clusters (``exact_cluster``:
-    the cluster of each record by the exact links), weighted as below."""
-    base = norm["country_iso"].str.cat(norm["postcode_key"], sep="|")
-    parts = []
-    skipped = 0
-    # two blocking passes: a typo in one name still leaves the other name's initial to block on
-    for initial in (norm["last_key"].str[:1], norm["first_key"].str[:1]):
-        i, j, big = _pairs_within(base.str.cat(initial, sep="|"), t.max_block_size)
-        skipped += big
-        parts.append(np.stack([i, j], axis=1))
-    pairs = np.unique(np.concatenate(parts), axis=0) if parts else np.zeros((0, 2), dtype=np.int64)
-    i, j = pairs[:, 0], pairs[:, 1]
-    stats["fuzzy_candidate_pairs"] = int(len(i))
-    stats["fuzzy_blocks_skipped"] = skipped
-    first = norm["first_key"].to_numpy(dtype=object)
-    last = norm["last_key"].to_numpy(dtype=object)
-    ok = ~(pd.isna(first[i]) | pd.isna(first[j]) | pd.isna(last[i]) | pd.isna(last[j]))
-    i, j = i[ok], j[ok]
-    phone = norm["phone_e164"].to_numpy(dtype=object)
-    conflict = ~(pd.isna(phone[i]) | pd.isna(phone[j])) & (phone[i] != phone[j])
-    city = norm["city_key"].to_numpy(dtype=object)
-    city_conflict = ~(pd.isna(city[i]) | pd.isna(city[j])) & (city[i] != city[j])
-    i, j = i[~conflict & ~city_conflict], j[~conflict & ~city_conflict]
-    keep, _ = _compatible(first[i], first[j], t)
-    i, j = i[keep], j[keep]
-    keep, _ = _compatible(last[i], last[j], t)
-    i, j = i[keep], j[keep]
-    stats["fuzzy_compatible_pairs"] = int(len(i))
+def _positions(index: pd.Index, a: pd.Series, b: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positions of the refs ``a`` and ``b`` (i < j) and which rows have both refs among the records."""
+    i, j = index.get_indexer(a.astype(str)), index.get_indexer(b.astype(str))
+    known = (i >= 0) & (j >= 0)
+    lo, hi = np.minimum(i, j), np.maximum(i, j)
+    return lo, hi, known
 
-    # Fellegi-Sunter with term frequencies. Odds that j is i's other record, given both live in one postcode
-    # of ``block`` records and carry compatible names:
-    #   prior  duplicates_per_record / (block - 1)
-    #   x      m_first / u_first  x  m_last / u_last
-    # m = P(the names agree | one person) ~ 1 (the name rules already allow a typo);
-    # u = P(a different person there has this name) = the name's share among the country's other records.
-    # So  odds = duplicates_per_record / E  with  E = (block - 1) * u_first * u_last,  the number of *other*
-    # people expected in the postcode with these names: Lena Weber in a dense Berlin postcode is
-    # ambiguous, Maximilian Hoffmann in a village is not.
-    country = norm["country_iso"]
-    country_size = country.map(country.value_counts()).fillna(0).to_numpy(dtype=np.float64)
-    block = base.map(base.value_counts()).fillna(0).to_numpy(dtype=np.float64)
-    phone_present = np.flatnonzero(~pd.isna(phone))
-    ci, cj = exact_cluster[i], exact_cluster[j]
-    i, j, ci, cj = i[ci != cj], j[ci != cj], ci[ci != cj], cj[ci != cj]  # already one customer by a key
-    prob = np.ones(len(i))
-    if len(i):
-        f_count = norm.groupby(["country_iso", "first_key"])["first_key"].transform("size").fillna(0).to_numpy(dtype=np.float64)
-        l_count = norm.groupby(["country_iso", "last_key"])["last_key"].transform("size").fillna(0).to_numpy(dtype=np.float64)
-        u_f = _name_u(first, f_count, i, j, country_size, t)
-        u_l = _name_u(last, l_count, i, j, country_size, t)
-        expected = (block[i] - 1) * u_f * u_l
-        odds = t.duplicates_per_record / np.maximum(expected, 1e-12)
-        # Evidence between two customers (exact clusters), not just two records: every candidate pair of
-        # their records must support the merge, so the customer's *weakest* pair counts. Otherwise a typo'd
-        # record of one Niklas Neumann ("Nkilas", a rare spelling) would vouch for another Niklas Neumann.
-        lo, hi = np.minimum(ci, cj), np.maximum(ci, cj)
-        frame = pd.DataFrame({"a": lo, "b": hi, "odds": odds})
-        per_pair = frame.groupby(["a", "b"], sort=False)["odds"].min()
-        cluster_odds = frame.join(per_pair.rename("cluster_odds"), on=["a", "b"])["cluster_odds"].to_numpy()
-        # Two customers who both have phones and share none are two people (the record-level guard, lifted
-        # to the customer: a record without a phone may not bridge them).
-        has_phone = np.bincount(exact_cluster[phone_present], minlength=int(exact_cluster.max()) + 1) > 0
-        veto = has_phone[ci] & has_phone[cj]
-        stats["fuzzy_pairs_phone_conflict_in_customer"] = int(veto.sum())
-        cluster_odds = np.where(veto, 0.0, cluster_odds)
-        per_pair = pd.Series(cluster_odds, index=pd.MultiIndex.from_arrays([lo, hi])).groupby(level=[0, 1]).first()
-        # Competing candidates: a person has (at most) one other customer record here, so when several
-        # customers fit the same one, the odds are shared among them, plus "none of them":
-        # P(same person) = odds / (1 + the odds of all of its candidates), the smaller of the two views.
-        a = per_pair.index.get_level_values(0).to_numpy()
-        b = per_pair.index.get_level_values(1).to_numpy()
-        total = np.bincount(np.concatenate([a, b]), weights=np.tile(per_pair.to_numpy(), 2),
-                            minlength=int(exact_cluster.max()) + 1)
-        prob = cluster_odds / (1 + np.maximum(total[ci], total[cj]))
-    keep = prob >= t.fuzzy_min_match_probability
-    stats["fuzzy_pairs_too_weak"] = int((~keep).sum())
-    return pd.DataFrame({"i": i[keep], "j": j[keep], "rule": "fuzzy_name_address", "score": np.round(prob[keep], 4)})
+
+def _model_links(pairs: pd.DataFrame, index: pd.Index, t: Thresholds, stats: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(links, scored pairs with positions) from the model's pairs: p >= link_min_probability and no veto."""
+    i, j, known = _positions(index, pairs["customer_ref_l"], pairs["customer_ref_r"])
+    pairs = pairs.assign(i=i, j=j)[known]
+    p = pairs["match_probability"].to_numpy(dtype=float)
+    vetoed = pairs["vetoed"].to_numpy(dtype=bool)
+    stats["probabilistic_scored_pairs"] = int(len(pairs))
+    stats["probabilistic_pairs_vetoed_first_names"] = int((pairs["veto"] == "first_names").sum())
+    stats["probabilistic_pairs_vetoed_birth_dates"] = int((pairs["veto"] == "birth_dates").sum())
+    stats["probabilistic_pairs_in_review_band"] = int(((p >= t.review_min_probability) & (p < t.link_min_probability)
+                                                       & ~vetoed).sum())
+    keep = (p >= t.link_min_probability) & ~vetoed
+    stats["probabilistic_pairs_linked"] = int(keep.sum())
+    links = pairs[keep]
+    return pd.DataFrame({"i": links["i"].to_numpy(), "j": links["j"].to_numpy(), "rule": "probabilistic",
+                         "score": links["match_probability"].to_numpy(dtype=float)}), pairs
+
+
+def _apply_decisions(links: pd.DataFrame, decisions: Decisions, index: pd.Index,
+                     stats: dict) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Links without the split pairs, plus a link per merge pair; returns (links, split i, split j)."""
+    table = decisions.table
+    i, j, known = _positions(index, table["customer_ref_a"], table["customer_ref_b"])
+    stats["decisions_merge"] = int((table["decision"] == "merge").sum())
+    stats["decisions_split"] = int((table["decision"] == "split").sum())
+    stats["decisions_unknown_refs"] = int((~known).sum())
+    is_split = (table["decision"] == "split").to_numpy() & known
+    is_merge = (table["decision"] == "merge").to_numpy() & known
+    si, sj = i[is_split], j[is_split]
+    if len(si) and len(links):
+        n = int(max(links[["i", "j"]].to_numpy().max(), si.max(), sj.max())) + 1
+        split_codes = set((si.astype(np.int64) * n + sj).tolist())
+        codes = links["i"].to_numpy(dtype=np.int64) * n + links["j"].to_numpy(dtype=np.int64)
+        removed = np.isin(codes, list(split_codes))
+        stats["decision_links_removed"] = int(removed.sum())
+        links = links[~removed]
+    else:
+        stats["decision_links_removed"] = 0
+    merges = pd.DataFrame({"i": i[is_merge], "j": j[is_merge], "rule": "manual_merge", "score": 1.0})
+    return pd.concat([links, merges], ignore_index=True), si, sj
 
 
 def ref_order(refs: pd.Series) -> np.ndarray:
@@ -282,32 +248,84 @@ def _clusters(i: np.ndarray, j: np.ndarray, n: int) -> np.ndarray:
     return label
 
 
-def resolve_identities(crm: pd.DataFrame, thresholds: Thresholds = THRESHOLDS,
-                       normalized: pd.DataFrame | None = None, stats: dict | None = None) -> pd.DataFrame:
-    """Link every CRM record to a master customer id; see the module docstring for the rules.
+def _enforce_splits(links: pd.DataFrame, label: np.ndarray, si: np.ndarray, sj: np.ndarray, n: int,
+                    stats: dict) -> tuple[pd.DataFrame, np.ndarray]:
+    """Keep every split pair in different customers: in the (few) clusters that still join one, the links are
+    merged again strongest first (a person's merge, exact e-mail, exact phone, the model by probability) and a
+    link that would join a split pair is refused."""
+    joined = label[si] == label[sj] if len(si) else np.zeros(0, dtype=bool)
+    stats["decision_links_refused"] = 0
+    if not joined.any():
+        return links, label
+    clusters = np.unique(label[si[joined]])
+    inside = np.isin(label[links["i"].to_numpy(dtype=np.int64)], clusters)
+    order = links[inside].assign(prio=links.loc[inside, "rule"].map(_PRIORITY)).sort_values(
+        ["prio", "score"], ascending=[True, False], kind="stable")
+    parent: dict[int, int] = {}
 
-    ``normalized`` (from :func:`normalize_records`) may be passed to avoid normalising twice. ``stats``,
-    if given, receives counts that explain the run (keys rejected, candidate pairs, links per rule)."""
-    stats = {} if stats is None else stats
+    def find(x: int) -> int:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    cannot: dict[int, set[int]] = {}
+    for a, b in zip(si[joined].tolist(), sj[joined].tolist()):
+        cannot.setdefault(a, set()).add(b)
+        cannot.setdefault(b, set()).add(a)
+    refused = []
+    for row, a, b in zip(order.index, order["i"].tolist(), order["j"].tolist()):
+        ra, rb = find(a), find(b)
+        if ra == rb:
+            continue
+        if any(find(x) == rb for x in cannot.get(ra, ())) or any(find(x) == ra for x in cannot.get(rb, ())):
+            refused.append(row)
+            continue
+        parent[rb] = ra
+        cannot.setdefault(ra, set()).update(cannot.pop(rb, set()))
+    stats["decision_links_refused"] = len(refused)
+    links = links.drop(index=refused)
+    return links, _clusters(links["i"].to_numpy(dtype=np.int64), links["j"].to_numpy(dtype=np.int64), n)
+
+
+def resolve(crm: pd.DataFrame, thresholds: Thresholds = THRESHOLDS, normalized: pd.DataFrame | None = None,
+            model: IdentityModel | None = None, decisions: Decisions = NO_DECISIONS,
+            pairs: pd.DataFrame | None = None) -> Resolution:
+    """Link every CRM record to a master customer id (the module docstring has the rules) and list the pairs a
+    person should decide.
+
+    ``normalized`` (from :func:`normalize_records`) may be passed to avoid normalising twice. ``model`` is the
+    stored linkage model (None: the exact rules and the decisions only); ``pairs`` may pass its scored pairs
+    (:func:`tailor.identity.linkage.score_pairs` at ``review_min_probability``) instead. ``decisions`` are a
+    person's merges and splits."""
+    t = thresholds
+    stats: dict = {}
     crm = crm.reset_index(drop=True)
     norm = normalize_records(crm) if normalized is None else normalized.reset_index(drop=True)
     n = len(crm)
+    refs = crm["customer_ref"].astype(str)
+    index = pd.Index(refs)
     email_key = norm["email_norm"].where(~norm["email_placeholder"].astype(bool), None)
     exact = pd.concat(
         [
-            _exact_links(norm, email_key, "exact_email", thresholds, stats),
-            _exact_links(norm, norm["phone_e164"], "exact_phone", thresholds, stats),
+            _exact_links(norm, email_key, "exact_email", t, stats),
+            _exact_links(norm, norm["phone_e164"], "exact_phone", t, stats),
         ],
         ignore_index=True,
     )
-    exact_cluster = _clusters(exact["i"].to_numpy(dtype=np.int64), exact["j"].to_numpy(dtype=np.int64), n)
-    links = pd.concat([exact, _fuzzy_links(norm, exact_cluster, thresholds, stats)], ignore_index=True)
+    if pairs is None and model is not None:
+        pairs = score_pairs(norm, model, min_probability=t.review_min_probability,
+                            records=linkage_records(norm, t.max_records_per_key, t.max_first_names_per_key))
+    model_links, scored = _model_links(_EMPTY_PAIRS if pairs is None else pairs, index, t, stats)
+    links = pd.concat([exact, model_links], ignore_index=True)
+    links, si, sj = _apply_decisions(links, decisions, index, stats)
+    label = _clusters(links["i"].to_numpy(dtype=np.int64), links["j"].to_numpy(dtype=np.int64), n)
+    links, label = _enforce_splits(links.reset_index(drop=True), label, si, sj, n, stats)
     for rule in _PRIORITY:
         stats[f"{rule}_links"] = int((links["rule"] == rule).sum())
     i, j = links["i"].to_numpy(dtype=np.int64), links["j"].to_numpy(dtype=np.int64)
-    label = _clusters(i, j, n)
 
-    refs = crm["customer_ref"].astype(str)
     rank = ref_order(refs)
     # the cluster's lowest ref names the customer
     lowest = np.full(label.max() + 1 if n else 0, np.iinfo(np.int64).max)
@@ -334,15 +352,78 @@ def resolve_identities(crm: pd.DataFrame, thresholds: Thresholds = THRESHOLDS,
     rule[rec] = best["rule"].to_numpy()
     score[rec] = best["score"].to_numpy()
     matched[rec] = refs.to_numpy(dtype=object)[best["other"].to_numpy()]
+    # the model's view of each record's link (probabilistic links, and a person's merges the model scored)
+    probability = np.full(n, np.nan)
+    weight = np.full(n, np.nan)
+    evidence = np.full(n, None, dtype=object)
+    if len(scored) and len(best):
+        key = pd.DataFrame({"lo": np.minimum(best["rec"], best["other"]), "hi": np.maximum(best["rec"], best["other"]),
+                            "rec": best["rec"], "rule": best["rule"]})
+        key = key[key["rule"].isin(["probabilistic", "manual_merge"])]
+        hit = key.merge(scored[["i", "j", "match_probability", "match_weight", "evidence"]],
+                        left_on=["lo", "hi"], right_on=["i", "j"], how="inner")
+        r = hit["rec"].to_numpy(dtype=np.int64)
+        probability[r] = hit["match_probability"].to_numpy(dtype=float)
+        weight[r] = hit["match_weight"].to_numpy(dtype=float)
+        evidence[r] = hit["evidence"].to_numpy(dtype=object)
+    version = model.label if model is not None else None
     out = pd.DataFrame({
         "source": "crm", "source_record_id": refs.to_numpy(dtype=object), "customer_id": customer_id,
-        "rule": rule, "score": score.astype(float), "matched_with": matched,
+        "rule": rule, "score": np.round(score.astype(float), 6), "matched_with": matched,
+        "match_probability": probability, "match_weight": np.round(weight, 4),
+        "model_version": pd.Series([version] * n, dtype=object), "evidence": evidence,
     })
     stats["records"] = n
     stats["customers"] = int(label.max() + 1) if n else 0
     for r in RULES:
         stats[f"records_{r}"] = int((out["rule"] == r).sum())
-    return out.sort_values("source_record_id", kind="stable").reset_index(drop=True)
+    review = _review(scored, label, refs, customer_id, decisions, version, t)
+    return Resolution(links=out.sort_values("source_record_id", kind="stable").reset_index(drop=True),
+                      review=review, stats=stats)
+
+
+def _review(scored: pd.DataFrame, label: np.ndarray, refs: pd.Series, customer_id: np.ndarray, decisions: Decisions,
+            version: str | None, t: Thresholds) -> pd.DataFrame:
+    """The model's uncertain pairs: review_min <= p < link_min, no veto, still two customers, not decided."""
+    if not len(scored):
+        return empty_review()
+    p = scored["match_probability"].to_numpy(dtype=float)
+    i, j = scored["i"].to_numpy(dtype=np.int64), scored["j"].to_numpy(dtype=np.int64)
+    band = (p >= t.review_min_probability) & (p < t.link_min_probability) & ~scored["vetoed"].to_numpy(dtype=bool)
+    band &= label[i] != label[j]
+    cand = scored[band]
+    ref = refs.to_numpy(dtype=object)
+    a, b = ref[cand["i"].to_numpy(dtype=np.int64)], ref[cand["j"].to_numpy(dtype=np.int64)]
+    review = pd.DataFrame({
+        "customer_ref_a": np.where(a < b, a, b), "customer_ref_b": np.where(a < b, b, a),
+        "customer_id_a": customer_id[cand["i"].to_numpy(dtype=np.int64)],
+        "customer_id_b": customer_id[cand["j"].to_numpy(dtype=np.int64)],
+        "match_probability": cand["match_probability"].to_numpy(dtype=float),
+        "match_weight": np.round(cand["match_weight"].to_numpy(dtype=float), 4),
+        "model_version": version or "", "evidence": cand["evidence"].to_numpy(dtype=object),
+    })
+    swapped = a >= b
+    review.loc[swapped, ["customer_id_a", "customer_id_b"]] = review.loc[
+        swapped, ["customer_id_b", "customer_id_a"]].to_numpy()
+    if len(decisions):
+        decided = decisions.table[["customer_ref_a", "customer_ref_b"]].assign(_decided=True)
+        review = review.merge(decided, on=["customer_ref_a", "customer_ref_b"], how="left")
+        review = review[review["_decided"].isna()].drop(columns="_decided")
+    review = review.sort_values(["match_probability", "customer_ref_a", "customer_ref_b"],
+                                ascending=[False, True, True], kind="stable")
+    return review[REVIEW_COLUMNS].reset_index(drop=True)
+
+
+def resolve_identities(crm: pd.DataFrame, thresholds: Thresholds = THRESHOLDS,
+                       normalized: pd.DataFrame | None = None, stats: dict | None = None,
+                       model: IdentityModel | None = None, decisions: Decisions = NO_DECISIONS,
+                       pairs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The links of :func:`resolve` (CustomerIdentityLinksSchema). Without a ``model`` (nor ``pairs``) only the
+    exact rules and the decisions link records. ``stats``, if given, receives the counts that explain the run."""
+    result = resolve(crm, thresholds, normalized=normalized, model=model, decisions=decisions, pairs=pairs)
+    if stats is not None:
+        stats.update(result.stats)
+    return result.links
 
 
 def identity_figures(links: pd.DataFrame, stats: dict) -> dict:

@@ -219,6 +219,7 @@ def test_the_sendgrid_path_posts_every_rendered_email_to_the_api(demo, tmp_path)
 
 def test_profiles_materialize_on_snowflake_through_fakesnow(demo):
     from assets import profiles, sources
+    from tailor.definitions import build_definitions
 
     wanted = {"crm_customers", "consent_events", "email_events"}
     selected = [a for a in sources.ASSETS if {k.path[-1] for k in a.keys} & wanted] + profiles.ASSETS
@@ -227,7 +228,8 @@ def test_profiles_materialize_on_snowflake_through_fakesnow(demo):
             snowflake=SnowflakeResource(account="test", user="u", password="p", database="TAILOR", schema="PUBLIC")
         )
         result = materialize(
-            selected, resources={"warehouse": snowflake, "landing": LandingZone(path=str(demo["root"] / "landing"))}
+            selected, resources={"warehouse": snowflake, "landing": LandingZone(path=str(demo["root"] / "landing")),
+                                 "content": build_definitions().resources["content"]}  # the identity decisions file
         )
         assert result.success
         assert all(c.passed for c in result.get_asset_check_evaluations())

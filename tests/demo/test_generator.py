@@ -22,7 +22,8 @@ N = 1500
 SEED = 7
 
 CRM_COLS = ["customer_ref", "email", "first_name", "last_name", "phone", "country", "city", "postcode",
-            "timezone", "created_at", "updated_at", "source_system"]
+            "timezone", "created_at", "updated_at", "source_system", "street", "address_line2", "house_number",
+            "date_of_birth"]
 FX_COLS = ["rate_date", "currency", "eur_per_unit"]
 PRODUCT_COLS = ["product_id", "name", "category", "brand", "price", "currency", "in_stock", "url", "image_url"]
 CONSENT_COLS = ["email", "purpose", "status", "changed_at", "source"]
@@ -52,6 +53,15 @@ def ts_ok(text) -> bool:
         return False
 
 
+def date_ok(text: str) -> bool:
+    """An ISO date from 1900-01-01 to as_of (the contract of date_of_birth)."""
+    try:
+        d = datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError:
+        return False
+    return datetime(1900, 1, 1).date() <= d <= AS_OF.date()
+
+
 def days_before(d: datetime) -> float:
     return (AS_OF - d).total_seconds() / 86400
 
@@ -68,6 +78,8 @@ def classify(source: str, raw: str) -> tuple[str | None, object]:
                 return "missing_id", r
             if not (ts_ok(r["created_at"]) and ts_ok(r["updated_at"])):
                 return "bad_timestamp", r
+            if r["date_of_birth"] and not date_ok(r["date_of_birth"]):
+                return "bad_date_of_birth", r
             return None, r
         if source == "products":
             r = dict(zip(PRODUCT_COLS, row))
@@ -262,7 +274,7 @@ def test_bad_rows_match_truth_and_an_independent_reparse(gen, land):
                  ("orders", "missing_id"), ("orders", "bad_timestamp"), ("events", "invalid_json"),
                  ("events", "unknown_event_type"), ("events", "bad_timestamp"), ("events", "missing_id"),
                  ("email_events", "invalid_json"), ("email_events", "unknown_event_type"),
-                 ("crm", "bad_timestamp"), ("crm", "missing_id")]:
+                 ("crm", "bad_timestamp"), ("crm", "missing_id"), ("crm", "bad_date_of_birth")]:
         assert kinds[(s, k)] >= 1, (s, k)
     for source in ("crm", "orders", "events", "email_events"):
         rate = by_source[source] / (by_source[source] + len(land.good[source]))
@@ -354,7 +366,7 @@ def test_names_truth_is_the_clean_name_of_every_person(gen, land):
         assert names[a][1] == names[b][1] and names[a][0] != names[b][0], (a, b)
 
 
-def test_duplicate_records_differ_only_by_case_and_blanks(gen, land):
+def test_duplicates_per_person_and_their_emails(gen, land):
     base, _ = gen
     ident = read_csv(base / "demo_truth/identities.csv")
     crm = {r["customer_ref"]: r for r in land.good["crm"]}
@@ -363,16 +375,30 @@ def test_duplicate_records_differ_only_by_case_and_blanks(gen, land):
         people[r["person_id"]].append(r["customer_ref"])
     case = {r["customer_ref"]: r["case"] for r in read_csv(base / "demo_truth/identity_cases.csv")}
     dups = {p: refs for p, refs in people.items() if len(refs) > 1}
-    assert all(len(refs) == 2 for refs in dups.values())
-    same = {p: refs for p, refs in dups.items() if case[refs[1]] == "same_email_duplicate"}
-    assert 0.04 <= len(same) / N <= 0.06
-    assert 0.015 <= (len(dups) - len(same)) / N <= 0.025  # changed e-mail
+    # most people have one record, about 10 % have 2-5: mostly 2, some 3, a few 4 or 5
+    assert 0.08 <= len(dups) / N <= 0.12
+    sizes = Counter(len(refs) for refs in dups.values())
+    assert set(sizes) <= {2, 3, 4, 5} and sizes[2] > sizes[3] > sizes[4] > 0
+    assert 0.5 <= sizes[2] / len(dups) <= 0.75
+    kinds = Counter(case[r] for refs in dups.values() for r in refs[1:])
+    n_dup = sum(kinds.values())
+    assert set(kinds) <= {"same_email_duplicate", "changed_email_duplicate", "no_email_duplicate"}
+    assert 0.3 <= kinds["same_email_duplicate"] / n_dup <= 0.5
+    assert 0.3 <= kinds["changed_email_duplicate"] / n_dup <= 0.5
+    assert 0.12 <= kinds["no_email_duplicate"] / n_dup <= 0.3
     raw_differs = 0
-    for refs in same.values():
-        a, b = (crm[r] for r in refs)
-        assert a["email"].strip().lower() == b["email"].strip().lower() != ""
-        raw_differs += a["email"] != b["email"]
-    assert raw_differs >= 0.7 * len(same)
+    for refs in dups.values():
+        first = crm[refs[0]]
+        for ref in refs[1:]:
+            r, k = crm[ref], case[ref]
+            if k == "same_email_duplicate":
+                assert r["email"].strip().lower() == first["email"].strip().lower() != ""
+                raw_differs += r["email"] != first["email"]
+            elif k == "changed_email_duplicate":
+                assert r["email"].strip() and r["email"].strip().lower() != first["email"].strip().lower()
+            else:
+                assert r["email"] == ""
+    assert raw_differs >= 0.7 * kinds["same_email_duplicate"]
     # e-mails are unique per person after normalisation, except placeholders and families' shared ones
     person_of = {r["customer_ref"]: r["person_id"] for r in ident}
     by_mail = defaultdict(set)
@@ -382,16 +408,76 @@ def test_duplicate_records_differ_only_by_case_and_blanks(gen, land):
     shared = {m for m, p in by_mail.items() if len(p) > 1}
     assert shared and all(m in PLACEHOLDER_EMAILS or m.startswith("the.") for m in shared)
     assert all(len(by_mail[m]) == 2 for m in shared if m.startswith("the."))
-    # activity is split across both records of a duplicated person
+    # activity is split across the records of a duplicated person: the primary and the first duplicate
     dup_refs = {refs[1] for refs in dups.values()}
     assert sum(o["customer_ref"] in dup_refs for o in land.good["orders"]) > 10
     assert sum(e["customer_ref"] in dup_refs for e in land.good["events"]) > 100
+    later = {r for refs in dups.values() for r in refs[2:]}
+    assert not later & {o["customer_ref"] for o in land.good["orders"]}
+
+
+def test_streets_house_numbers_and_birth_dates(gen, land):
+    base, _ = gen
+    crm = land.good["crm"][7:]
+    street = [r for r in crm if r["street"]]
+    assert 0.75 <= len(street) / len(crm) <= 0.95  # newsletter sign-ups rarely give an address
+    assert not any("," in r[k] or '"' in r[k] for r in crm for k in ("street", "address_line2", "house_number"))
+    # the house number is in its own column only for the POS and import systems, which write the street without it
+    split = [r for r in street if r["house_number"]]
+    assert split and all(r["source_system"] in ("pos", "import") for r in split)
+    assert not any(re.search(r"\d[a-zA-Z]?$", r["street"]) for r in split)
+    joined = [r for r in street if r["source_system"] in ("shop", "newsletter")]
+    assert sum(bool(re.search(r"\d", r["street"])) for r in joined) >= 0.9 * len(joined)
+    # each country writes its streets its own way
+    text = "\n".join(r["street"] for r in crm)
+    for pattern in (r"\w+straße \d+", r"^\d+[A-Z]? [A-Z]\w+ (Street|Road|Lane|Avenue|St|Rd)\b",
+                    r"^\d+( bis| ter)? (rue|avenue|boulevard|chemin|place|impasse|allée) ", r"^ul\. \w+",
+                    r"^(Calle|C/|Avenida|Avda\.|Plaza|Paseo) ", r"^(Via|Viale|Piazza|Corso) ", r"\w+(straat|laan) \d+"):
+        assert re.search(pattern, text, re.MULTILINE), pattern
+    line2 = Counter(bool(r["address_line2"]) for r in street)
+    assert 0.05 <= line2[True] / len(street) <= 0.3
+    assert {"Flat", "Apt", "OG", "Top", "m."} & {w for r in street for w in r["address_line2"].split()}
+    # birth dates: ISO dates, often missing, a few the placeholder 1900-01-01
+    dob = [r["date_of_birth"] for r in crm]
+    assert all(d == "" or re.fullmatch(r"(19|20)\d\d-\d\d-\d\d", d) for d in dob)
+    assert all(datetime.fromisoformat(d).date() < AS_OF.date() for d in dob if d)
+    assert 0.1 <= dob.count("") / len(dob) <= 0.4
+    assert 1 <= dob.count("1900-01-01") <= 0.02 * len(dob)
+    years = [int(d[:4]) for d in dob if d and d != "1900-01-01"]
+    assert min(years) >= AS_OF.year - 95 and max(years) <= AS_OF.year - 17
+
+
+def test_families_and_twins_share_an_address(gen, land):
+    base, _ = gen
+    crm = {r["customer_ref"]: r for r in land.good["crm"]}
+    truth = read_csv(base / "demo_truth/identity_cases.csv")
+    person = {r["customer_ref"]: r["person_id"] for r in read_csv(base / "demo_truth/identities.csv")}
+    first_of = {}
+    for r in read_csv(base / "demo_truth/identities.csv"):
+        first_of.setdefault(r["person_id"], r["customer_ref"])
+    homes = defaultdict(set)
+    for r in truth:
+        if r["household_id"]:
+            homes[r["household_id"]].add(person[r["customer_ref"]])
+    kinds = Counter()
+    for hid, persons in homes.items():
+        assert len(persons) == 2 and hid in persons
+        a, b = (crm[first_of[p]] for p in sorted(persons))
+        key = lambda r: (r["last_name"].lower(), r["postcode"], r["city"], r["street"].rstrip("0123456789 "))  # noqa: E731
+        assert key(a) == key(b) or a["source_system"] != b["source_system"]
+        assert a["last_name"].lower() == b["last_name"].lower() and a["postcode"] == b["postcode"]
+        assert a["first_name"].strip().lower() != b["first_name"].strip().lower()
+        twin = {r["case"] for r in truth if r["customer_ref"] in (first_of[p] for p in persons)} == {"twin"}
+        kinds["twin" if twin else "family"] += 1
+        if twin:
+            assert a["date_of_birth"] == b["date_of_birth"] != ""
+    assert kinds["family"] >= 5 and kinds["twin"] >= 2
 
 
 def test_crm_messiness(land):
     crm = land.good["crm"]
-    no_email = sum(not r["email"].strip() for r in crm)
-    assert 1 <= no_email <= 0.015 * len(crm)
+    no_email = sum(not r["email"].strip() for r in crm[7:N + 1])  # the primaries
+    assert 1 <= no_email <= 0.015 * N
     placeholders = {"0000000000", "1234567890", "+1 555 555 5555", "000 000 0000", "+49 000 0000000"}
     assert sum(r["phone"] in placeholders for r in crm) >= 3
     countries = Counter(r["country"] for r in crm)
@@ -562,11 +648,14 @@ def test_identity_cases_are_what_their_truth_says(gen, land):
     base, _ = gen
     crm = {r["customer_ref"]: r for r in land.good["crm"]}
     person = {r["customer_ref"]: r["person_id"] for r in read_csv(base / "demo_truth/identities.csv")}
-    case = {r["customer_ref"]: r["case"] for r in read_csv(base / "demo_truth/identity_cases.csv")}
+    rows = read_csv(base / "demo_truth/identity_cases.csv")
+    assert list(rows[0]) == ["customer_ref", "case", "corruptions", "household_id"]
+    case = {r["customer_ref"]: r["case"] for r in rows}
+    tags = {r["customer_ref"]: r["corruptions"] for r in rows}
     assert list(case) == list(person)
     counts = Counter(case.values())
-    for k in ("changed_email_duplicate", "family_member", "family_shared_email", "placeholder_phone",
-              "placeholder_email", "email_typo"):
+    for k in ("changed_email_duplicate", "no_email_duplicate", "family_member", "family_shared_email",
+              "placeholder_phone", "placeholder_email", "email_typo", "twin"):
         assert counts[k] >= 2, k
     refs_of = defaultdict(list)
     for ref, p in person.items():
@@ -575,13 +664,15 @@ def test_identity_cases_are_what_their_truth_says(gen, land):
     reformatted = 0
     for ref, k in case.items():
         r = crm[ref]
-        if k == "changed_email_duplicate":
+        is_dup = k.endswith("_duplicate") and ref != "CRM-000007"
+        assert bool(tags[ref]) <= is_dup  # only duplicates carry corruptions
+        if is_dup:
             first = crm[refs_of[person[ref]][0]]
-            assert r["email"].strip().lower() != first["email"].strip().lower()
-            assert (r["postcode"], r["city"]) == (first["postcode"], first["city"])
-            if r["phone"]:
+            if r["phone"] and first["phone"] and "phone:changed" not in tags[ref]:
                 assert digits(r["phone"])[-7:] == digits(first["phone"])[-7:]
                 reformatted += r["phone"] != first["phone"]
+            if not any(t.startswith(("postcode:", "city:")) for t in tags[ref].split(";")):
+                assert (r["postcode"], r["city"]) == (first["postcode"], first["city"])
         elif k == "family_shared_email":
             others = [x for x, v in crm.items() if x != ref and v["email"].lower() == r["email"].lower()
                       and case[x] == "family_shared_email"]

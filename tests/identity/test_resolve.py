@@ -1,13 +1,17 @@
-"""Identity resolution (tailor.identity.resolve): rules, guards, explainable links, quality against the truth."""
+"""Identity resolution (tailor.identity.resolve): exact rules, the model's links, guards, explainable links, quality
+against the truth."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 
 import pandas as pd
 import pytest
 
 from tailor.demo.generator import write_demo_data
+from tailor.identity.linkage import TrainingSettings, score_pairs, train_model
+from tailor.identity.matching_view import normalize_records
 from tailor.identity.resolve import (
     GUARD_STATS,
     RULES,
@@ -20,6 +24,7 @@ from tailor.identity.resolve import (
     ref_order,
     resolve_identities,
 )
+from tailor.identity.resolve import resolve as resolve_all
 
 COLUMNS = ["customer_ref", "email", "first_name", "last_name", "phone", "country", "city", "postcode"]
 
@@ -34,6 +39,31 @@ def resolve(*rows, **kw) -> pd.DataFrame:
     return links.set_index("source_record_id")
 
 
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    """8,000 generated customers, their matching view and a model trained on it (as identity_model would)."""
+    root = tmp_path_factory.mktemp("identity")
+    write_demo_data(root / "landing", 8000, 5, datetime(2026, 11, 15, 12, tzinfo=timezone.utc))
+    records = pd.read_csv(root / "landing/crm/crm-0001.csv", dtype=str, keep_default_na=False, na_values=[""])
+    truth = pd.read_csv(root / "demo_truth/identities.csv", dtype=str)
+    cases = pd.read_csv(root / "demo_truth/identity_cases.csv", dtype=str)
+    records = records[records["customer_ref"].isin(truth["customer_ref"])].reset_index(drop=True)  # the bad rows
+    norm = normalize_records(records)
+    model = train_model(norm, training=TrainingSettings(u_max_pairs=5e5))
+    return {"records": records, "norm": norm, "truth": truth, "cases": cases, "model": model}
+
+
+def among_customers(generated, *rows, **kw) -> pd.DataFrame:
+    """The links of ``rows`` resolved with the trained model among the generated customers (so the model scores
+    them as one CRM: its prior and term frequencies are those of a CRM, not of three records)."""
+    background = generated["records"].assign(customer_ref=generated["records"]["customer_ref"].str.replace("CRM-", "BG-"))
+    ours = crm(*rows)
+    links = resolve_identities(pd.concat([background[ours.columns], ours], ignore_index=True),
+                               model=generated["model"], **kw)
+    CustomerIdentityLinksSchema.validate(links)
+    return links[links["source_record_id"].isin(ours["customer_ref"])].set_index("source_record_id")
+
+
 def test_exact_email_merges_case_and_blank_variants_and_names_the_customer_by_the_lowest_ref_number():
     links = resolve(("CRM-1000007", "  Lena.Weber@EXAMPLE.com ", "Lena", "Weber"),
                     ("CRM-999999", "lena.weber@example.com", "Lnea", "Weber"),  # a typo in the first name
@@ -44,6 +74,9 @@ def test_exact_email_merges_case_and_blank_variants_and_names_the_customer_by_th
     assert links.loc["CRM-999999", "score"] == pytest.approx(0.925)  # Jaro-Winkler of lena / lnea
     assert links.loc["CRM-000005", ["customer_id", "rule", "score"]].tolist() == ["cus_000005", "single_record", 1.0]
     assert links.loc["CRM-000005", "matched_with"] is None
+    # no model: the exact rules only, and none of the model's columns
+    assert links[["match_probability", "match_weight"]].isna().all().all()
+    assert links["model_version"].isna().all() and links["evidence"].isna().all()
 
 
 def test_ref_order_is_numeric_and_the_customer_id_is_the_ref_number():
@@ -96,71 +129,67 @@ def test_the_same_phone_written_another_way_links_records_with_different_emails(
     assert links.loc["CRM-000002", ["customer_id", "rule", "matched_with"]].tolist() == ["cus_000001", "exact_phone", "CRM-000001"]
 
 
-def test_fuzzy_name_and_address_finds_a_typo_duplicate_with_a_new_email():
-    links = resolve(("CRM-000001", "max.hoffmann@example.com", "Maximilian", "Hoffmann", "+49 30 55512345", "DE", "Berlin", "10115"),
-                    ("CRM-000002", "mh.1988@example.org", "Maxmilian", "Hofmann", None, "Deutschland", "berlin", "10 115"),
-                    ("CRM-000003", "m.h@example.net", "Maximilian", "Hoffmann", None, "DE", "Berlin", "10117"))  # other postcode
-    assert links.loc["CRM-000002", ["customer_id", "rule", "matched_with"]].tolist() == [
-        "cus_000001", "fuzzy_name_address", "CRM-000001"]
-    # Fellegi-Sunter: DE has 3 records; both names differ by a typo, and no other German has the rarer
-    # spellings: u = (0 + 100 x 1 %) / (1 + 100) each; one other record in the postcode: E = 1 x (1/101)^2,
-    # odds = 0.1 / E, P = odds / (1 + odds)
-    odds = 0.1 * 101**2
-    assert links.loc["CRM-000002", "score"] == pytest.approx(round(odds / (1 + odds), 4))
-    assert links.loc["CRM-000003", "rule"] == "single_record"
+def test_the_model_links_a_typo_duplicate_with_a_new_email_and_explains_it(generated):
+    links = among_customers(
+        generated,
+        ("CRM-000001", "max.hoffmann@example.com", "Maximilian", "Hoffmann", "+49 30 55512345", "DE", "Berlin", "10115"),
+        ("CRM-000002", "mh.1988@example.org", "Maxmilian", "Hofmann", None, "Deutschland", "berlin", "10 115"),
+        ("CRM-000003", "m.h@example.net", "Maximilian", "Hoffmann", None, "DE", "Hamburg", "20095"))  # elsewhere
+    assert links.loc["CRM-000002", ["customer_id", "rule", "matched_with", "model_version"]].tolist() == [
+        "cus_000001", "probabilistic", "CRM-000001", "unsaved"]
+    row = links.loc["CRM-000002"]
+    assert row["score"] == pytest.approx(row["match_probability"], abs=1e-6) and row["match_probability"] >= 0.9
+    evidence = json.loads(row["evidence"])
+    assert evidence["first_name"]["level"] == evidence["last_name"]["level"] == "similar (Jaro-Winkler >= 0.92)"
+    assert evidence["location"]["level"] == "same postcode" and evidence["email"]["level"] == "different"
+    assert evidence["phone"]["level"] == "missing" and evidence["phone"]["weight"] == 0
+    assert evidence["match_weight"] == pytest.approx(row["match_weight"], abs=0.01)
+    assert links.loc["CRM-000003", "rule"] == "single_record" and pd.isna(links.loc["CRM-000003", "evidence"])
+    assert links.loc["CRM-000003", "model_version"] == "unsaved"  # the model that found no link for it
 
 
-def test_fuzzy_needs_both_names_and_no_conflicting_phone():
-    links = resolve(("CRM-000001", "a@example.com", "Lena", "Weber", "+49 30 55512345", "DE", "Berlin", "10115"),
-                    ("CRM-000002", "b@example.com", "Lena", "Weber", "+49 30 55598765", "DE", "Berlin", "10115"),  # homonym
-                    ("CRM-000003", "c@example.com", "Lena", "Schulz", None, "DE", "Berlin", "10115"),
-                    ("CRM-000004", "d@example.com", "Paul", "Weber", None, "DE", "Berlin", "10115"))  # her son
-    assert links["customer_id"].nunique() == 4
+def test_namesakes_born_years_apart_go_to_review_and_her_son_stays_apart(generated):
+    rows = [("CRM-000001", "lena.weber@example.com", "Lena", "Weber", "+49 30 55512345", "DE", "Berlin", "10115"),
+            ("CRM-000002", "lw1984@example.org", "Lena", "Weber", "+49 30 55598765", "DE", "Berlin", "10115"),
+            ("CRM-000003", "lena.s@example.net", "Lena", "Schulz", None, "DE", "Berlin", "10115"),
+            ("CRM-000004", "paulw@example.com", "Paul", "Weber", "+49 30 55512345", "DE", "Berlin", "10115")]
+    born = {"CRM-000001": "1961-03-02", "CRM-000002": "1984-07-15", "CRM-000004": "1990-11-30"}
+    ours = crm(*rows).assign(date_of_birth=lambda d: d["customer_ref"].map(born))
+    background = generated["records"].assign(customer_ref=generated["records"]["customer_ref"].str.replace("CRM-", "BG-"))
+    result = resolve_all(pd.concat([background, ours], ignore_index=True), model=generated["model"])
+    links = result.links.set_index("source_record_id").loc[ours["customer_ref"]]
+    assert links["customer_id"].nunique() == 4, links
+    # same name, same postcode, other phone and e-mail, born 23 years apart: not linked, but worth a look
+    review = result.review.set_index(["customer_ref_a", "customer_ref_b"])
+    assert ("CRM-000001", "CRM-000002") in review.index
+    evidence = json.loads(review.loc[("CRM-000001", "CRM-000002"), "evidence"])
+    assert evidence["birth_date"]["level"] == "different" and evidence["birth_date"]["weight"] < 0
+    assert ("CRM-000001", "CRM-000004") not in review.index  # her son: vetoed, not a question
 
 
-SURNAMES = ["Schmidt", "Schneider", "Fischer", "Meyer", "Wagner", "Becker", "Schulz", "Koch", "Richter", "Klein",
-            "Wolf", "Neumann", "Schwarz", "Zimmermann", "Braun", "Krueger", "Hartmann", "Lange", "Vogel"]
-FIRST_NAMES = ["Anna", "Paul", "Emma", "Felix", "Mia", "Jonas", "Sophie", "Lukas", "Marie", "Elias", "Hannah", "Noah",
-               "Karl", "Ben", "Clara", "Finn", "Greta", "Emil", "Ida"]
+def test_the_model_without_a_veto_would_merge_a_household(generated):
+    norm = normalize_records(crm(
+        ("CRM-000010", "the.millers@example.com", "John", "Miller", "+1 212 555 0101", "US", "Boston", "02108"),
+        ("CRM-000011", "jane.m@example.com", "Jane", "Miller", "(212) 555-0101", "US", "Boston", "02108")))
+    background = generated["norm"].assign(customer_ref=generated["norm"]["customer_ref"].str.replace("CRM-", "BG-"))
+    pairs = score_pairs(pd.concat([background, norm], ignore_index=True), generated["model"], min_probability=0.0)
+    pair = pairs.set_index(["customer_ref_l", "customer_ref_r"]).loc[("CRM-000010", "CRM-000011")]
+    assert pair["match_probability"] >= 0.9 and pair["vetoed"] and pair["veto"] == "first_names"
 
 
-def dense_germany() -> list[tuple]:
-    """102 German records: in Berlin 10115 (11 records) two Lena Webers (one without a phone) and a rare name
-    typed twice (Maximilian Hoffmann / Maxmilian Hofmann); in Hamburg 19 other Lenas and 19 other Webers, so
-    that 21 of the 102 Germans are called Lena and 21 Weber."""
-    rows = [("CRM-000001", "lena.w@example.com", "Lena", "Weber", None, "DE", "Berlin", "10115"),
-            ("CRM-000002", "lweber@example.org", "Lena", "Weber", "+49 30 55512345", "DE", "Berlin", "10115"),
-            ("CRM-000003", "max.h@example.com", "Maximilian", "Hoffmann", None, "DE", "Berlin", "10115"),
-            ("CRM-000004", "mh88@example.net", "Maxmilian", "Hofmann", "+49 30 55567890", "DE", "Berlin", "10115")]
-    rows += [(f"CRM-1{k:05d}", f"b{k}@example.com", None, None, None, "DE", "Berlin", "10115") for k in range(7)]
-    rows += [(f"CRM-2{k:05d}", f"l{k}@example.com", "Lena", s, None, "DE", "Hamburg", "20095") for k, s in enumerate(SURNAMES)]
-    rows += [(f"CRM-3{k:05d}", f"w{k}@example.com", f, "Weber", None, "DE", "Hamburg", "20095") for k, f in enumerate(FIRST_NAMES)]
-    rows += [(f"CRM-4{k:05d}", f"x{k}@example.com", None, None, None, "DE", "Hannover", "30159") for k in range(53)]
-    return rows
-
-
-def test_a_common_name_in_a_dense_postcode_is_not_enough_evidence():
-    stats: dict = {}
-    links = resolve(*dense_germany(), stats=stats)
-    # u(lena) = u(weber) = (19 other records + 100 x 1 %) / (100 other Germans + 100) = 0.1; 10 other records in
-    # the postcode: E = 10 x 0.1 x 0.1 = 0.1 other Lena Webers expected there; odds = 0.1 / E = 1,
-    # P = odds / (1 + odds) = 0.5 < 0.8
-    assert links.loc["CRM-000001", "rule"] == links.loc["CRM-000002", "rule"] == "single_record"
-    assert stats["fuzzy_pairs_too_weak"] == 1 and stats["fuzzy_name_address_links"] == 1
-    # the same pair is linked, with its probability as the score, when one accepts a coin toss
-    loose = resolve(*dense_germany(), thresholds=Thresholds(fuzzy_min_match_probability=0.5))
-    assert loose.loc["CRM-000001", ["customer_id", "rule", "matched_with"]].tolist() == [
-        "cus_000001", "fuzzy_name_address", "CRM-000002"]
-    assert loose.loc["CRM-000001", "score"] == pytest.approx(0.5)
-
-
-def test_a_rare_name_with_typos_in_the_same_dense_postcode_is_linked():
-    links = resolve(*dense_germany())
-    # the rarer spellings Maxmilian and Hofmann: no other German has them, u = (0 + 1) / 200 each;
-    # E = 10 x 0.005^2 = 0.00025, odds = 0.1 / E = 400, P = 400 / 401 = 0.9975
-    assert links.loc["CRM-000004", ["customer_id", "rule", "matched_with"]].tolist() == [
-        "cus_000003", "fuzzy_name_address", "CRM-000003"]
-    assert links.loc["CRM-000004", "score"] == pytest.approx(0.9975)
+def test_common_names_weigh_less_than_rare_ones(generated):
+    """Term-frequency adjustments: agreeing on a name many customers carry is weaker evidence."""
+    norm = generated["norm"]
+    common = norm["first_key"].value_counts().index[0]
+    rows = crm(("T-1", None, common.title(), "Zabrowski", None, "DE", "Berlin", "10115"),
+               ("T-2", None, common.title(), "Zabrowski", None, "DE", "Berlin", "10115"),
+               ("T-3", None, "Eulalia", "Zabrowski", None, "DE", "Berlin", "10117"),
+               ("T-4", None, "Eulalia", "Zabrowski", None, "DE", "Berlin", "10117"))
+    pairs = score_pairs(pd.concat([norm, normalize_records(rows)], ignore_index=True), generated["model"],
+                        min_probability=0.0).set_index(["customer_ref_l", "customer_ref_r"])
+    w_common = json.loads(pairs.loc[("T-1", "T-2"), "evidence"])["first_name"]["weight"]
+    w_rare = json.loads(pairs.loc[("T-3", "T-4"), "evidence"])["first_name"]["weight"]
+    assert w_rare > w_common + 2
 
 
 def test_linkage_quality_is_pairwise():
@@ -175,78 +204,81 @@ def test_linkage_quality_is_pairwise():
 
 def test_thresholds_live_in_one_place():
     assert THRESHOLDS == Thresholds() and THRESHOLDS.name_max_edits == 1
+    assert THRESHOLDS.review_min_probability < THRESHOLDS.link_min_probability == 0.9
 
 
 @pytest.fixture(scope="module")
-def generated(tmp_path_factory):
-    root = tmp_path_factory.mktemp("identity")
-    write_demo_data(root / "landing", 8000, 5, datetime(2026, 11, 15, 12, tzinfo=timezone.utc))
-    records = pd.read_csv(root / "landing/crm/crm-0001.csv", dtype=str, keep_default_na=False, na_values=[""])
-    truth = pd.read_csv(root / "demo_truth/identities.csv", dtype=str)
-    cases = pd.read_csv(root / "demo_truth/identity_cases.csv", dtype=str)
-    records = records[records["customer_ref"].isin(truth["customer_ref"])]  # the bad rows are quarantined
-    return resolve_identities(records), truth, cases
+def linked(generated):
+    return resolve_all(generated["records"], normalized=generated["norm"], model=generated["model"])
 
 
-def test_precision_and_recall_floor_on_generated_data(generated):
-    links, truth, _ = generated
-    q = linkage_quality(links, truth)
+def four_fields(norm: pd.DataFrame) -> pd.DataFrame:
+    """The matching view with first name, last name, city and postcode only (the benchmark's CRM)."""
+    return norm.assign(email_norm=None, phone_e164=None, email_placeholder=False, street_key=None,
+                       house_number_key=None, birth_date=None)
+
+
+@pytest.fixture(scope="module")
+def linked_four(generated):
+    four = four_fields(generated["norm"])
+    model = train_model(four, training=TrainingSettings(u_max_pairs=5e5))
+    return resolve_all(generated["records"], normalized=four, model=model)
+
+
+def test_precision_and_recall_floor_on_generated_data(generated, linked):
+    q = linkage_quality(linked.links, generated["truth"])
     assert q["true_pairs"] > 500
-    assert q["precision"] >= 0.98 and q["recall"] >= 0.95, q
+    # the vetoes on first names cost most of the rest (docs/identity.md, "Measured")
+    assert q["precision"] >= 0.99 and q["recall"] >= 0.96, q
+    exact_only = linkage_quality(resolve_identities(generated["records"], normalized=generated["norm"]), generated["truth"])
+    assert exact_only["recall"] < q["recall"] - 0.05  # what the model adds: duplicates without a shared key
 
 
-def test_generated_placeholders_and_families_are_never_merged_with_another_person(generated):
-    links, truth, cases = generated
+def test_precision_and_recall_floor_with_names_city_and_postcode_only(generated, linked_four):
+    q = linkage_quality(linked_four.links, generated["truth"])
+    # measured: see the issue targets below; a floor against regressions
+    assert q["precision"] >= 0.90 and q["recall"] >= 0.80, q
+
+
+@pytest.mark.xfail(strict=False, reason=(
+    "issue 12's targets, not met yet on the new demo generator: with street and birth date precision 0.996 / recall "
+    "0.979 at 10,000 customers, 0.995 / 0.969 at 100,000 (target 0.99 / 0.99); with first name, last name, city and "
+    "postcode only 0.92 / 0.84 and 0.81 / 0.71 (target 0.99 / 0.95). docs/identity.md says why, by corruption type."))
+@pytest.mark.parametrize("fields", ["all", "four"])
+def test_issue_12_targets(generated, linked, linked_four, fields):
+    q = linkage_quality((linked if fields == "all" else linked_four).links, generated["truth"])
+    target = (0.99, 0.99) if fields == "all" else (0.99, 0.95)
+    assert q["precision"] >= target[0] and q["recall"] >= target[1], q
+
+
+def test_generated_placeholders_and_families_are_never_merged_with_another_person(generated, linked):
+    links, truth, cases = linked.links, generated["truth"], generated["cases"]
     m = links.merge(truth, left_on="source_record_id", right_on="customer_ref").merge(cases, on="customer_ref")
     persons = m.groupby("customer_id")["person_id"].nunique()
     mixed = set(persons[persons > 1].index)
     for case in ("placeholder_email", "placeholder_phone", "family_shared_email", "family_member"):
         of_case = m[m["case"] == case]
         assert len(of_case) >= 5, case
-        # a rare homonym in the same postcode may still merge by name + address; never by the shared key
+        # a rare namesake may still merge by the model, a family member one letter apart (Jason / Mason) by the
+        # shared key: the exact rules take names one typo apart for one person
         wrong = of_case[of_case["customer_id"].isin(mixed)]
-        assert set(wrong["rule"]) <= {"fuzzy_name_address", "single_record"}, (case, wrong)
-        assert len(wrong) <= 0.02 * len(of_case) + 1, case
-    # the duplicates that only name + address can find are found
+        assert len(wrong) <= 0.02 * len(of_case) + 2, (case, wrong)
+    # the duplicates that only the model can find are found
     changed = m[m["case"] == "changed_email_duplicate"]
     assert (changed["rule"] != "single_record").mean() >= 0.95
+    assert changed.loc[changed["rule"] == "probabilistic", "evidence"].notna().all()
 
 
-def test_a_typo_of_one_person_does_not_vouch_for_a_namesake():
-    # Niklas Neumann's two records (one e-mail, the second with a typo "Nkilas") and another Niklas Neumann
-    # without a phone in the same postcode; 102 Germans, 21 called Niklas and 21 Neumann
-    rows = [("CRM-000001", "nn@example.com", "Niklas", "Neumann", "+49 30 55512345", "DE", "Berlin", "10115"),
-            ("CRM-000002", "nn@example.com", "Nkilas", "Neumann", None, "DE", "Berlin", "10115"),
-            ("CRM-000003", "niklas.n@example.org", "Niklas", "Neumann", None, "DE", "Berlin", "10115"),
-            ("CRM-000004", "someone@example.org", None, None, None, "DE", "Berlin", "10115")]
-    others = [name if name != "Neumann" else "Weber" for name in SURNAMES]
-    rows += [(f"CRM-2{k:05d}", f"l{k}@example.com", "Niklas", s, None, "DE", "Hamburg", "20095") for k, s in enumerate(others)]
-    rows += [(f"CRM-3{k:05d}", f"w{k}@example.com", f, "Neumann", None, "DE", "Hamburg", "20095") for k, f in enumerate(FIRST_NAMES[:18])]
-    rows += [(f"CRM-4{k:05d}", f"x{k}@example.com", None, None, None, "DE", "Hannover", "30159") for k in range(61)]
-    stats: dict = {}
-    links = resolve(*rows, stats=stats)
-    assert links.loc["CRM-000002", ["customer_id", "rule"]].tolist() == ["cus_000001", "exact_email"]
-    # record 3 vs the customer {1, 2} (4 records in the postcode): the pair 3-2 alone (rarer spelling Nkilas:
-    # u = 1/200, Neumann 20/200, E = 3 x 0.0005, odds 66.7) would give P = 0.985; the weakest pair 3-1
-    # (Niklas Neumann: u = 20/200 each, E = 3 x 0.01 = 0.03, odds 10/3) counts for the customer: P = 10/13 < 0.8
-    assert links.loc["CRM-000003", "rule"] == "single_record"
-    assert stats["fuzzy_pairs_too_weak"] == 2
-    loose = resolve(*rows, thresholds=Thresholds(fuzzy_min_match_probability=0.75))
-    assert loose.loc["CRM-000003", ["customer_id", "rule"]].tolist() == ["cus_000001", "fuzzy_name_address"]
-    assert loose.loc["CRM-000003", "score"] == pytest.approx(round(10 / 13, 4))
-
-
-def test_identity_figures_group_what_the_run_did():
-    stats: dict = {}
-    links = resolve_identities(crm(*dense_germany()), stats=stats)
+def test_identity_figures_group_what_the_run_did(linked):
+    links, stats = linked.links, linked.stats
     figures = identity_figures(links, stats)
     assert set(figures) == {"customers", "records_merged", "records_per_rule", "links_per_rule", "guards"}
     assert figures["customers"] == links["customer_id"].nunique() == stats["customers"]
     assert figures["records_merged"] == int((links["rule"] != "single_record").sum())
     assert figures["records_per_rule"] == {r: stats[f"records_{r}"] for r in RULES}
-    assert figures["links_per_rule"] == {"exact_email": stats["exact_email_links"],
-                                         "exact_phone": stats["exact_phone_links"], "fuzzy_name_address": 1}
-    assert figures["guards"]["fuzzy_pairs_too_weak"] == 1 and figures["guards"]["fuzzy_name_address_links"] == 1
+    assert figures["links_per_rule"] == {r: stats[f"{r}_links"] for r in RULES[1:]}
+    assert figures["links_per_rule"]["probabilistic"] == figures["guards"]["probabilistic_pairs_linked"] > 0
+    assert figures["guards"]["probabilistic_pairs_vetoed_first_names"] > 0
     # every count of the run is in one group: a new stat must be placed in one
     grouped = {"records", "customers", *(f"records_{r}" for r in RULES), *(f"{r}_links" for r in RULES[1:]),
                *GUARD_STATS}
