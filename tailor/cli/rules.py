@@ -4,7 +4,7 @@
   columns of the customer table, read from the tables' pandera schemas without importing pandera),
   the template blocks and the segment names, and finds rules that can never change an email
   (:mod:`tailor.rules.check`). It is meant to run on every save: it imports neither pandas nor pandera nor the
-  MJML compiler (see :class:`tailor.rules.lazy_imports.LazyModule`), and reads the block list from the block
+  MJML compiler (see :class:`tailor.lazy_imports.LazyModule`), and reads the block list from the block
   files' headers.
 * ``test`` runs the example cases in ``rules/tests/*.yaml`` through the real :func:`tailor.rules.decide.decide`
   (:mod:`tailor.rules.cases`).

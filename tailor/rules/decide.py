@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from tailor.clock import utc_naive
 from tailor.config import setting
+from tailor.lazy_imports import LazyModule
 from tailor.rules.decisions_schema import (
     EMAIL_DECISIONS_COLUMNS,
     PERSONALIZATION_CONSENT,
@@ -40,7 +41,6 @@ from tailor.rules.decisions_schema import (
 )
 from tailor.rules.durable import FACT_MARKER, FACT_MARKER_VALUE
 from tailor.rules.facts import facts_with
-from tailor.rules.lazy_imports import LazyModule
 from tailor.rules.provenance import facts_used
 from tailor.rules.ruleset import EmailRuleSet, Resolution
 from tailor.warehouse.cells import is_missing, is_true

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tailor.rules.lazy_imports import LazyModule
+from tailor.lazy_imports import LazyModule
 from tailor.rules.ruleset import (
     CAMPAIGN_ID_RE,
     HOLDOUT,

@@ -12,8 +12,8 @@ import datetime as _dt
 import math
 from typing import TYPE_CHECKING, Any
 
+from tailor.lazy_imports import LazyModule
 from tailor.rules.condition import AllOf, AnyOf, Compare, Condition, Contains, InSet, Missing, Not
-from tailor.rules.lazy_imports import LazyModule
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np

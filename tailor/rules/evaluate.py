@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tailor.clock import utc_naive_series_coerced
+from tailor.lazy_imports import LazyModule
 from tailor.rules.condition import AllOf, AnyOf, Compare, Condition, Contains, InSet, Missing, Not
-from tailor.rules.lazy_imports import LazyModule
 from tailor.warehouse.cells import is_missing, list_cell
 
 if TYPE_CHECKING:  # pragma: no cover

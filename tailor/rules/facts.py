@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from tailor.clock import utc_naive_series_coerced
+from tailor.lazy_imports import LazyModule
 from tailor.rules.customer_table import SEGMENTS_FIELD
 from tailor.rules.durable import EPOCH, MAX_ABS_NUMBER, TINY_FACT_NUMBER, json_number
-from tailor.rules.lazy_imports import LazyModule
 from tailor.warehouse.cells import is_missing, list_cell
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -12,8 +12,8 @@ import datetime as _dt
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from tailor.lazy_imports import LazyModule
 from tailor.rules.customer_table import customer_field_kinds
-from tailor.rules.lazy_imports import LazyModule
 from tailor.warehouse.cells import is_missing
 
 if TYPE_CHECKING:  # pragma: no cover

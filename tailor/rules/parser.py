@@ -37,11 +37,11 @@ import re
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
+from tailor.lazy_imports import LazyModule
 from tailor.rules.condition import AllOf, AnyOf, Compare, Condition, Contains, InSet, Missing, Not, condition_tests
 from tailor.rules.customer_table import SEGMENTS_FIELD
 from tailor.rules.durable import MAX_ABS_NUMBER, MIN_ABS_NUMBER
 from tailor.rules.fields import KINDS, spec_field_kinds
-from tailor.rules.lazy_imports import LazyModule
 from tailor.rules.limits import MAX_CONDITION_TESTS, MAX_FILE_TESTS
 from tailor.rules.problems import Problems, did_you_mean, suggest
 from tailor.rules.yaml_lines import describe_value, line_of

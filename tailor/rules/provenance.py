@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from tailor.clock import utc_naive_series_coerced
+from tailor.lazy_imports import LazyModule
 from tailor.rules.facts import list_cells, list_item
-from tailor.rules.lazy_imports import LazyModule
 from tailor.warehouse.cells import is_missing
 from tailor.warehouse.json_lists import COMPACT_JSON
 

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tailor.lazy_imports import LazyModule
 from tailor.rules.condition import Condition, condition_fields
 from tailor.rules.customer_table import SEGMENTS_FIELD
 from tailor.rules.evaluate import evaluate
-from tailor.rules.lazy_imports import LazyModule
 from tailor.rules.limits import MAX_SEGMENTS
 from tailor.rules.parser import ConditionParser
 from tailor.rules.problems import Problems, did_you_mean

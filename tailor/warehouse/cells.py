@@ -4,7 +4,7 @@ columns (lists of product ids, segments, block choices, params) that DuckDB and 
 One reading for every stage that needs it: the rules (segments, decisions, their provenance), the render
 contexts, rendering, and the consent re-check of delivery, where a ``send`` flag or a consent is only ever an
 actual boolean True. Light to import: numpy and pandas are loaded on first use
-(:class:`tailor.rules.lazy_imports.LazyModule`), so ``tailor rules check`` loads the rules without them.
+(:class:`tailor.lazy_imports.LazyModule`), so ``tailor rules check`` loads the rules without them.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from tailor.rules.lazy_imports import LazyModule
+from tailor.lazy_imports import LazyModule
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
