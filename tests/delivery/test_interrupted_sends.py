@@ -92,7 +92,11 @@ class HoldingSendGrid:
 
 
 SENDGRID_CHILD = """
+    import signal
     import sys
+    # Ctrl-C as a terminal delivers it, even when this test runs under a shell that started it in the background
+    # (which makes SIGINT ignored, and Python then keeps it ignored)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from tailor.delivery.sender import EmailSender
     sender = EmailSender(outbox_dir=sys.argv[1] + "/outbox", ledger_path=sys.argv[1] + "/ledger.sqlite",
                          sendgrid_api_key=sys.argv[3], sendgrid_api_host=sys.argv[2], max_concurrent_sends=2,
