@@ -1,8 +1,8 @@
 """E-mail addresses and the text around them, cleaned and validated in one place (standard library only).
 
-Every part of Tailor that compares, matches or writes an address uses :func:`normalize_address` (one value)
-or :func:`normalize_address_column` (a pandas column, same result): identity resolution, consent and
-suppression matching, the send ledger's per-address guard and the message headers. So a zero-width space
+Every part of Tailor that compares, matches or writes an address uses :func:`normalize_address` (a column goes
+through ``tailor.identity.normalize.normalize_email_column``, once per distinct value): identity resolution,
+consent and suppression matching, the send ledger's per-address guard and the message headers. So a zero-width space
 copied into a consent row (``zw.test@example.com\\u200b``) still revokes the customer's consent, and
 ``probe09@example.com>`` or an address carrying a NUL is no address at all, everywhere at once.
 
@@ -105,13 +105,3 @@ def _checked(value: object) -> tuple[str | None, str | None]:
     if len(match["local"]) > MAX_LOCAL_PART_LENGTH:
         return None, f"local part longer than {MAX_LOCAL_PART_LENGTH} characters"
     return cleaned, None
-
-
-def normalize_address_column(raw):  # pandas Series -> Series; untyped so that this module needs no pandas
-    """:func:`normalize_address` over a pandas Series, once per distinct value (None where not an address)."""
-    import numpy as np
-    import pandas as pd
-
-    codes, distinct = pd.factorize(raw, use_na_sentinel=True)
-    normalized = np.array([normalize_address(value) for value in distinct] + [None], dtype=object)
-    return pd.Series(normalized[codes], index=raw.index, dtype=object)  # code -1 (missing) takes the None

@@ -3,14 +3,12 @@
 import sys
 import unicodedata
 
-import pandas as pd
 import pytest
 
 from tailor.addresses import (
     MAX_ADDRESS_LENGTH,
     address_problem,
     normalize_address,
-    normalize_address_column,
     strip_format_characters,
 )
 
@@ -52,11 +50,6 @@ def test_the_scanned_planes_hold_every_format_character_of_this_python():
     assert outside == []
     every = "".join(chr(c) for c in range(0x20000) if unicodedata.category(chr(c)) == "Cf")
     assert strip_format_characters(f"a{every}b") == "ab"
-
-
-def test_the_column_form_equals_the_value_form():
-    raw = pd.Series(["A@B.com", None, "x@y.com\u200b", "bad", float("nan"), "A@B.com"])
-    assert normalize_address_column(raw).tolist() == [normalize_address(v) if isinstance(v, str) else None for v in raw]
 
 
 @pytest.mark.parametrize("text, encoded", [

@@ -45,12 +45,10 @@ def live_consent_state(session: WarehouseSession, landing_dir: Path, now: dateti
 def with_live_consent(profiles: pd.DataFrame, live: pd.DataFrame) -> pd.DataFrame:
     """``profiles`` (``email`` normalised, ``marketing_consent``, ``suppressed_reason``) with consent only where the
     build AND the live state grant it, and the live suppression reason where the build had none."""
-    by_email = live.reindex(profiles["email"])
-    live_consent = by_email["marketing_consent"].astype("boolean").fillna(False).to_numpy(dtype=bool)
-    live_reason = by_email["suppressed_reason"].to_numpy(dtype=object)
+    by_email = live.reindex(profiles["email"]).set_axis(profiles.index)
     out = profiles.copy()
-    out["marketing_consent"] = out["marketing_consent"].astype("boolean").fillna(False).to_numpy(dtype=bool) & live_consent
-    had_reason = out["suppressed_reason"].notna().to_numpy()
-    out["suppressed_reason"] = [r if kept else (lr if isinstance(lr, str) else None)
-                                for r, kept, lr in zip(out["suppressed_reason"], had_reason, live_reason)]
+    out["marketing_consent"] = (out["marketing_consent"].astype("boolean").fillna(False)
+                                & by_email["marketing_consent"].astype("boolean").fillna(False)).astype(bool)
+    reason = out["suppressed_reason"].where(out["suppressed_reason"].notna(), by_email["suppressed_reason"])
+    out["suppressed_reason"] = reason.astype(object).where(reason.notna(), None)
     return out
